@@ -1,0 +1,143 @@
+"""The reverse-mode engine: ``Function`` (one recorded op) and ``backward`` (the graph walk).
+
+A ``Function`` computes ``forward`` on raw arrays and ``backward`` on raw arrays,
+side by side. Calling it on Tensors runs ``forward`` and, when some input needs a
+gradient, records itself as the output's ``creator`` so that ``backward`` can find
+it later. That is the whole graph: tensors point at the function that made them,
+functions point at their input tensors.
+"""
+import contextlib
+
+from . import backend
+
+_grad_enabled = [True]
+
+
+def is_grad_enabled():
+    return _grad_enabled[0]
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled):
+    old = _grad_enabled[0]
+    _grad_enabled[0] = enabled
+    try:
+        yield
+    finally:
+        _grad_enabled[0] = old
+
+
+def no_grad():
+    """Context manager: run forward passes without recording a graph (inference, optimizer steps)."""
+    return _grad_mode(False)
+
+
+def enable_grad():
+    return _grad_mode(True)
+
+
+class Function:
+    """One differentiable operation.
+
+    Subclasses implement ``forward(*arrays) -> array or tuple of arrays`` and
+    ``backward(*grad_outputs) -> one gradient per input`` (an array, or None when
+    that input needs none). Anything ``backward`` needs from ``forward`` is saved on
+    ``self``; ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient,
+    so a backward can skip work nobody will use. Non-tensor settings (stride,
+    padding, ...) are passed to ``__init__``.
+    """
+
+    def __call__(self, *inputs):
+        from .tensor import Tensor, as_tensor
+        tensors = [as_tensor(x) for x in inputs]
+        self.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        outputs = self.forward(*[t.data for t in tensors])
+        single = not isinstance(outputs, tuple)
+        outputs = (outputs,) if single else outputs
+        record = is_grad_enabled() and any(self.needs_input_grad)
+        results = [Tensor(y, requires_grad=record) for y in outputs]
+        if record:
+            self.inputs = tensors
+            self.output_meta = [(y.shape, y.dtype) for y in outputs]
+            for i, t in enumerate(results):
+                t.creator, t.output_index = self, i
+        return results[0] if single else tuple(results)
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grad_outputs):
+        raise NotImplementedError
+
+    def release(self):
+        """Drop everything saved for backward, so the arrays can be freed."""
+        self.__dict__.clear()
+        self.released = True
+
+
+def _topological_order(root):
+    """Functions reachable from ``root``, each after every function that consumes its outputs.
+
+    An explicit stack instead of recursion: a deep network (ResNet, GoogLeNet)
+    has thousands of nodes, and Python's recursion limit is about 1000.
+    """
+    order, visited = [], set()
+    stack = [(root.creator, False)] if root.creator is not None else []
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        if getattr(fn, "released", False):
+            raise RuntimeError("backward() through a graph that was already freed; "
+                               "pass retain_graph=True to the first backward() to keep it")
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for t in fn.inputs:
+            if t.creator is not None and id(t.creator) not in visited:
+                stack.append((t.creator, False))
+    order.reverse()  # post-order reversed: consumers before producers
+    return order
+
+
+def backward(root, grad=None, retain_graph=False):
+    """Fill ``.grad`` of every leaf tensor that ``root`` depends on with d(root)/d(leaf)."""
+    xp = backend.get_array_module(root.data)
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}")
+        grad = xp.ones_like(root.data)
+    grad = grad.data if hasattr(grad, "creator") else xp.asarray(grad, dtype=root.dtype)
+    if root.creator is None:
+        if root.requires_grad:
+            root.grad = grad if root.grad is None else root.grad + grad
+        return
+
+    pending = {id(root.creator): [None] * len(root.creator.output_meta)}
+    pending[id(root.creator)][root.output_index] = grad
+    for fn in _topological_order(root):
+        grads_out = pending.pop(id(fn), None)
+        if grads_out is None:
+            continue
+        # An output nobody used gets a zero gradient, so backward never sees None.
+        grads_out = [g if g is not None else xp.zeros(shape, dtype)
+                     for g, (shape, dtype) in zip(grads_out, fn.output_meta)]
+        grads_in = fn.backward(*grads_out)
+        if not isinstance(grads_in, tuple):
+            grads_in = (grads_in,)
+        for t, g, needed in zip(fn.inputs, grads_in, fn.needs_input_grad):
+            if not needed or g is None:
+                continue
+            if g.shape != t.shape:
+                raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
+                                   f"for an input of shape {t.shape}")
+            if t.creator is None or t.retains_grad:
+                t.grad = g if t.grad is None else t.grad + g
+            if t.creator is not None:
+                slots = pending.setdefault(id(t.creator), [None] * len(t.creator.output_meta))
+                slot = slots[t.output_index]
+                slots[t.output_index] = g if slot is None else slot + g
+        if not retain_graph:
+            fn.release()

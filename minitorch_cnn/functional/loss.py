@@ -1,0 +1,59 @@
+"""Softmax cross-entropy with integer class targets and optional label smoothing.
+
+With p = softmax(z) and the smoothed target q = (1 - eps) * onehot(t) + eps / K,
+loss = -sum_k q_k log p_k, and its gradient is simply dloss/dz = p - q.
+"""
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor, as_tensor
+from .activation import log_softmax_array
+
+
+class CrossEntropy(Function):
+    """logits (N, K), target (N,) ints -> loss: scalar ('mean', 'sum') or (N,) ('none')."""
+    def __init__(self, target, label_smoothing, reduction):
+        self.target, self.eps, self.reduction = target, label_smoothing, reduction
+
+    def forward(self, z):
+        xp = get_array_module(z)
+        n, k = z.shape
+        self.log_p = log_softmax_array(z, 1)
+        nll = -self.log_p[xp.arange(n), self.target]
+        per_sample = (1 - self.eps) * nll - self.eps * self.log_p.mean(axis=1) if self.eps else nll
+        if self.reduction == "none":
+            return per_sample
+        total = per_sample.sum()
+        return total / n if self.reduction == "mean" else total
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        n, k = self.log_p.shape
+        q = xp.full((n, k), self.eps / k, dtype=self.log_p.dtype)
+        q[xp.arange(n), self.target] += 1 - self.eps
+        grad = xp.exp(self.log_p) - q
+        if self.reduction == "none":
+            return grad * gy[:, None]
+        return grad * (gy / n if self.reduction == "mean" else gy)
+
+
+def cross_entropy(input, target, label_smoothing=0.0, reduction="mean"):
+    """Like ``torch.nn.functional.cross_entropy`` for logits (N, K) and class indices (N,)."""
+    z = as_tensor(input)
+    t = target.data if isinstance(target, Tensor) else target
+    xp = get_array_module(z.data)
+    t = xp.asarray(t)
+    if z.ndim != 2:
+        raise ValueError(f"cross_entropy: expected logits (N, K), got shape {tuple(z.shape)}")
+    if t.ndim != 1 or t.shape[0] != z.shape[0]:
+        raise ValueError(f"cross_entropy: expected target ({z.shape[0]},) for logits {tuple(z.shape)}, "
+                         f"got shape {tuple(t.shape)}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {t.dtype}")
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= z.shape[1]):
+        raise ValueError(f"cross_entropy: target values must be in [0, {z.shape[1] - 1}] for "
+                         f"{z.shape[1]} classes, got min {int(t.min())} and max {int(t.max())}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return CrossEntropy(t.astype("int64", copy=False), label_smoothing, reduction)(z)

@@ -1,0 +1,101 @@
+"""Batch normalisation: normalise each channel over the batch, then scale and shift.
+
+Training:  mu, var = mean and biased variance over (N, H, W);  x_hat = (x - mu) / sqrt(var + eps)
+           y = gamma * x_hat + beta;  running stats <- (1 - momentum) * running + momentum * batch stat,
+           with the *unbiased* variance in the running estimate (PyTorch's convention).
+Eval:      the same with the running mean and variance in place of the batch's.
+"""
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor, as_tensor
+
+
+def _channel_shape(x):
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def _reduce_axes(x):
+    return (0,) + tuple(range(2, x.ndim))
+
+
+class BatchNormTrain(Function):
+    """x: (N, C, *), gamma, beta: (C,) -> (N, C, *), normalised with this batch's statistics."""
+    def __init__(self, eps):
+        self.eps = eps
+
+    def forward(self, x, gamma, beta):
+        xp = get_array_module(x)
+        axes, shape = _reduce_axes(x), _channel_shape(x)
+        self.mean = x.mean(axis=axes)
+        self.var = x.var(axis=axes)
+        self.inv_std = (1.0 / xp.sqrt(self.var + self.eps)).astype(x.dtype)
+        self.x_hat = (x - self.mean.reshape(shape)) * self.inv_std.reshape(shape)
+        self.gamma = gamma
+        return self.x_hat * gamma.reshape(shape) + beta.reshape(shape)
+
+    def backward(self, gy):
+        # With g = gy * gamma and M elements per channel:
+        #   dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
+        axes, shape = _reduce_axes(gy), _channel_shape(gy)
+        gbeta = gy.sum(axis=axes)
+        ggamma = (gy * self.x_hat).sum(axis=axes)
+        count = gy.size // gy.shape[1]
+        g_mean = (gbeta * self.gamma / count).reshape(shape)
+        gx_hat_mean = (ggamma * self.gamma / count).reshape(shape)
+        gx = (gy * self.gamma.reshape(shape) - g_mean - self.x_hat * gx_hat_mean) * self.inv_std.reshape(shape)
+        return gx, ggamma, gbeta
+
+
+class BatchNormEval(Function):
+    """x: (N, C, *) -> gamma * (x - running_mean) / sqrt(running_var + eps) + beta: a fixed affine map."""
+    def __init__(self, mean, var, eps):
+        self.mean, self.var, self.eps = mean, var, eps
+
+    def forward(self, x, gamma, beta):
+        xp = get_array_module(x)
+        shape = _channel_shape(x)
+        self.inv_std = (1.0 / xp.sqrt(self.var + self.eps)).astype(x.dtype)
+        self.x_hat = (x - self.mean.reshape(shape)) * self.inv_std.reshape(shape)
+        self.gamma = gamma
+        return self.x_hat * gamma.reshape(shape) + beta.reshape(shape)
+
+    def backward(self, gy):
+        axes, shape = _reduce_axes(gy), _channel_shape(gy)
+        gx = gy * (self.gamma * self.inv_std).reshape(shape)
+        return gx, (gy * self.x_hat).sum(axis=axes), gy.sum(axis=axes)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Like ``torch.nn.functional.batch_norm``. x: (N, C), (N, C, L) or (N, C, H, W).
+
+    ``running_mean`` / ``running_var`` are arrays (or Tensors) updated in place when
+    training; pass None to use batch statistics without tracking them.
+    """
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    xp = get_array_module(x.data)
+    raw = [r.data if isinstance(r, Tensor) else r for r in (running_mean, running_var)]
+    for name, r in zip(("running_mean", "running_var"), raw):
+        if r is not None and tuple(r.shape) != (c,):
+            raise ValueError(f"batch_norm: {name} has shape {tuple(r.shape)}, expected ({c},) "
+                             f"for input {tuple(x.shape)}")
+    gamma = as_tensor(weight) if weight is not None else Tensor(xp.ones(c, x.dtype))
+    beta = as_tensor(bias) if bias is not None else Tensor(xp.zeros(c, x.dtype))
+    if not training:
+        if raw[0] is None or raw[1] is None:
+            raise ValueError("batch_norm: eval mode needs running_mean and running_var")
+        mean, var = (r.astype(x.dtype, copy=False) for r in raw)
+        return BatchNormEval(mean, var, eps)(x, gamma, beta)
+    count = x.size // c
+    if count <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input shape {tuple(x.shape)}")
+    fn = BatchNormTrain(eps)
+    y = fn(x, gamma, beta)
+    if raw[0] is not None:
+        # fn still holds this batch's statistics: the forward just computed them
+        raw[0][...] = (1 - momentum) * raw[0] + momentum * fn.mean
+        raw[1][...] = (1 - momentum) * raw[1] + momentum * fn.var * (count / (count - 1))
+    return y

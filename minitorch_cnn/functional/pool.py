@@ -1,0 +1,136 @@
+"""Pooling: max, average and adaptive average over 2-D windows.
+
+Max pooling remembers which tap won in each window; its backward sends the
+gradient only there. Average pooling spreads the gradient evenly over the
+window. Adaptive average pooling is a fixed linear map per axis, so it is two
+small matrix multiplies: y = P_h @ x @ P_w^T.
+"""
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import as_tensor
+from .checks import check_ndim, check_padding, check_positive, output_size, pair
+from .windows import add_windows, pad2d, unpad2d, windows
+
+
+def _pool_args(layer, x, kernel_size, stride, padding):
+    x = as_tensor(x)
+    check_ndim(x, 4, layer)
+    kernel = pair(kernel_size, layer, "kernel_size")
+    stride = kernel if stride is None or stride == [] else pair(stride, layer, "stride")
+    padding = pair(padding, layer, "padding")
+    check_positive(layer, kernel_size=kernel, stride=stride)
+    check_padding(layer, padding, kernel)
+    out_hw = tuple(output_size(x.shape[2 + a], kernel[a], stride[a], padding[a], 1, layer, x.shape)
+                   for a in range(2))
+    return x, kernel, stride, padding, out_hw
+
+
+class MaxPool2d(Function):
+    """x: (N, C, H, W) -> (N, C, Ho, Wo), the largest value in each window (first one on ties, like PyTorch)."""
+    def __init__(self, kernel, stride, padding, out_hw):
+        self.kernel, self.stride, self.padding, self.out_hw = kernel, stride, padding, out_hw
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        n, c, h, w = self.x_shape = x.shape
+        xpad = pad2d(x, *self.padding, value=-xp.inf)
+        win = windows(xpad, self.kernel, self.stride, (1, 1), self.out_hw)
+        taps = win.reshape(n, c, -1, *self.out_hw)              # (N, C, kh*kw, Ho, Wo), one copy
+        self.argmax = taps.argmax(axis=2)
+        return xp.take_along_axis(taps, self.argmax[:, :, None], axis=2)[:, :, 0]
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        kh, kw = self.kernel
+        tap_ids = xp.arange(kh * kw).reshape(1, 1, kh, kw, 1, 1)
+        # (N, C, kh, kw, Ho, Wo): the gradient where this tap won, else 0
+        values = (self.argmax[:, :, None, None] == tap_ids) * gy[:, :, None, None]
+        padded_hw = (self.x_shape[2] + 2 * self.padding[0], self.x_shape[3] + 2 * self.padding[1])
+        return unpad2d(add_windows(values, padded_hw, self.kernel, self.stride, (1, 1)), *self.padding)
+
+
+class AvgPool2d(Function):
+    """x: (N, C, H, W) -> (N, C, Ho, Wo), each window's sum divided by ``divisor`` (Ho, Wo)."""
+    def __init__(self, kernel, stride, padding, out_hw, divisor):
+        self.kernel, self.stride, self.padding, self.out_hw = kernel, stride, padding, out_hw
+        self.divisor = divisor
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        win = windows(pad2d(x, *self.padding), self.kernel, self.stride, (1, 1), self.out_hw)
+        return (win.sum(axis=(2, 3)) / self.divisor).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        share = (gy / self.divisor).astype(gy.dtype, copy=False)
+        values = xp.broadcast_to(share[:, :, None, None], share.shape[:2] + self.kernel + share.shape[2:])
+        padded_hw = (self.x_shape[2] + 2 * self.padding[0], self.x_shape[3] + 2 * self.padding[1])
+        return unpad2d(add_windows(values, padded_hw, self.kernel, self.stride, (1, 1)), *self.padding)
+
+
+def _window_counts(xp, size, kernel, stride, padding, out):
+    """How many real (non-padding) pixels each output position's window covers along one axis."""
+    start = xp.arange(out) * stride - padding
+    return xp.minimum(start + kernel, size) - xp.maximum(start, 0)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Like ``torch.nn.functional.max_pool2d`` (floor mode): (N, C, H, W) -> (N, C, Ho, Wo)."""
+    x, kernel, stride, padding, out_hw = _pool_args("max_pool2d", x, kernel_size, stride, padding)
+    return MaxPool2d(kernel, stride, padding, out_hw)(x)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, divisor_override=None):
+    """Like ``torch.nn.functional.avg_pool2d`` (floor mode): (N, C, H, W) -> (N, C, Ho, Wo).
+
+    ``count_include_pad=True`` (PyTorch's default) divides by kh*kw everywhere;
+    False divides by the number of real pixels under each window.
+    """
+    x, kernel, stride, padding, out_hw = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
+    xp = get_array_module(x.data)
+    if divisor_override is not None:
+        divisor = float(divisor_override)
+    elif count_include_pad or padding == (0, 0):
+        divisor = float(kernel[0] * kernel[1])
+    else:
+        rows = _window_counts(xp, x.shape[2], kernel[0], stride[0], padding[0], out_hw[0])
+        cols = _window_counts(xp, x.shape[3], kernel[1], stride[1], padding[1], out_hw[1])
+        divisor = (rows[:, None] * cols[None, :]).astype(x.dtype)
+    return AvgPool2d(kernel, stride, padding, out_hw, divisor)(x)
+
+
+class AdaptiveAvgPool2d(Function):
+    """x: (N, C, H, W) -> (N, C, Ho, Wo) = P_h @ x @ P_w^T; backward: P_h^T @ gy @ P_w."""
+    def __init__(self, p_h, p_w):
+        self.p_h, self.p_w = p_h, p_w
+
+    def forward(self, x):
+        return self.p_h @ x @ self.p_w.T
+
+    def backward(self, gy):
+        return self.p_h.T @ gy @ self.p_w
+
+
+def _adaptive_matrix(xp, size, out, dtype):
+    """(out, size) averaging matrix: row i averages x[floor(i*size/out) : ceil((i+1)*size/out)], as PyTorch."""
+    i = xp.arange(out)[:, None]
+    start, end = (i * size) // out, -((-(i + 1) * size) // out)   # floor and ceil in integers
+    pixel = xp.arange(size)[None, :]
+    inside = (pixel >= start) & (pixel < end)
+    return (inside / (end - start)).astype(dtype)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Like ``torch.nn.functional.adaptive_avg_pool2d``: (N, C, H, W) -> (N, C, *output_size)."""
+    x = as_tensor(x)
+    layer = "adaptive_avg_pool2d"
+    check_ndim(x, 4, layer)
+    if output_size is None or isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    out = tuple(x.shape[2 + a] if output_size[a] is None else output_size[a] for a in range(2))
+    if len(out) != 2 or min(out) < 1:
+        raise ValueError(f"{layer}: output_size must be positive, got {output_size}")
+    xp = get_array_module(x.data)
+    p_h = _adaptive_matrix(xp, x.shape[2], out[0], x.dtype)
+    p_w = _adaptive_matrix(xp, x.shape[3], out[1], x.dtype)
+    return AdaptiveAvgPool2d(p_h, p_w)(x)

@@ -1,0 +1,45 @@
+"""Stochastic gradient descent, optionally with (Nesterov) momentum."""
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, the same rule as ``torch.optim.SGD``.
+
+    For a parameter θ with gradient g, learning rate γ, momentum μ, dampening τ and
+    weight decay λ::
+
+        g ← g + λ·θ                                   (weight decay, see Optimizer)
+        if μ ≠ 0:
+            b ← g                      on the first step
+            b ← μ·b + (1 − τ)·g        on later steps
+            g ← g + μ·b   if nesterov,   else   g ← b
+        θ ← θ − γ·g
+
+    Momentum keeps a running sum ``b`` of past gradients, so steps keep going in a
+    consistent direction and jitter cancels out. Nesterov momentum looks one step
+    ahead along ``b`` before stepping.
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
+        self._require("lr", lr, 0.0 <= lr, ">= 0")
+        self._require("momentum", momentum, 0.0 <= momentum, ">= 0")
+        self._require("weight_decay", weight_decay, 0.0 <= weight_decay, ">= 0")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov=True requires momentum > 0 and dampening = 0 "
+                             f"(got momentum={momentum!r}, dampening={dampening!r})")
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                  "weight_decay": weight_decay, "nesterov": nesterov})
+
+    def _update(self, param, grad, state, group):
+        momentum, dampening = group["momentum"], group["dampening"]
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                # Start from the first gradient itself, not from zero: a zero start
+                # would make the first steps too short (there is no history to damp yet).
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf *= momentum
+                buf += (1 - dampening) * grad
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        param -= group["lr"] * grad

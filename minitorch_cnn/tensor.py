@@ -1,0 +1,208 @@
+"""``Tensor``: an array plus what autograd needs (``grad``, ``requires_grad``, ``creator``).
+
+Every operator here is a thin call into a ``Function`` from ``functional``; the
+math (forward next to backward) lives there, not here.
+"""
+import numbers
+
+import numpy as np
+
+from . import autograd, backend
+
+
+def _as_array(data, dtype=None):
+    """Turn Python numbers, lists and arrays into an array of the default backend.
+
+    Python floats and lists become float32 (the default dtype); arrays and NumPy
+    scalars keep their dtype, so float64 inputs stay float64 for gradient checks.
+    """
+    if backend.is_array(data):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    xp = backend.default_module()
+    if isinstance(data, np.ndarray):  # a NumPy array while the default backend is CuPy
+        return xp.asarray(data, dtype=dtype)
+    arr = np.asarray(data)
+    if dtype is None and arr.dtype.kind == "f" and not isinstance(data, np.generic):
+        dtype = backend.DEFAULT_DTYPE
+    return xp.asarray(arr, dtype=dtype)
+
+
+class Tensor:
+    """An n-dimensional array that can record how it was computed.
+
+    ``data`` is the raw array (NumPy or CuPy); ``grad`` is None or an array of
+    the same shape; ``creator`` is the Function that produced this tensor
+    (None for leaves such as inputs and parameters).
+    """
+
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = _as_array(data, dtype)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.creator = None
+        self.output_index = 0
+        self.retains_grad = False
+
+    # ---- array-like properties -------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+    is_leaf = property(lambda self: self.creator is None)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        body = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor({body}{extra})"
+
+    def numpy(self):
+        """A NumPy copy-free view on the CPU (a host copy on the GPU)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self):
+        """The same data, cut off from the graph."""
+        return Tensor(self.data)
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward (for inspecting a layer)."""
+        self.retains_grad = True
+        return self
+
+    def astype(self, dtype):
+        return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
+
+    def to(self, device):
+        """A copy on 'numpy' (CPU) or 'cupy' (GPU)."""
+        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+        autograd.backward(self, grad, retain_graph)
+
+    # ---- operators (each one a Function in functional.tensor_ops) -----------
+    def __add__(self, other):
+        return _ops().add(self, other)
+
+    def __radd__(self, other):
+        return _ops().add(other, self)
+
+    def __sub__(self, other):
+        return _ops().sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops().sub(other, self)
+
+    def __mul__(self, other):
+        return _ops().mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops().mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops().div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops().div(other, self)
+
+    def __neg__(self):
+        return _ops().neg(self)
+
+    def __pow__(self, exponent):
+        return _ops().pow(self, exponent)
+
+    def __matmul__(self, other):
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops().matmul(other, self)
+
+    def __getitem__(self, index):
+        return _ops().getitem(self, index)
+
+    # comparisons give plain boolean arrays: they have no gradient
+    def __lt__(self, other):
+        return self.data < _raw(other)
+
+    def __le__(self, other):
+        return self.data <= _raw(other)
+
+    def __gt__(self, other):
+        return self.data > _raw(other)
+
+    def __ge__(self, other):
+        return self.data >= _raw(other)
+
+    # ---- reductions and shape --------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        return _ops().sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops().mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops().max(self, axis, keepdims)
+
+    def exp(self):
+        return _ops().exp(self)
+
+    def log(self):
+        return _ops().log(self)
+
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return _ops().reshape(self, shape)
+
+    def view(self, *shape):
+        return self.reshape(*shape)
+
+    def transpose(self, *axes):
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return _ops().transpose(self, axes or None)
+
+    def permute(self, *axes):
+        return self.transpose(*axes)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        from .functional.shape import flatten
+        return flatten(self, start_dim, end_dim)
+
+
+def _ops():
+    from .functional import tensor_ops
+    return tensor_ops
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def as_tensor(x, like=None):
+    """``x`` itself if it is a Tensor, else a new constant Tensor.
+
+    Python numbers take the dtype of ``like`` (so ``0.5 * x`` stays float32).
+    """
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, numbers.Number) and like is not None:
+        xp = backend.get_array_module(like.data)
+        return Tensor(xp.asarray(x, dtype=like.dtype))
+    return Tensor(x)
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """Build a Tensor, like ``torch.tensor``."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
