@@ -1,0 +1,147 @@
+"""Checksums and downloads: the second layer of verification.
+
+Structure checks (idx.py, cifar.py) tell us a file is *well-formed*; the
+checksums here tell us it is *the official file*. A known file whose checksum
+does not match is always an error, never silently used.
+
+Downloads use only ``urllib``. Each file is streamed into a temporary file in
+the destination folder and renamed into place only after its checksum
+matches, so an interrupted or corrupted download never leaves a half-written
+file under the real name (``os.replace`` is atomic within one filesystem,
+which is why the temporary file lives in the destination folder).
+"""
+import hashlib
+import http.client
+import os
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import ChecksumError, DataFormatError, DownloadError
+
+CHUNK = 1 << 20
+TIMEOUT_S = 30
+USER_AGENT = "minitorch_cnn-data/1.0 (urllib)"  # some mirrors refuse urllib's default agent
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """The official digests of one file.
+
+    ``file`` holds digests of the bytes on disk; ``content`` holds digests of
+    the decompressed content. Accepting the content digest lets a re-gzipped
+    copy with identical data pass (Debian re-gzipped Fashion-MNIST), and an
+    uncompressed copy too.
+    """
+
+    algo: str
+    file: tuple = ()
+    content: tuple = ()
+
+
+def digest(data, algo):
+    return hashlib.new(algo, data).hexdigest()
+
+
+def verify_checksum(path, raw, checksum, content=None):
+    """Raise ``ChecksumError`` unless ``raw`` (the bytes of ``path``) is an official file.
+
+    ``content`` is the decompressed data, for files whose ``checksum.content``
+    digests may match instead (re-gzipped or uncompressed copies).
+    """
+    got_file = digest(raw, checksum.algo)
+    if got_file in checksum.file:
+        return
+    lines = [f"{path}: {checksum.algo} checksum does not match the official file."]
+    if checksum.file:
+        lines.append(f"  expected (file):    {' or '.join(checksum.file)}")
+    lines.append(f"  found (file):       {got_file}")
+    if checksum.content and content is not None:
+        got_content = got_file if content is raw else digest(content, checksum.algo)
+        if got_content in checksum.content:
+            return
+        lines.append(f"  expected (content): {' or '.join(checksum.content)}")
+        lines.append(f"  found (content):    {got_content}")
+    lines.append(
+        "The file is corrupted, truncated or not the official data. Delete it so it is "
+        "downloaded again, or pass verify='structure' to use it without the checksum check."
+    )
+    raise ChecksumError("\n".join(lines))
+
+
+def download_file(urls, dest, checksum=None, desc=None):
+    """Fetch ``dest`` from the first of ``urls`` that works and matches ``checksum``.
+
+    ``checksum`` is a ``Checksum`` of the downloaded bytes (its ``file``
+    digests), or None to skip the check (used with verify='structure').
+    A mirror that fails or serves the wrong bytes is skipped for the next one;
+    if all fail, ``DownloadError`` lists every URL with its reason.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for url in urls:
+        try:
+            _fetch_verified(url, dest, checksum, desc or dest.name)
+            return dest
+        # URLError/HTTPError/timeouts are OSErrors; ValueError: malformed URL; then bad bytes.
+        except (OSError, ValueError, http.client.HTTPException, ChecksumError) as err:
+            failures.append(f"  {url}: {err}")
+    raise DownloadError(f"could not download {dest.name} into {dest.parent}; tried:\n" + "\n".join(failures))
+
+
+def _fetch_verified(url, dest, checksum, desc):
+    """Stream ``url`` into a temporary file beside ``dest``; rename it into place if it verifies."""
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    hasher = hashlib.new(checksum.algo) if checksum else None
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            total = response.headers.get("Content-Length")
+            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
+                      desc=desc, disable=None, leave=False) as bar:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    if hasher:
+                        hasher.update(chunk)
+                    bar.update(len(chunk))
+        if hasher and hasher.hexdigest() not in checksum.file:
+            raise ChecksumError(
+                f"{checksum.algo} mismatch: expected {' or '.join(checksum.file)}, got {hasher.hexdigest()}"
+            )
+        os.replace(tmp_name, dest)
+    finally:
+        if os.path.exists(tmp_name):  # anything but success: leave no partial file behind
+            os.remove(tmp_name)
+
+
+def extract_members(archive, dest_dir, members):
+    """Extract the regular files ``members`` (paths inside ``archive``) into ``dest_dir``.
+
+    We read each member's bytes ourselves rather than calling ``extractall``:
+    a path inside an archive is never used to build a path on disk, so a
+    hostile archive cannot write outside ``dest_dir`` ("tar slip").
+    Each file is written to a temporary name and renamed, like downloads.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {m: Path(m).name for m in members}
+    found = set()
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for info in tar:
+                if info.name in wanted and info.isfile():
+                    data = tar.extractfile(info).read()
+                    tmp = dest_dir / f".{wanted[info.name]}.part"
+                    tmp.write_bytes(data)
+                    os.replace(tmp, dest_dir / wanted[info.name])
+                    found.add(info.name)
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise DataFormatError(f"{archive}: could not read the tar.gz archive ({err})") from err
+    missing = sorted(set(wanted) - found)
+    if missing:
+        raise DataFormatError(f"{archive}: expected the archive to contain {missing}, they are missing")
