@@ -8,28 +8,14 @@ field out as one column, so that
 is ``W @ cols`` over the whole batch at once. Its backward is two more matrix
 multiplies (dW = dY @ cols^T, dcols = W^T @ dY) and ``col2im``, the adjoint of
 ``im2col``, which adds each column back onto the pixels it came from.
+
+``im2col``, ``col2im`` and the depthwise loops are kernels (``minitorch_cnn/kernels``):
+``kernels/reference.py`` has them in plain array slicing, ``kernels/cpu`` in Numba.
 """
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import get_array_module, kernels
 from ..tensor import as_tensor
 from .checks import check_ndim, check_positive, output_size, pair
-from .windows import add_windows, pad2d, tap, unpad2d, windows
-
-
-def im2col(x, kernel, stride, padding, dilation, out_hw):
-    """x: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo): a strided view of the windows plus one copy."""
-    xp = get_array_module(x)
-    win = windows(pad2d(x, *padding), kernel, stride, dilation, out_hw)  # (N, C, kh, kw, Ho, Wo)
-    n, c, kh, kw, ho, wo = win.shape
-    return xp.ascontiguousarray(win.transpose(1, 2, 3, 0, 4, 5)).reshape(c * kh * kw, n * ho * wo)
-
-
-def col2im(cols, x_shape, kernel, stride, padding, dilation, out_hw):
-    """cols (C*kh*kw, N*Ho*Wo) -> (N, C, H, W): each column added back onto its window (the adjoint of im2col)."""
-    n, c, h, w = x_shape
-    values = cols.reshape(c, kernel[0], kernel[1], n, *out_hw).transpose(3, 0, 1, 2, 4, 5)
-    padded = add_windows(values, (h + 2 * padding[0], w + 2 * padding[1]), kernel, stride, dilation)
-    return unpad2d(padded, *padding)
 
 
 class Conv2d(Function):
@@ -46,7 +32,7 @@ class Conv2d(Function):
         xp = get_array_module(x)
         g, (f, cg, kh, kw) = self.groups, w.shape
         self.x_shape, self.kernel = x.shape, (kh, kw)
-        self.cols = im2col(x, self.kernel, self.stride, self.padding, self.dilation, self.out_hw)
+        self.cols = kernels(x).im2col(x, self.kernel, self.stride, self.padding, self.dilation, self.out_hw)
         self.w_mat = w.reshape(g, f // g, cg * kh * kw)
         y = xp.matmul(self.w_mat, self.cols.reshape(g, cg * kh * kw, -1))       # (G, F/G, N*Ho*Wo)
         y = y.reshape(f, x.shape[0], *self.out_hw).transpose(1, 0, 2, 3)          # (N, F, Ho, Wo)
@@ -61,7 +47,7 @@ class Conv2d(Function):
         gx = gw = None
         if self.needs_input_grad[0]:
             gcols = get_array_module(gy).matmul(self.w_mat.transpose(0, 2, 1), gy_mat)  # (G, K, N*Ho*Wo)
-            gx = col2im(gcols.reshape(g * k, -1), self.x_shape, self.kernel, self.stride,
+            gx = kernels(gy).col2im(gcols.reshape(g * k, -1), self.x_shape, self.kernel, self.stride,
                         self.padding, self.dilation, self.out_hw)
         if self.needs_input_grad[1]:
             cols = self.cols.reshape(g, k, -1)
@@ -76,43 +62,24 @@ class DepthwiseConv2d(Function):
 
     Each input channel c has its own m filters: y[n, c*m + j] = sum_{i,k} w[c*m + j, 0, i, k] * x_window.
     There is no sum over channels, so im2col's matrix multiply would be mostly
-    zeros; instead we loop over the kh*kw taps and multiply whole shifted images.
+    zeros; a dedicated kernel slides each filter over its own channel instead.
+    Backward: dx gathers w * gy back onto the windows; dw sums gy * x_window over the batch.
     """
     def __init__(self, stride, padding, dilation, out_hw):
         self.stride, self.padding, self.dilation, self.out_hw = stride, padding, dilation, out_hw
 
     def forward(self, x, w, b=None):
-        xp = get_array_module(x)
-        (n, c, _, _), (cm, _, kh, kw) = x.shape, w.shape
-        self.x_shape, self.w = x.shape, w.reshape(c, cm // c, kh, kw)
-        self.xpad = pad2d(x, *self.padding)
-        y = xp.zeros((n, c, cm // c) + tuple(self.out_hw), dtype=x.dtype)
-        for i, j, sl in self._taps(kh, kw):
-            y += self.xpad[:, :, None, sl[0], sl[1]] * self.w[None, :, :, i, j, None, None]
-        y = y.reshape(n, cm, *self.out_hw)
+        self.x, self.w = x, w
+        y = kernels(x).depthwise_forward(x, w, self.stride, self.padding, self.dilation, self.out_hw)
         if b is not None:
-            y += b.reshape(1, cm, 1, 1)
+            y += b.reshape(1, -1, 1, 1)
         return y
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        (n, c, _, _), (_, m, kh, kw) = self.x_shape, self.w.shape
-        gy5 = gy.reshape(n, c, m, *self.out_hw)
-        gxpad = xp.zeros_like(self.xpad) if self.needs_input_grad[0] else None
-        gw = xp.zeros_like(self.w)
-        for i, j, sl in self._taps(kh, kw):
-            if gxpad is not None:
-                gxpad[:, :, sl[0], sl[1]] += (gy5 * self.w[None, :, :, i, j, None, None]).sum(axis=2)
-            gw[:, :, i, j] = xp.einsum("ncmyx,ncyx->cm", gy5, self.xpad[:, :, sl[0], sl[1]])
-        gx = unpad2d(gxpad, *self.padding) if gxpad is not None else None
+        gx, gw = kernels(gy).depthwise_backward(gy, self.x, self.w, self.stride, self.padding, self.dilation,
+                                                need_dx=self.needs_input_grad[0])
         gb = gy.sum(axis=(0, 2, 3)) if len(self.needs_input_grad) == 3 else None
-        return (gx, gw.reshape(c * m, 1, kh, kw), gb)[:len(self.needs_input_grad)]
-
-    def _taps(self, kh, kw):
-        (sh, sw), (dh, dw), (ho, wo) = self.stride, self.dilation, self.out_hw
-        for i in range(kh):
-            for j in range(kw):
-                yield i, j, (tap(i, dh, sh, ho), tap(j, dw, sw, wo))
+        return (gx, gw, gb)[:len(self.needs_input_grad)]
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

@@ -6,10 +6,9 @@ window. Adaptive average pooling is a fixed linear map per axis, so it is two
 small matrix multiplies: y = P_h @ x @ P_w^T.
 """
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import get_array_module, kernels
 from ..tensor import as_tensor
 from .checks import check_ndim, check_padding, check_positive, output_size, pair
-from .windows import add_windows, pad2d, unpad2d, windows
 
 
 def _pool_args(layer, x, kernel_size, stride, padding):
@@ -26,46 +25,38 @@ def _pool_args(layer, x, kernel_size, stride, padding):
 
 
 class MaxPool2d(Function):
-    """x: (N, C, H, W) -> (N, C, Ho, Wo), the largest value in each window (first one on ties, like PyTorch)."""
+    """x: (N, C, H, W) -> (N, C, Ho, Wo), the largest value in each window (first one on ties, like PyTorch).
+
+    The forward remembers which tap won each window; the backward sends each
+    window's gradient to that tap alone (summing where windows overlap).
+    """
     def __init__(self, kernel, stride, padding, out_hw):
         self.kernel, self.stride, self.padding, self.out_hw = kernel, stride, padding, out_hw
 
     def forward(self, x):
-        xp = get_array_module(x)
-        n, c, h, w = self.x_shape = x.shape
-        xpad = pad2d(x, *self.padding, value=-xp.inf)
-        win = windows(xpad, self.kernel, self.stride, (1, 1), self.out_hw)
-        taps = win.reshape(n, c, -1, *self.out_hw)              # (N, C, kh*kw, Ho, Wo), one copy
-        self.argmax = taps.argmax(axis=2)
-        return xp.take_along_axis(taps, self.argmax[:, :, None], axis=2)[:, :, 0]
+        self.x_shape = x.shape
+        y, self.argmax = kernels(x).max_pool_forward(x, self.kernel, self.stride, self.padding, self.out_hw)
+        return y
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        kh, kw = self.kernel
-        tap_ids = xp.arange(kh * kw).reshape(1, 1, kh, kw, 1, 1)
-        # (N, C, kh, kw, Ho, Wo): the gradient where this tap won, else 0
-        values = (self.argmax[:, :, None, None] == tap_ids) * gy[:, :, None, None]
-        padded_hw = (self.x_shape[2] + 2 * self.padding[0], self.x_shape[3] + 2 * self.padding[1])
-        return unpad2d(add_windows(values, padded_hw, self.kernel, self.stride, (1, 1)), *self.padding)
+        return kernels(gy).max_pool_backward(gy, self.argmax, self.x_shape, self.kernel, self.stride, self.padding)
 
 
 class AvgPool2d(Function):
-    """x: (N, C, H, W) -> (N, C, Ho, Wo), each window's sum divided by ``divisor`` (Ho, Wo)."""
+    """x: (N, C, H, W) -> (N, C, Ho, Wo), each window's sum divided by ``divisor`` (Ho, Wo).
+
+    The backward shares each window's gradient evenly: gy / divisor to every tap.
+    """
     def __init__(self, kernel, stride, padding, out_hw, divisor):
         self.kernel, self.stride, self.padding, self.out_hw = kernel, stride, padding, out_hw
         self.divisor = divisor
 
     def forward(self, x):
         self.x_shape = x.shape
-        win = windows(pad2d(x, *self.padding), self.kernel, self.stride, (1, 1), self.out_hw)
-        return (win.sum(axis=(2, 3)) / self.divisor).astype(x.dtype, copy=False)
+        return kernels(x).avg_pool_forward(x, self.kernel, self.stride, self.padding, self.out_hw, self.divisor)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        share = (gy / self.divisor).astype(gy.dtype, copy=False)
-        values = xp.broadcast_to(share[:, :, None, None], share.shape[:2] + self.kernel + share.shape[2:])
-        padded_hw = (self.x_shape[2] + 2 * self.padding[0], self.x_shape[3] + 2 * self.padding[1])
-        return unpad2d(add_windows(values, padded_hw, self.kernel, self.stride, (1, 1)), *self.padding)
+        return kernels(gy).avg_pool_backward(gy, self.x_shape, self.kernel, self.stride, self.padding, self.divisor)
 
 
 def _window_counts(xp, size, kernel, stride, padding, out):
@@ -88,10 +79,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, d
     """
     x, kernel, stride, padding, out_hw = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
     xp = get_array_module(x.data)
-    if divisor_override is not None:
-        divisor = float(divisor_override)
-    elif count_include_pad or padding == (0, 0):
-        divisor = float(kernel[0] * kernel[1])
+    if divisor_override is not None or count_include_pad or padding == (0, 0):
+        divisor = xp.full(out_hw, divisor_override or kernel[0] * kernel[1], dtype=x.dtype)
     else:
         rows = _window_counts(xp, x.shape[2], kernel[0], stride[0], padding[0], out_hw[0])
         cols = _window_counts(xp, x.shape[3], kernel[1], stride[1], padding[1], out_hw[1])

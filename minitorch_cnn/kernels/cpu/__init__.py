@@ -1,0 +1,9 @@
+"""CPU kernels in Numba: parallel loops over (image, channel) planes, compiled once and cached.
+
+Same names and signatures as ``kernels.reference``; the tests hold them to it.
+"""
+from .conv import col2im, depthwise_backward, depthwise_forward, im2col
+from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
+
+__all__ = ["avg_pool_backward", "avg_pool_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col",
+           "max_pool_backward", "max_pool_forward"]

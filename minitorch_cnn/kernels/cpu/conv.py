@@ -1,0 +1,158 @@
+"""Numba kernels for convolution: im2col / col2im and the depthwise forward and backward.
+
+Each kernel loops over output rows of one (image, channel) plane, or one im2col
+row, in parallel (``prange``); bounds checks replace explicit zero padding, so
+no padded copy of the input is ever made.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True)
+def _valid_range(count, offset, stride, size):
+    """Output positions x in [0, count) with 0 <= x*stride + offset < size, as [lo, hi)."""
+    lo = 0
+    if offset < 0:
+        lo = (-offset + stride - 1) // stride
+    hi = count
+    last = size - 1 - offset
+    if last < 0:
+        return lo, lo
+    hi = min(count, last // stride + 1)
+    return lo, max(lo, hi)
+
+
+@njit(parallel=True, cache=True)
+def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
+    n, c, h, w = x.shape
+    for r in prange(c * kh * kw):
+        ci, i, j = r // (kh * kw), (r // kw) % kh, r % kw
+        x_lo, x_hi = _valid_range(wo, j * dw - pw, sw, w)
+        for b in range(n):
+            base = b * ho * wo
+            for y in range(ho):
+                iy = y * sh + i * dh - ph
+                row = base + y * wo
+                if iy < 0 or iy >= h:
+                    cols[r, row:row + wo] = 0
+                    continue
+                cols[r, row:row + x_lo] = 0
+                for xx in range(x_lo, x_hi):
+                    cols[r, row + xx] = x[b, ci, iy, xx * sw + j * dw - pw]
+                cols[r, row + x_hi:row + wo] = 0
+
+
+def im2col(x, kernel, stride, padding, dilation, out_hw):
+    """x: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo), padding handled by bounds checks."""
+    n, c = x.shape[:2]
+    cols = np.empty((c * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1]), dtype=x.dtype)
+    _im2col(np.ascontiguousarray(x), cols, *kernel, *stride, *padding, *dilation, *out_hw)
+    return cols
+
+
+@njit(parallel=True, cache=True)
+def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
+    n, c, h, w = dx.shape
+    for plane in prange(n * c):   # one (image, channel) plane per iteration: no two write the same pixel
+        b, ci = plane // c, plane % c
+        for i in range(kh):
+            for j in range(kw):
+                r = (ci * kh + i) * kw + j
+                x_lo, x_hi = _valid_range(wo, j * dw - pw, sw, w)
+                for y in range(ho):
+                    iy = y * sh + i * dh - ph
+                    if iy < 0 or iy >= h:
+                        continue
+                    row = b * ho * wo + y * wo
+                    for xx in range(x_lo, x_hi):
+                        dx[b, ci, iy, xx * sw + j * dw - pw] += cols[r, row + xx]
+
+
+def col2im(cols, x_shape, kernel, stride, padding, dilation, out_hw):
+    """cols (C*kh*kw, N*Ho*Wo) -> dx (N, C, H, W), overlapping windows summed."""
+    dx = np.zeros(x_shape, dtype=cols.dtype)
+    _col2im(np.ascontiguousarray(cols), dx, *kernel, *stride, *padding, *dilation, *out_hw)
+    return dx
+
+
+@njit(parallel=True, cache=True)
+def _depthwise_forward(x, w, y, sh, sw, ph, pw, dh, dw):
+    n, c, h, wd = x.shape
+    cm, _, kh, kw = w.shape
+    m = cm // c
+    ho, wo = y.shape[2], y.shape[3]
+    for plane in prange(n * cm):
+        b, o = plane // cm, plane % cm
+        ci = o // m
+        for i in range(kh):
+            for y_ in range(ho):
+                iy = y_ * sh + i * dh - ph
+                if iy < 0 or iy >= h:
+                    continue
+                for j in range(kw):
+                    wv = w[o, 0, i, j]
+                    x_lo, x_hi = _valid_range(wo, j * dw - pw, sw, wd)
+                    for xx in range(x_lo, x_hi):
+                        y[b, o, y_, xx] += wv * x[b, ci, iy, xx * sw + j * dw - pw]
+
+
+def depthwise_forward(x, w, stride, padding, dilation, out_hw):
+    """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo)."""
+    y = np.zeros((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
+    _depthwise_forward(np.ascontiguousarray(x), np.ascontiguousarray(w), y, *stride, *padding, *dilation)
+    return y
+
+
+@njit(parallel=True, cache=True)
+def _depthwise_backward_input(gy, w, dx, sh, sw, ph, pw, dh, dw):
+    n, c, h, wd = dx.shape
+    cm, _, kh, kw = w.shape
+    m = cm // c
+    ho, wo = gy.shape[2], gy.shape[3]
+    for plane in prange(n * c):
+        b, ci = plane // c, plane % c
+        for o in range(ci * m, ci * m + m):
+            for i in range(kh):
+                for y_ in range(ho):
+                    iy = y_ * sh + i * dh - ph
+                    if iy < 0 or iy >= h:
+                        continue
+                    for j in range(kw):
+                        wv = w[o, 0, i, j]
+                        x_lo, x_hi = _valid_range(wo, j * dw - pw, sw, wd)
+                        for xx in range(x_lo, x_hi):
+                            dx[b, ci, iy, xx * sw + j * dw - pw] += wv * gy[b, o, y_, xx]
+
+
+@njit(parallel=True, cache=True)
+def _depthwise_backward_weight(gy, x, dwt, sh, sw, ph, pw, dh, dw):
+    n, c, h, wd = x.shape
+    cm, _, kh, kw = dwt.shape
+    m = cm // c
+    ho, wo = gy.shape[2], gy.shape[3]
+    for o in prange(cm):
+        ci = o // m
+        for i in range(kh):
+            for j in range(kw):
+                x_lo, x_hi = _valid_range(wo, j * dw - pw, sw, wd)
+                acc = 0.0
+                for b in range(n):
+                    for y_ in range(ho):
+                        iy = y_ * sh + i * dh - ph
+                        if iy < 0 or iy >= h:
+                            continue
+                        for xx in range(x_lo, x_hi):
+                            acc += gy[b, o, y_, xx] * x[b, ci, iy, xx * sw + j * dw - pw]
+                dwt[o, 0, i, j] = acc
+
+
+def depthwise_backward(gy, x, w, stride, padding, dilation, need_dx=True):
+    """gy (N, C*m, Ho, Wo) -> (dx (N, C, H, W) or None, dw (C*m, 1, kh, kw))."""
+    gy, x, w = np.ascontiguousarray(gy), np.ascontiguousarray(x), np.ascontiguousarray(w)
+    dw = np.empty_like(w)
+    _depthwise_backward_weight(gy, x, dw, *stride, *padding, *dilation)
+    dx = None
+    if need_dx:
+        dx = np.zeros_like(x)
+        _depthwise_backward_input(gy, w, dx, *stride, *padding, *dilation)
+    return dx, dw

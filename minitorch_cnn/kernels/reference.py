@@ -1,0 +1,143 @@
+"""Reference kernels: the windowed operations written with array slicing only (NumPy or CuPy).
+
+This is the readable version of every kernel: each loops only over the kh*kw
+kernel taps, and each step is one vectorised slice operation over batch,
+channels and pixels. The Numba kernels in ``kernels/cpu`` compute exactly the
+same things faster; the tests hold them to this file. Every function has the
+same signature in every kernel module, so the layers call them without knowing
+which device they run on.
+
+Shapes: x (N, C, H, W); a window has ``kernel`` = (kh, kw) taps spaced ``dilation``
+apart and moves by ``stride``; ``padding`` = (ph, pw) zeros (or -inf) surround
+x; the output has ``out_hw`` = (Ho, Wo) positions.
+"""
+from ..backend import get_array_module
+
+
+def pad2d(x, padding, value=0.0):
+    """x: (N, C, H, W) -> (N, C, H + 2ph, W + 2pw), border filled with ``value``."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def unpad2d(x, padding):
+    """Inverse of ``pad2d`` for gradients: drop the border."""
+    ph, pw = padding
+    return x[:, :, ph:x.shape[2] - ph, pw:x.shape[3] - pw]
+
+
+def tap(kernel_index, dilation, stride, count):
+    """The slice of a padded axis that kernel tap ``kernel_index`` sees at the ``count`` output positions."""
+    start = kernel_index * dilation
+    return slice(start, start + stride * (count - 1) + 1, stride)
+
+
+def windows(xpad, kernel, stride, dilation, out_hw):
+    """xpad: (N, C, Hp, Wp) -> strided view (N, C, kh, kw, Ho, Wo), no copy.
+
+    view[n, c, i, j, y, x] = xpad[n, c, y*sh + i*dh, x*sw + j*dw]
+    """
+    xp = get_array_module(xpad)
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    s_n, s_c, s_h, s_w = xpad.strides
+    return xp.lib.stride_tricks.as_strided(
+        xpad, shape=xpad.shape[:2] + (kh, kw, ho, wo),
+        strides=(s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw))
+
+
+def add_windows(values, x_shape, kernel, stride, padding, dilation):
+    """Adjoint of ``windows``: values (N, C, kh, kw, Ho, Wo) -> (N, C, H, W), overlapping taps summed."""
+    xp = get_array_module(values)
+    n, c, kh, kw, ho, wo = values.shape
+    out = xp.zeros((n, c, x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1]), dtype=values.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, tap(i, dilation[0], stride[0], ho), tap(j, dilation[1], stride[1], wo)] += values[:, :, i, j]
+    return unpad2d(out, padding)
+
+
+# ---- convolution -----------------------------------------------------------------------
+def im2col(x, kernel, stride, padding, dilation, out_hw):
+    """x: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo): a strided view of the windows plus one copy."""
+    xp = get_array_module(x)
+    win = windows(pad2d(x, padding), kernel, stride, dilation, out_hw)   # (N, C, kh, kw, Ho, Wo)
+    n, c, kh, kw, ho, wo = win.shape
+    return xp.ascontiguousarray(win.transpose(1, 2, 3, 0, 4, 5)).reshape(c * kh * kw, n * ho * wo)
+
+
+def col2im(cols, x_shape, kernel, stride, padding, dilation, out_hw):
+    """cols (C*kh*kw, N*Ho*Wo) -> (N, C, H, W): each column added back onto its window (im2col's adjoint)."""
+    n, c = x_shape[:2]
+    values = cols.reshape(c, kernel[0], kernel[1], n, *out_hw).transpose(3, 0, 1, 2, 4, 5)
+    return add_windows(values, x_shape, kernel, stride, padding, dilation)
+
+
+def depthwise_forward(x, w, stride, padding, dilation, out_hw):
+    """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo): channel c feeds outputs c*m .. c*m + m-1."""
+    xp = get_array_module(x)
+    (n, c, _, _), (cm, _, kh, kw) = x.shape, w.shape
+    w4 = w.reshape(c, cm // c, kh, kw)
+    win = windows(pad2d(x, padding), (kh, kw), stride, dilation, out_hw)
+    y = xp.zeros((n, c, cm // c) + tuple(out_hw), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            y += win[:, :, None, i, j] * w4[None, :, :, i, j, None, None]
+    return y.reshape(n, cm, *out_hw)
+
+
+def depthwise_backward(gy, x, w, stride, padding, dilation, need_dx=True):
+    """gy (N, C*m, Ho, Wo) -> (dx (N, C, H, W) or None, dw (C*m, 1, kh, kw))."""
+    xp = get_array_module(gy)
+    (n, c, _, _), (cm, _, kh, kw) = x.shape, w.shape
+    gy5 = gy.reshape(n, c, cm // c, *gy.shape[2:])
+    w4 = w.reshape(c, cm // c, kh, kw)
+    win = windows(pad2d(x, padding), (kh, kw), stride, dilation, gy.shape[2:])
+    dw = xp.empty_like(w4)
+    for i in range(kh):
+        for j in range(kw):
+            dw[:, :, i, j] = xp.einsum("ncmyx,ncyx->cm", gy5, win[:, :, i, j])
+    dx = None
+    if need_dx:
+        values = xp.einsum("ncmyx,cmij->ncijyx", gy5, w4)
+        dx = add_windows(values, x.shape, (kh, kw), stride, padding, dilation)
+    return dx, dw.reshape(w.shape)
+
+
+# ---- pooling -----------------------------------------------------------------------------
+def max_pool_forward(x, kernel, stride, padding, out_hw):
+    """x (N, C, H, W) -> (y (N, C, Ho, Wo), argmax (N, C, Ho, Wo): the winning tap i*kw + j, first on ties)."""
+    xp = get_array_module(x)
+    n, c = x.shape[:2]
+    win = windows(pad2d(x, padding, value=-xp.inf), kernel, stride, (1, 1), out_hw)
+    taps = win.reshape(n, c, -1, *out_hw)                      # (N, C, kh*kw, Ho, Wo), one copy
+    argmax = taps.argmax(axis=2)
+    return xp.take_along_axis(taps, argmax[:, :, None], axis=2)[:, :, 0], argmax.astype(xp.int32)
+
+
+def max_pool_backward(gy, argmax, x_shape, kernel, stride, padding):
+    """gy (N, C, Ho, Wo) -> dx (N, C, H, W): each gradient goes to the tap that won its window."""
+    xp = get_array_module(gy)
+    kh, kw = kernel
+    tap_ids = xp.arange(kh * kw).reshape(1, 1, kh, kw, 1, 1)
+    values = (argmax[:, :, None, None] == tap_ids) * gy[:, :, None, None]   # (N, C, kh, kw, Ho, Wo)
+    return add_windows(values.astype(gy.dtype, copy=False), x_shape, kernel, stride, padding, (1, 1))
+
+
+def avg_pool_forward(x, kernel, stride, padding, out_hw, divisor):
+    """x (N, C, H, W) -> (N, C, Ho, Wo): each window's sum over ``divisor`` (an (Ho, Wo) array)."""
+    win = windows(pad2d(x, padding), kernel, stride, (1, 1), out_hw)
+    return (win.sum(axis=(2, 3)) / divisor).astype(x.dtype, copy=False)
+
+
+def avg_pool_backward(gy, x_shape, kernel, stride, padding, divisor):
+    """gy (N, C, Ho, Wo) -> dx (N, C, H, W): each window's gradient shared evenly over its taps."""
+    xp = get_array_module(gy)
+    share = (gy / divisor).astype(gy.dtype, copy=False)
+    values = xp.broadcast_to(share[:, :, None, None], share.shape[:2] + tuple(kernel) + share.shape[2:])
+    return add_windows(values, x_shape, kernel, stride, padding, (1, 1))
