@@ -1,0 +1,159 @@
+"""Timing on a shared machine: warm-up, medians, and a guard against other processes.
+
+The guard reads the whole machine's busy CPU time (/proc/stat) and this process's
+own CPU time around each timing block. What is left is other processes' work; a
+block where it exceeds ``MAX_OTHERS`` of the machine is thrown away and run again
+(up to ``RETRIES`` times). Every result carries the guard's readings, so a reader
+can see how quiet the machine was.
+"""
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+MAX_OTHERS = 0.10
+RETRIES = 6
+CPUS = os.cpu_count() or 1
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _busy_seconds():
+    """All CPUs' non-idle time since boot, in seconds (None where /proc/stat does not exist)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / TICK
+
+
+def _own_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+def timed_block(fn, calls):
+    """Run ``fn`` ``calls`` times; return (per-call seconds, share of the machine other processes used)."""
+    busy0, own0, t0 = _busy_seconds(), _own_seconds(), time.perf_counter()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    wall = time.perf_counter() - t0
+    busy1, own1 = _busy_seconds(), _own_seconds()
+    if busy0 is None:
+        return times, 0.0
+    others = max(0.0, (busy1 - busy0) - (own1 - own0))
+    return times, others / (wall * CPUS)
+
+
+def measure(fn, repeats=5, warmup=2, block=None):
+    """Median seconds per call of ``fn``, after ``warmup`` calls, in guarded blocks.
+
+    Returns a dict: median, min, the first call's time (compile and first-touch
+    costs show up there), the guard's worst accepted reading and how many blocks
+    it rejected.
+    """
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    for _ in range(max(0, warmup - 1)):
+        fn()
+    block = block or max(1, min(repeats, 3))
+    kept, worst_ok, rejected = [], 0.0, 0
+    while len(kept) < repeats:
+        for attempt in range(RETRIES + 1):
+            times, others = timed_block(fn, block)
+            if others <= MAX_OTHERS or attempt == RETRIES:
+                break
+            rejected += 1
+        kept += times
+        worst_ok = max(worst_ok, others)
+    return {"median_s": statistics.median(kept), "min_s": min(kept), "first_call_s": first,
+            "guard_others_max": round(worst_ok, 3), "guard_rejected_blocks": rejected, "calls": len(kept)}
+
+
+def matmul_gflops(n=2048, dtype=np.float32):
+    """This machine's float32 matrix-multiply throughput through NumPy's BLAS (large square matrices)."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+    b = a.copy()
+    result = measure(lambda: a @ b, repeats=3, warmup=1)
+    return 2 * n ** 3 / result["median_s"] / 1e9
+
+
+def machine_info():
+    info = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.machine(), "cpus": CPUS,
+            "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    try:
+        import numba
+        info["numba"] = numba.__version__
+    except ImportError:
+        pass
+    torch = optional_torch()
+    if torch is not None:
+        info["torch"] = torch.__version__
+    return info
+
+
+def optional_torch():
+    """PyTorch when installed (the comparison), else None (our numbers only)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(CPUS)
+    return torch
+
+
+def format_table(headers, rows):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join(f"{h:>{w}}" for h, w in zip(headers, widths))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(f"{str(c):>{w}}" for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def save(results, out_dir, name, chart):
+    """Write ``name``.json and, if matplotlib is there, ``name``.png (``chart(plt, results)`` draws it)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2))
+    os.replace(tmp, path)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return [path]
+    fig = chart(plt, results)
+    png = out_dir / f"{name}.png"
+    fig.savefig(png, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return [path, png]
+
+
+def ratio_chart(plt, labels, ours, theirs, title, ylabel="ms (median)"):
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(labels)), 4))
+    x = np.arange(len(labels))
+    ax.bar(x - 0.2, ours, 0.4, label="minitorch_cnn")
+    if any(t is not None for t in theirs):
+        ax.bar(x + 0.2, [t or 0 for t in theirs], 0.4, label="PyTorch")
+    ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    return fig
