@@ -1,0 +1,178 @@
+"""Per-model benchmark: forward and training-step time, images/second and peak memory, beside PyTorch.
+
+    python -m benchmarks.models [--quick] [--batch 64] [--models resnet18,lenet5] [--out benchmarks/results]
+
+A training step is forward, cross-entropy loss, backward and an SGD step
+(momentum 0.9, weight decay 5e-4) on a random batch of 32x32 images. Each
+(framework, model) pair runs in its own process, so that the peak resident
+memory of its training step (the peak resident set during the timed steps minus
+the memory held before them, after one untimed step) is its own. The PyTorch twins come from tests/torch_twins.py.
+"""
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .harness import format_table, machine_info, measure, optional_torch, ratio_chart, save
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def _reset_peak():
+    """Forget the peak so far (Numba's compiler, imports): Linux resets VmHWM on writing 5 to clear_refs."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_bytes():
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _ours(name, batch):
+    import minitorch_cnn as mt
+    import zoo
+    from minitorch_cnn import functional as F
+    model = zoo.get_model(name)
+    opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = mt.Tensor(np.random.default_rng(0).standard_normal((batch, 3, 32, 32)).astype(np.float32))
+    y = np.random.default_rng(1).integers(0, 10, batch)
+
+    def step():
+        model.train()
+        opt.zero_grad()
+        zoo.googlenet_loss(model(x), y).backward() if name == "googlenet" else F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    def forward():
+        model.eval()
+        with mt.no_grad():
+            model(x)
+    return step, forward
+
+
+def _theirs(name, batch):
+    torch = optional_torch()
+    sys.path.insert(0, str(ROOT / "tests"))
+    from torch_twins import TWINS
+    model = TWINS[name]()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch, 3, 32, 32)
+    y = torch.randint(0, 10, (batch,))
+    tf = torch.nn.functional
+
+    def step():
+        model.train()
+        opt.zero_grad()
+        out = model(x)
+        if isinstance(out, tuple):
+            loss = tf.cross_entropy(out[0], y) + 0.3 * (tf.cross_entropy(out[1], y) + tf.cross_entropy(out[2], y))
+        else:
+            loss = tf.cross_entropy(out, y)
+        loss.backward()
+        opt.step()
+
+    def forward():
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    return step, forward
+
+
+def child(framework, name, batch, repeats):
+    """Runs in a fresh process: measure one model in one framework, print one JSON line."""
+    step, forward = (_ours if framework == "ours" else _theirs)(name, batch)
+    step()  # compile kernels and create optimizer state before the memory baseline
+    import gc
+    gc.collect()
+    _reset_peak()
+    before = _rss_bytes()
+    train = measure(step, repeats, warmup=1, block=1)
+    peak = _peak_bytes() - before
+    fwd = measure(forward, repeats, warmup=1, block=1)
+    print(json.dumps({"train": train, "forward": fwd, "peak_step_bytes": peak}))
+
+
+def run_child(framework, name, batch, repeats):
+    cmd = [sys.executable, "-m", "benchmarks.models", "--child", framework, name, str(batch), str(repeats)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def table(rows, batch):
+    headers = ["model", "train ms", "torch", "ratio", "img/s", "fwd ms", "torch", "ratio", "peak MB", "torch",
+               "ratio", "guard max"]
+    out = []
+    for r in rows:
+        o, t = r["ours"], r.get("torch") or {}
+        if "error" in o:
+            out.append([r["model"], "error: " + o["error"]] + [""] * (len(headers) - 2))
+            continue
+        ms = lambda d, k: d[k]["median_s"] * 1e3 if d and k in d else None  # noqa: E731
+        cells = [r["model"]]
+        for k in ("train", "forward"):
+            a, b = ms(o, k), ms(t, k)
+            cells += [f"{a:.0f}", f"{b:.0f}" if b else "-", f"{a / b:.2f}x" if b else "-"]
+            if k == "train":
+                cells.append(f"{batch / (a / 1e3):.0f}")
+        a, b = o["peak_step_bytes"] / 2 ** 20, (t.get("peak_step_bytes") or 0) / 2 ** 20
+        cells += [f"{a:.0f}", f"{b:.0f}" if b else "-", f"{a / b:.2f}x" if b else "-"]
+        guards = [d[k]["guard_others_max"] for d in (o, t) if d for k in ("train", "forward") if k in d]
+        cells.append(f"{max(guards):.0%}")
+        out.append(cells)
+    return format_table(headers, out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 16, 2 repeats")
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--models", default="lenet5,alexnet,vgg16,googlenet,mobilenet_v1,mobilenet_v2,resnet18")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        framework, name, batch, repeats = args.child
+        return child(framework, name, int(batch), int(repeats))
+    batch, repeats = args.batch or (16 if args.quick else 64), args.repeats or (2 if args.quick else 5)
+    have_torch = optional_torch() is not None
+    info = machine_info()
+    rows = []
+    for name in args.models.split(","):
+        row = {"model": name, "ours": run_child("ours", name, batch, repeats)}
+        if have_torch:
+            row["torch"] = run_child("torch", name, batch, repeats)
+        rows.append(row)
+        print(f"  measured {name}", flush=True)
+    print(f"batch {batch}; {info.get('cpu', '')} x{info['cpus']}")
+    print(table(rows, batch))
+    ok = [r for r in rows if "error" not in r["ours"]]
+    chart = lambda plt, res: ratio_chart(  # noqa: E731
+        plt, [r["model"] for r in ok], [r["ours"]["train"]["median_s"] * 1e3 for r in ok],
+        [r["torch"]["train"]["median_s"] * 1e3 if r.get("torch") and "train" in r["torch"] else None for r in ok],
+        f"training step, batch {batch}")
+    for path in save({"machine": info, "batch": batch, "rows": rows}, args.out, "models", chart):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
