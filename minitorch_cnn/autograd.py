@@ -110,14 +110,16 @@ def backward(root, grad=None, retain_graph=False):
             raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}")
         grad = xp.ones_like(root.data)
     grad = grad.data if hasattr(grad, "creator") else xp.asarray(grad, dtype=root.dtype)
-    if root.creator is None:
+    if root.creator is None or root.retains_grad:
         if root.requires_grad:
-            root.grad = grad if root.grad is None else root.grad + grad
-        return
+            root.grad = grad.copy() if root.grad is None else root.grad + grad
+        if root.creator is None:
+            return
 
+    order = _topological_order(root)  # first: it raises a clear error if the graph was already freed
     pending = {id(root.creator): [None] * len(root.creator.output_meta)}
     pending[id(root.creator)][root.output_index] = grad
-    for fn in _topological_order(root):
+    for fn in order:
         grads_out = pending.pop(id(fn), None)
         if grads_out is None:
             continue
@@ -134,7 +136,9 @@ def backward(root, grad=None, retain_graph=False):
                 raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
                                    f"for an input of shape {t.shape}")
             if t.creator is None or t.retains_grad:
-                t.grad = g if t.grad is None else t.grad + g
+                # A copy: the same array may also go to other inputs (Add hands gy to both)
+                # or be a view of one, and each tensor's .grad must be its own to edit in place.
+                t.grad = g.copy() if t.grad is None else t.grad + g
             if t.creator is not None:
                 slots = pending.setdefault(id(t.creator), [None] * len(t.creator.output_meta))
                 slot = slots[t.output_index]

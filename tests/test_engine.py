@@ -20,12 +20,17 @@ import pytest
 import torch
 
 import minitorch_cnn as mt
-from minitorch_cnn import Function, Tensor
+from minitorch_cnn import Function, Tensor, nn, optim
 from minitorch_cnn import functional as F
-from minitorch_cnn import nn, optim
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 GRADCHECK_TOL = 1e-6
+WORST = {}  # (op family, measure) -> worst error seen this run, for the session summary
+
+
+def note(op, measure, value):
+    family = op.split("-")[0]
+    WORST[(family, measure)] = max(WORST.get((family, measure), 0.0), value)
 
 
 def rel_err(a, b):
@@ -59,11 +64,12 @@ def _dims(axis, ndim):
 
 def _reduce(name, axis, keepdims):
     """(ours, torch) pair of functions for sum/mean/max over ``axis``; max is compared with torch.amax."""
-    ours = (lambda x: getattr(x, name)(axis=axis, keepdims=keepdims))
-    if name == "max":
-        ref = (lambda t: torch.amax(t, dim=_dims(axis, t.ndim), keepdim=keepdims))
-    else:
-        ref = (lambda t: getattr(t, name)(dim=_dims(axis, t.ndim), keepdim=keepdims))
+    def ours(x):
+        return getattr(x, name)(axis=axis, keepdims=keepdims)
+
+    def ref(t):
+        reduce = torch.amax if name == "max" else getattr(torch, name)
+        return reduce(t, dim=_dims(axis, t.ndim), keepdim=keepdims)
     return ours, ref
 
 
@@ -72,7 +78,7 @@ def _same(f):
 
 
 def _case(name, fns, shapes, domain="normal", gradcheck=True):
-    return pytest.param(fns[0], fns[1], shapes, domain, gradcheck, id=name)
+    return pytest.param(name, fns[0], fns[1], shapes, domain, gradcheck, id=name)
 
 
 IDX_REPEAT = np.array([0, 0, 2, 0])
@@ -94,14 +100,14 @@ CASES = [
     _case("div-bcast", _same(lambda a, b: a / b), [(2, 3), (2, 1)], "pos"),
     _case("div-bcast-num", _same(lambda a, b: a / b), [(5,), (2, 3, 5)], "pos"),
     _case("neg", _same(lambda a: -a), [(3, 4)]),
-    _case("pow2", _same(lambda a: a ** 2), [(3, 4)]),
-    _case("pow3", _same(lambda a: a ** 3), [(3, 4)]),
+    _case("pow-2", _same(lambda a: a ** 2), [(3, 4)]),
+    _case("pow-3", _same(lambda a: a ** 3), [(3, 4)]),
     _case("pow-half", _same(lambda a: a ** 0.5), [(3, 4)], "pos"),
     _case("pow-neg-frac", _same(lambda a: a ** -1.5), [(3, 4)], "pos"),
     _case("pow-neg-int", _same(lambda a: a ** -2), [(3, 4)], "pos"),
-    _case("pow0-at-zero", _same(lambda a: a ** 0), [(3, 4)], "zeros", gradcheck=False),
-    _case("pow1-at-zero", _same(lambda a: a ** 1), [(3, 4)], "zeros"),
-    _case("pow2-at-zero", _same(lambda a: a ** 2), [(3, 4)], "zeros"),
+    _case("pow-0-at-zero", _same(lambda a: a ** 0), [(3, 4)], "zeros", gradcheck=False),
+    _case("pow-1-at-zero", _same(lambda a: a ** 1), [(3, 4)], "zeros"),
+    _case("pow-2-at-zero", _same(lambda a: a ** 2), [(3, 4)], "zeros"),
     _case("matmul", _same(lambda a, b: a @ b), [(3, 4), (4, 5)]),
     _case("matmul-batched", _same(lambda a, b: a @ b), [(2, 3, 4), (2, 4, 5)]),
     _case("matmul-bcast-right", _same(lambda a, b: a @ b), [(2, 3, 4), (4, 5)]),
@@ -117,24 +123,25 @@ CASES = [
     _case("scalar-rdiv", _same(lambda a: 3 / a), [(3, 4)], "pos"),
     _case("scalar-div", _same(lambda a: a / 3), [(3, 4)]),
     # ---- indexing ------------------------------------------------------------------
-    _case("index-int", _same(lambda a: a[1]), [(4, 3)]),
-    _case("index-neg-int", _same(lambda a: a[-1, 2]), [(4, 3)]),
-    _case("slice", _same(lambda a: a[1:3, ::2]), [(4, 5)]),
-    _case("slice-step-3d", _same(lambda a: a[::2, 1:, :-1]), [(5, 3, 4)]),
-    _case("slice-reverse", (lambda a: a[::-1], lambda t: torch.flip(t, (0,))), [(4, 3)]),
-    _case("ellipsis", _same(lambda a: a[..., 1]), [(2, 3, 4)]),
-    _case("newaxis", _same(lambda a: a[None, :, None]), [(3,)]),
-    _case("fancy-repeated", _same(lambda a: a[IDX_REPEAT.tolist()]), [(4, 3)]),
-    _case("fancy-array-repeated", (lambda a: a[IDX_REPEAT], lambda t: t[torch.from_numpy(IDX_REPEAT)]), [(4, 3)]),
-    _case("fancy-2d", (lambda a: a[IDX_2D], lambda t: t[torch.from_numpy(IDX_2D)]), [(4, 3)]),
-    _case("fancy-pairs-repeated", (lambda a: a[ROWS, COLS], lambda t: t[torch.from_numpy(ROWS), torch.from_numpy(COLS)]),
-          [(3, 4)]),
-    _case("fancy-after-slice", _same(lambda a: a[:, [1, 1, 0]]), [(3, 4)]),
-    _case("fancy-tensor-index",
+    _case("getitem-int", _same(lambda a: a[1]), [(4, 3)]),
+    _case("getitem-neg-int", _same(lambda a: a[-1, 2]), [(4, 3)]),
+    _case("getitem-slice", _same(lambda a: a[1:3, ::2]), [(4, 5)]),
+    _case("getitem-slice-step-3d", _same(lambda a: a[::2, 1:, :-1]), [(5, 3, 4)]),
+    _case("getitem-slice-reverse", (lambda a: a[::-1], lambda t: torch.flip(t, (0,))), [(4, 3)]),
+    _case("getitem-ellipsis", _same(lambda a: a[..., 1]), [(2, 3, 4)]),
+    _case("getitem-newaxis", _same(lambda a: a[None, :, None]), [(3,)]),
+    _case("getitem-fancy-repeated", _same(lambda a: a[IDX_REPEAT.tolist()]), [(4, 3)]),
+    _case("getitem-fancy-array-repeated", (lambda a: a[IDX_REPEAT], lambda t: t[torch.from_numpy(IDX_REPEAT)]),
+          [(4, 3)]),
+    _case("getitem-fancy-2d", (lambda a: a[IDX_2D], lambda t: t[torch.from_numpy(IDX_2D)]), [(4, 3)]),
+    _case("getitem-fancy-pairs-repeated",
+          (lambda a: a[ROWS, COLS], lambda t: t[torch.from_numpy(ROWS), torch.from_numpy(COLS)]), [(3, 4)]),
+    _case("getitem-fancy-after-slice", _same(lambda a: a[:, [1, 1, 0]]), [(3, 4)]),
+    _case("getitem-tensor-index",
           (lambda a: a[Tensor(IDX_REPEAT)], lambda t: t[torch.from_numpy(IDX_REPEAT)]), [(4, 3)]),
-    _case("fancy-tensor-in-tuple",
+    _case("getitem-tensor-in-tuple",
           (lambda a: a[Tensor(ROWS), 1:], lambda t: t[torch.from_numpy(ROWS), 1:]), [(3, 4)]),
-    _case("bool-mask", (lambda a: a[a.data > 0], lambda t: t[t.detach() > 0]), [(4, 5)]),
+    _case("getitem-bool-mask", (lambda a: a[a.data > 0], lambda t: t[t.detach() > 0]), [(4, 5)]),
     # ---- reductions ----------------------------------------------------------------
     *[_case(f"{name}-axis{axis}-keep{k}".replace(" ", ""), _reduce(name, axis, k), [(3, 4, 5)])
       for name in ("sum", "mean", "max")
@@ -149,12 +156,12 @@ CASES = [
     # ---- shapes --------------------------------------------------------------------
     _case("reshape", _same(lambda a: a.reshape(6, 4)), [(2, 3, 4)]),
     _case("reshape-tuple-minus1", _same(lambda a: a.reshape((4, -1, 2))), [(2, 3, 4)]),
-    _case("view-flat", _same(lambda a: a.view(-1)), [(2, 3, 4)]),
-    _case("T", _same(lambda a: a.T), [(3, 5)]),
+    _case("reshape-view-flat", _same(lambda a: a.view(-1)), [(2, 3, 4)]),
+    _case("transpose-T", _same(lambda a: a.T), [(3, 5)]),
     _case("transpose-perm", (lambda a: a.transpose(1, 0, 2), lambda t: t.permute(1, 0, 2)), [(2, 3, 4)]),
     _case("transpose-tuple", (lambda a: a.transpose((2, 0, 1)), lambda t: t.permute(2, 0, 1)), [(2, 3, 4)]),
     _case("transpose-neg-axes", (lambda a: a.transpose(-1, 0, 1), lambda t: t.permute(-1, 0, 1)), [(2, 3, 4)]),
-    _case("permute", _same(lambda a: a.permute(0, 2, 1)), [(2, 3, 4)]),
+    _case("transpose-permute", _same(lambda a: a.permute(0, 2, 1)), [(2, 3, 4)]),
     _case("flatten-all", _same(lambda a: a.flatten()), [(2, 3, 4)]),
     _case("flatten-1", _same(lambda a: a.flatten(1)), [(2, 3, 4, 2)]),
     _case("flatten-1-2", _same(lambda a: a.flatten(1, 2)), [(2, 3, 4, 2)]),
@@ -162,10 +169,10 @@ CASES = [
     # ---- exp / log and compositions -------------------------------------------------
     _case("exp", _same(lambda a: a.exp()), [(3, 4)]),
     _case("log", _same(lambda a: a.log()), [(3, 4)], "pos"),
-    _case("softplus-chain", _same(lambda a: (1 + a.exp()).log()), [(3, 4)]),
-    _case("mixed", _same(lambda a, b: ((a * b.exp()) / (1 + a ** 2)).sum(-1) - (a @ b.T).mean()),
+    _case("composite-softplus", _same(lambda a: (1 + a.exp()).log()), [(3, 4)]),
+    _case("composite-mixed", _same(lambda a, b: ((a * b.exp()) / (1 + a ** 2)).sum(-1) - (a @ b.T).mean()),
           [(3, 4), (3, 4)]),
-    _case("reshape-matmul-bias", (lambda x, w, b: (x.reshape(6, 4) @ w + b).max(axis=1).sum(),
+    _case("composite-reshape-matmul-max", (lambda x, w, b: (x.reshape(6, 4) @ w + b).max(axis=1).sum(),
                                   lambda x, w, b: torch.amax(x.reshape(6, 4) @ w + b, dim=1).sum()),
           [(2, 3, 4), (4, 5), (5,)]),
 ]
@@ -178,8 +185,8 @@ def _run(fn, tensors, upstream):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("ours, ref, shapes, domain, check", CASES)
-def test_torch_parity(ours, ref, shapes, domain, check, dtype):
+@pytest.mark.parametrize("name, ours, ref, shapes, domain, check", CASES)
+def test_torch_parity(name, ours, ref, shapes, domain, check, dtype):
     arrays = _inputs(shapes, domain, dtype, seed=len(shapes) * 7 + len(str(shapes)))
     xs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
     ts = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -190,19 +197,21 @@ def test_torch_parity(ours, ref, shapes, domain, check, dtype):
     tout.backward(torch.tensor(upstream))
     tol = TOL[dtype]
     assert out.dtype == dtype, f"output dtype {out.dtype}, inputs {dtype}"
-    assert rel_err(out.numpy(), tout.detach().numpy()) <= tol
+    errors = [rel_err(out.numpy(), tout.detach().numpy())]
     for i, (x, t) in enumerate(zip(xs, ts)):
         assert x.grad is not None, f"input {i} got no gradient"
         assert x.grad.dtype == dtype and x.grad.shape == x.shape
-        err = rel_err(x.grad, t.grad.numpy())
-        assert err <= tol, f"input {i}: gradient relative error {err:.3e}"
+        errors.append(rel_err(x.grad, t.grad.numpy()))
+    note(name, f"torch parity {np.dtype(dtype).name}", max(errors))
+    assert max(errors) <= tol, f"relative errors (output, input grads...): {errors}"
 
 
-@pytest.mark.parametrize("ours, ref, shapes, domain, check", [c for c in CASES if c.values[4]])
-def test_gradcheck(ours, ref, shapes, domain, check):
+@pytest.mark.parametrize("name, ours, ref, shapes, domain, check", [c for c in CASES if c.values[5]])
+def test_gradcheck(name, ours, ref, shapes, domain, check):
     arrays = _inputs(shapes, domain, np.float64, seed=3)
     xs = [Tensor(a, requires_grad=True) for a in arrays]
     report = mt.gradcheck(ours, xs)
+    note(name, "gradcheck float64", report.max_error)
     assert report.ok(GRADCHECK_TOL), str(report)
 
 

@@ -8,6 +8,7 @@ gradient equal to torch's with the same weights (relative error max|a-b| / max|b
 gradcheck (worst relative error <= 1e-6).
 """
 import math
+import re
 from collections import OrderedDict
 
 import numpy as np
@@ -22,6 +23,13 @@ from minitorch_cnn.nn import init
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
 GRADCHECK_TOL = 1e-6
+VANISHING = {np.float64: 1e-12, np.float32: 1e-5}
+WORST = {}  # (module family, measure) -> worst error seen this run, for the session summary
+
+
+def note(name, measure, value):
+    family = re.sub(r"pool\d+$", "pool", name.split("-")[0])  # maxpool2, maxpool3 -> maxpool
+    WORST[(family, measure)] = max(WORST.get((family, measure), 0.0), value)
 
 
 def rel_err(a, b):
@@ -178,13 +186,20 @@ def test_module_requires_super_init():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_loaded_from_torch_gives_torch_outputs_and_gradients(dtype, mode):
-    """The whole nested model: forward, input gradient, every parameter gradient and the running stats."""
+    """The whole nested model: forward, input gradient, every parameter gradient and the running stats.
+
+    In float32 the reference is torch's model in float64 (same float32-rounded weights): through 14
+    layers torch's own float32 result is ~5e-6 off in places, and ours must not be further than 1e-5
+    from the exact answer.
+    """
     ours, theirs = model_pair(dtype, p=0.3 if mode == "eval" else 0.0)
+    theirs = theirs.double()
     getattr(ours, mode)()
     getattr(theirs, mode)()
     rng = np.random.default_rng(1)
     x_np = rng.standard_normal((4, 3, 12, 12)).astype(dtype)
-    errors = module_errors(ours, theirs, [x_np], dtype)
+    errors = module_errors(ours, theirs, [x_np], dtype, ref_dtype=np.float64)
+    note("nested-model", f"torch parity {np.dtype(dtype).name}", max(errors.values()))
     assert max(errors.values()) <= TOL[dtype], errors
     for k, v in theirs.state_dict().items():  # running statistics updated (train) or untouched (eval) alike
         assert rel_err(ours.state_dict()[k], v.numpy()) <= TOL[dtype], k
@@ -221,11 +236,13 @@ def test_load_state_dict_reports_every_problem_in_one_error():
 def test_load_state_dict_non_strict_ignores_missing_and_unexpected_keys():
     ours, theirs = model_pair()
     state = torch_state(theirs)
-    kept = state.pop("9.weight")
+    del state["9.weight"]
     state["unexpected"] = np.zeros(2)
-    before = ours[9].weight.data.copy()
+    state["9.bias"] = state["9.bias"] + 1
+    ours[9].weight.data[...] = 7.0
     ours.load_state_dict(state, strict=False)
-    assert np.array_equal(ours[9].weight.data, before) and not np.array_equal(before, kept)
+    assert (ours[9].weight.data == 7.0).all()
+    assert np.array_equal(ours[9].bias.data, state["9.bias"])
     state["0.weight"] = np.zeros((1, 1))
     with pytest.raises(ValueError, match="0.weight"):
         ours.load_state_dict(state, strict=False)
@@ -310,7 +327,8 @@ def test_hooks_see_every_submodule_in_execution_order_like_torch():
     with torch.no_grad():
         theirs(torch.tensor(x_np))
     assert [e[:3] for e in log] == [e[:3] for e in tlog]
-    assert len(log) == 2 * len(list(ours.modules()))
+    # every module but the ModuleList (iterated, never called) runs once
+    assert len(log) == 2 * (len(list(ours.modules())) - 1)
     assert log[0][:2] == ("pre", "") and log[-1][:2] == ("post", "")
     for mine, ref in zip(log, tlog):
         if mine[0] == "post":
@@ -428,7 +446,7 @@ def test_init_helpers():
 # ---- every layer against the torch layer ---------------------------------------------------
 
 def _spec(name, make, shape, mode="train", scale=1.0):
-    return pytest.param(make, shape, mode, scale, id=name)
+    return pytest.param(name, make, shape, mode, scale, id=name)
 
 
 MODULES = [
@@ -473,9 +491,9 @@ MODULES = [
     _spec("adaptive-3x2", lambda m: m.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5)),
     _spec("adaptive-upsample", lambda m: m.AdaptiveAvgPool2d((5, 4)), (2, 2, 7, 3)),
     _spec("relu", lambda m: m.ReLU(), (2, 3, 4, 4)),
-    _spec("relu6", lambda m: m.ReLU6(), (2, 3, 4, 4), scale=150.0),
-    _spec("sigmoid", lambda m: m.Sigmoid(), (2, 3, 4, 4), scale=300.0),
-    _spec("tanh", lambda m: m.Tanh(), (2, 3, 4, 4), scale=100.0),
+    _spec("relu6", lambda m: m.ReLU6(), (2, 3, 4, 4), scale=16.0),
+    _spec("sigmoid", lambda m: m.Sigmoid(), (2, 3, 4, 4), scale=12.0),
+    _spec("tanh", lambda m: m.Tanh(), (2, 3, 4, 4), scale=6.0),
     _spec("flatten", lambda m: m.Flatten(), (2, 3, 4, 4)),
     _spec("flatten-0-2", lambda m: m.Flatten(0, 2), (2, 3, 4, 4)),
     _spec("identity", lambda m: m.Identity(), (2, 3)),
@@ -496,14 +514,18 @@ def module_pair(make, dtype, mode, seed=0):
     return ours, theirs
 
 
-def module_errors(ours, theirs, arrays, dtype, extra=()):
-    """Forward and backward both with the same upstream gradient: relative error of everything, by name."""
+def module_errors(ours, theirs, arrays, dtype, extra=(), ref_dtype=None):
+    """Forward and backward both with the same upstream gradient: relative error of everything, by name.
+
+    ``ref_dtype`` runs torch's side in another dtype (float64 as the exact reference for a float32 run).
+    """
+    ref_dtype = ref_dtype or dtype
     xs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
-    ts = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a.astype(ref_dtype), requires_grad=True) for a in arrays]
     out, tout = ours(*xs, *extra), theirs(*ts, *[torch.from_numpy(e) for e in extra])
     upstream = np.random.default_rng(7).standard_normal(tuple(tout.shape)).astype(dtype)
     out.backward(upstream)
-    tout.backward(torch.tensor(upstream))
+    tout.backward(torch.tensor(upstream.astype(ref_dtype)))
     assert out.dtype == dtype
     errors = {"output": rel_err(out.numpy(), tout.detach().numpy())}
     for i, (x, t) in enumerate(zip(xs, ts)):
@@ -511,9 +533,21 @@ def module_errors(ours, theirs, arrays, dtype, extra=()):
         errors[f"input{i}.grad"] = rel_err(x.grad, t.grad.numpy())
     theirs_params = dict(theirs.named_parameters())
     assert [n for n, _ in ours.named_parameters()] == list(theirs_params)
+    # A gradient that vanishes in exact arithmetic (a conv bias right before a training-mode
+    # BatchNorm) is rounding noise in both frameworks: it is measured against the scale of its
+    # layer's weight gradient instead of against its own.
+    scales = {}
+    for name, p in theirs_params.items():
+        prefix = name.rpartition(".")[0]
+        scales[prefix] = max(scales.get(prefix, 0.0), float(p.grad.abs().max()))
     for name, p in ours.named_parameters():
         assert p.grad is not None and p.grad.dtype == dtype, name
-        errors[f"{name}.grad"] = rel_err(p.grad, theirs_params[name].grad.numpy())
+        ref = theirs_params[name].grad.numpy()
+        floor = VANISHING[dtype] * scales[name.rpartition(".")[0]]
+        if np.abs(ref).max() <= floor:
+            errors[f"{name}.grad (vanishing)"] = float(np.abs(p.grad - ref).max() / scales[name.rpartition(".")[0]])
+        else:
+            errors[f"{name}.grad"] = rel_err(p.grad, ref)
     for name, b in theirs.named_buffers():
         errors[f"{name} (buffer)"] = rel_err(ours.state_dict()[name], b.numpy())
     return errors
@@ -524,19 +558,23 @@ def _module_input(shape, dtype, scale, seed=0):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("make, shape, mode, scale", MODULES)
-def test_module_matches_torch(make, shape, mode, scale, dtype):
+@pytest.mark.parametrize("name, make, shape, mode, scale", MODULES)
+def test_module_matches_torch(name, make, shape, mode, scale, dtype):
     ours, theirs = module_pair(make, dtype, mode)
     errors = module_errors(ours, theirs, [_module_input(shape, dtype, scale)], dtype)
+    note(name, f"torch parity {np.dtype(dtype).name}", max(errors.values()))
     assert max(errors.values()) <= TOL[dtype], errors
 
 
-@pytest.mark.parametrize("make, shape, mode, scale", [m for m in MODULES if "dropout" not in m.id])
-def test_module_gradcheck(make, shape, mode, scale):
+@pytest.mark.parametrize("name, make, shape, mode, scale", [m for m in MODULES if "dropout" not in m.id])
+def test_module_gradcheck(name, make, shape, mode, scale):
     ours, _ = module_pair(make, np.float64, mode)
+    if len(shape) == 4:  # one image is enough for finite differences (it costs 4 forwards per element)
+        shape = (1,) + shape[1:]
     x = Tensor(_module_input(shape, np.float64, scale), requires_grad=True)
     params = list(ours.parameters())
     report = mt.gradcheck(ours, [x], params=params)
+    note(name, "gradcheck float64", report.max_error)
     assert len(report.errors) == 1 + len(params)
     assert report.ok(GRADCHECK_TOL), str(report)
 
@@ -551,8 +589,10 @@ def test_cross_entropy_loss_matches_torch(kwargs, dtype):
     target = rng.integers(0, 5, 6)
     ours, theirs = nn.CrossEntropyLoss(**kwargs), torch.nn.CrossEntropyLoss(**kwargs)
     errors = module_errors(ours, theirs, [logits], dtype, extra=(target,))
+    note("crossentropy", f"torch parity {np.dtype(dtype).name}", max(errors.values()))
     assert max(errors.values()) <= TOL[dtype], errors
     report = mt.gradcheck(lambda z: ours(z, target), [Tensor(logits.astype(np.float64), requires_grad=True)])
+    note("crossentropy", "gradcheck float64", report.max_error)
     assert report.ok(GRADCHECK_TOL), str(report)
 
 

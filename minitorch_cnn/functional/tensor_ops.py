@@ -83,6 +83,8 @@ class Pow(Function):
         return x ** self.p
 
     def backward(self, gy):
+        if self.p == 0:  # y = 1 is constant; p * x^(p-1) would give 0 * inf = nan at x = 0
+            return get_array_module(gy).zeros_like(gy)
         return gy * self.p * self.x ** (self.p - 1)
 
 
@@ -159,7 +161,8 @@ class Max(Function):
 
     def backward(self, gy):
         mask = (self.x == self.y)
-        count = mask.sum(axis=self.axis, keepdims=True)
+        # an integer count would promote a float32 gradient to float64
+        count = mask.sum(axis=self.axis, keepdims=True).astype(gy.dtype)
         return mask * (_expand_reduced(gy, self.x.shape, self.axis, self.keepdims) / count)
 
 
@@ -239,7 +242,8 @@ def neg(x):
 def pow(x, p):
     if not isinstance(p, numbers.Number):
         raise TypeError(f"pow: the exponent must be a Python number, got {type(p).__name__}")
-    return Pow(p)(x)
+    # a NumPy float64 exponent would promote float32 data to float64; a Python number does not
+    return Pow(p.item() if hasattr(p, "item") else p)(x)
 
 
 def exp(x):
@@ -280,6 +284,9 @@ def transpose(x, axes=None):
 
 
 def getitem(x, index):
-    if isinstance(index, Tensor):
+    # Tensors used as indices, alone or inside a tuple (x[rows, cols]), index by their arrays
+    if isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    elif isinstance(index, Tensor):
         index = index.data
     return GetItem(index)(x)

@@ -22,10 +22,9 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, index):
-        items = list(self._modules.values())
-        if isinstance(index, slice):
-            return Sequential(*items[index])
-        return items[index]
+        if isinstance(index, slice):  # keeps the original names, so state-dict keys stay torch's
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        return list(self._modules.values())[index]
 
     def __len__(self):
         return len(self._modules)

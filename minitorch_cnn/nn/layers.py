@@ -70,13 +70,14 @@ class _BatchNorm(Module):
     """Batch norm over channel dim 1; buffers running_mean, running_var, num_batches_tracked as in PyTorch."""
     allowed_ndims = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         xp, dtype = backend.default_module(), backend.DEFAULT_DTYPE
         self.weight = Parameter(xp.ones(num_features, dtype)) if affine else None
-        self.bias = Parameter(xp.zeros(num_features, dtype)) if affine else None
+        # bias=False keeps the scale but drops the shift (torch 2.13's keyword-only ``bias``)
+        self.bias = Parameter(xp.zeros(num_features, dtype)) if affine and bias else None
         if track_running_stats:
             self.register_buffer("running_mean", xp.zeros(num_features, dtype))
             self.register_buffer("running_var", xp.ones(num_features, dtype))
@@ -98,7 +99,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm2d(_BatchNorm):

@@ -52,12 +52,15 @@ class Module:
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
             self._buffers[name] = value  # e.g. a running statistic replaced by a new array
             return
+        # Drop the name from the other tables only: re-assigning a layer (a new classifier head, say)
+        # keeps its place in named_parameters() and state_dict(), as in PyTorch.
+        target = "_parameters" if isinstance(value, Parameter) else "_modules" if isinstance(value, Module) else None
         for table in ("_parameters", "_buffers", "_modules"):
-            self.__dict__[table].pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+            if table != target:
+                self.__dict__[table].pop(name, None)
+        if target is not None:
+            self.__dict__.pop(name, None)
+            self.__dict__[target][name] = value
         else:
             object.__setattr__(self, name, value)
 
