@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from minitorch_cnn.functional.checks import output_size
 from minitorch_cnn.kernels import cpu, reference
+from minitorch_cnn.kernels.cpu import jit
 
 
 def close(a, b, dtype):
@@ -88,3 +89,33 @@ def test_max_pool_propagates_nan_like_torch():
     x[0, 0, 1, 0] = np.nan
     y, _ = cpu.max_pool_forward(x, (2, 2), (2, 2), (0, 0), (1, 1))
     assert np.isnan(y[0, 0, 0, 0])
+
+
+def test_threaded_path_matches_reference_on_large_inputs():
+    # above jit.PARALLEL_FROM elements of work the threaded copies of the kernels run
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 16, 33, 31)).astype(np.float32)
+    args = ((3, 3), (1, 2), (1, 1), (1, 1))
+    out_hw = (33, 16)
+    cols = cpu.im2col(x, *args, out_hw)
+    assert cols.size >= jit.PARALLEL_FROM
+    close(cols, reference.im2col(x, *args, out_hw), np.float32)
+    close(cpu.col2im(cols, x.shape, *args, out_hw), reference.col2im(cols, x.shape, *args, out_hw), np.float32)
+    w = rng.standard_normal((32, 1, 3, 3)).astype(np.float32)
+    y = cpu.depthwise_forward(x, w, (1, 2), (1, 1), (1, 1), out_hw)
+    close(y, reference.depthwise_forward(x, w, (1, 2), (1, 1), (1, 1), out_hw), np.float32)
+    for got, want in zip(cpu.depthwise_backward(y, x, w, (1, 2), (1, 1), (1, 1)),
+                         reference.depthwise_backward(y, x, w, (1, 2), (1, 1), (1, 1))):
+        close(got, want, np.float32)
+    pool = ((3, 3), (2, 2), (1, 1))
+    y, arg = cpu.max_pool_forward(x, *pool, (17, 16))
+    ry, rarg = reference.max_pool_forward(x, *pool, (17, 16))
+    close(y, ry, np.float32)
+    assert np.array_equal(arg, rarg)
+    close(cpu.max_pool_backward(y, arg, x.shape, *pool), reference.max_pool_backward(y, rarg, x.shape, *pool),
+          np.float32)
+    div = np.full((17, 16), 9.0, np.float32)
+    close(cpu.avg_pool_forward(x, *pool, (17, 16), div), reference.avg_pool_forward(x, *pool, (17, 16), div),
+          np.float32)
+    close(cpu.avg_pool_backward(y, x.shape, *pool, div), reference.avg_pool_backward(y, x.shape, *pool, div),
+          np.float32)

@@ -7,6 +7,8 @@ no padded copy of the input is ever made.
 import numpy as np
 from numba import njit, prange
 
+from .jit import kernel
+
 
 @njit(cache=True)
 def _valid_range(count, offset, stride, size):
@@ -22,7 +24,7 @@ def _valid_range(count, offset, stride, size):
     return lo, max(lo, hi)
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
     n, c, h, w = x.shape
     for r in prange(c * kh * kw):
@@ -46,11 +48,11 @@ def im2col(x, kernel, stride, padding, dilation, out_hw):
     """x: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo), padding handled by bounds checks."""
     n, c = x.shape[:2]
     cols = np.empty((c * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1]), dtype=x.dtype)
-    _im2col(np.ascontiguousarray(x), cols, *kernel, *stride, *padding, *dilation, *out_hw)
+    _im2col(cols.size, np.ascontiguousarray(x), cols, *kernel, *stride, *padding, *dilation, *out_hw)
     return cols
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
     n, c, h, w = dx.shape
     for plane in prange(n * c):   # one (image, channel) plane per iteration: no two write the same pixel
@@ -71,11 +73,11 @@ def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
 def col2im(cols, x_shape, kernel, stride, padding, dilation, out_hw):
     """cols (C*kh*kw, N*Ho*Wo) -> dx (N, C, H, W), overlapping windows summed."""
     dx = np.zeros(x_shape, dtype=cols.dtype)
-    _col2im(np.ascontiguousarray(cols), dx, *kernel, *stride, *padding, *dilation, *out_hw)
+    _col2im(cols.size, np.ascontiguousarray(cols), dx, *kernel, *stride, *padding, *dilation, *out_hw)
     return dx
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def _depthwise_forward(x, w, y, sh, sw, ph, pw, dh, dw):
     n, c, h, wd = x.shape
     cm, _, kh, kw = w.shape
@@ -99,11 +101,12 @@ def _depthwise_forward(x, w, y, sh, sw, ph, pw, dh, dw):
 def depthwise_forward(x, w, stride, padding, dilation, out_hw):
     """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo)."""
     y = np.zeros((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
-    _depthwise_forward(np.ascontiguousarray(x), np.ascontiguousarray(w), y, *stride, *padding, *dilation)
+    _depthwise_forward(y.size * w.shape[2] * w.shape[3], np.ascontiguousarray(x), np.ascontiguousarray(w), y,
+                       *stride, *padding, *dilation)
     return y
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def _depthwise_backward_input(gy, w, dx, sh, sw, ph, pw, dh, dw):
     n, c, h, wd = dx.shape
     cm, _, kh, kw = w.shape
@@ -124,7 +127,7 @@ def _depthwise_backward_input(gy, w, dx, sh, sw, ph, pw, dh, dw):
                             dx[b, ci, iy, xx * sw + j * dw - pw] += wv * gy[b, o, y_, xx]
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def _depthwise_backward_weight(gy, x, dwt, sh, sw, ph, pw, dh, dw):
     n, c, h, wd = x.shape
     cm, _, kh, kw = dwt.shape
@@ -150,9 +153,10 @@ def depthwise_backward(gy, x, w, stride, padding, dilation, need_dx=True):
     """gy (N, C*m, Ho, Wo) -> (dx (N, C, H, W) or None, dw (C*m, 1, kh, kw))."""
     gy, x, w = np.ascontiguousarray(gy), np.ascontiguousarray(x), np.ascontiguousarray(w)
     dw = np.empty_like(w)
-    _depthwise_backward_weight(gy, x, dw, *stride, *padding, *dilation)
+    work = gy.size * w.shape[2] * w.shape[3]
+    _depthwise_backward_weight(work, gy, x, dw, *stride, *padding, *dilation)
     dx = None
     if need_dx:
         dx = np.zeros_like(x)
-        _depthwise_backward_input(gy, w, dx, *stride, *padding, *dilation)
+        _depthwise_backward_input(work, gy, w, dx, *stride, *padding, *dilation)
     return dx, dw

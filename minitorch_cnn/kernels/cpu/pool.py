@@ -4,10 +4,12 @@ Out-of-range taps are skipped, which is what padding with -inf (max) or zeros
 (average) would give, without making the padded copy.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .jit import kernel
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def _max_pool_forward(x, y, argmax, kh, kw, sh, sw, ph, pw):
     n, c, h, w = x.shape
     ho, wo = y.shape[2], y.shape[3]
@@ -37,11 +39,12 @@ def max_pool_forward(x, kernel, stride, padding, out_hw):
     """x (N, C, H, W) -> (y (N, C, Ho, Wo), argmax: the winning tap i*kw + j of each window)."""
     shape = x.shape[:2] + tuple(out_hw)
     y, argmax = np.empty(shape, x.dtype), np.empty(shape, np.int32)
-    _max_pool_forward(np.ascontiguousarray(x), y, argmax, *kernel, *stride, *padding)
+    work = y.size * kernel[0] * kernel[1]
+    _max_pool_forward(work, np.ascontiguousarray(x), y, argmax, *kernel, *stride, *padding)
     return y, argmax
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def _max_pool_backward(gy, argmax, dx, kw, sh, sw, ph, pw):
     n, c = dx.shape[0], dx.shape[1]
     ho, wo = gy.shape[2], gy.shape[3]
@@ -56,11 +59,11 @@ def _max_pool_backward(gy, argmax, dx, kw, sh, sw, ph, pw):
 def max_pool_backward(gy, argmax, x_shape, kernel, stride, padding):
     """gy (N, C, Ho, Wo) -> dx (N, C, H, W): each gradient goes to the tap that won its window."""
     dx = np.zeros(x_shape, dtype=gy.dtype)
-    _max_pool_backward(np.ascontiguousarray(gy), argmax, dx, kernel[1], *stride, *padding)
+    _max_pool_backward(dx.size, np.ascontiguousarray(gy), argmax, dx, kernel[1], *stride, *padding)
     return dx
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def _avg_pool_forward(x, y, divisor, kh, kw, sh, sw, ph, pw):
     n, c, h, w = x.shape
     ho, wo = y.shape[2], y.shape[3]
@@ -83,11 +86,12 @@ def _avg_pool_forward(x, y, divisor, kh, kw, sh, sw, ph, pw):
 def avg_pool_forward(x, kernel, stride, padding, out_hw, divisor):
     """x (N, C, H, W) -> (N, C, Ho, Wo): each window's sum over ``divisor`` (an (Ho, Wo) array)."""
     y = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
-    _avg_pool_forward(np.ascontiguousarray(x), y, _as_map(divisor, out_hw, x.dtype), *kernel, *stride, *padding)
+    _avg_pool_forward(y.size * kernel[0] * kernel[1], np.ascontiguousarray(x), y, _as_map(divisor, out_hw, x.dtype),
+                      *kernel, *stride, *padding)
     return y
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def _avg_pool_backward(gy, dx, divisor, kh, kw, sh, sw, ph, pw):
     n, c, h, w = dx.shape
     ho, wo = gy.shape[2], gy.shape[3]
@@ -109,7 +113,8 @@ def _avg_pool_backward(gy, dx, divisor, kh, kw, sh, sw, ph, pw):
 def avg_pool_backward(gy, x_shape, kernel, stride, padding, divisor):
     """gy (N, C, Ho, Wo) -> dx (N, C, H, W): each window's gradient shared evenly over its taps."""
     dx = np.zeros(x_shape, dtype=gy.dtype)
-    _avg_pool_backward(np.ascontiguousarray(gy), dx, _as_map(divisor, gy.shape[2:], gy.dtype), *kernel, *stride,
+    _avg_pool_backward(gy.size * kernel[0] * kernel[1], np.ascontiguousarray(gy), dx,
+                       _as_map(divisor, gy.shape[2:], gy.dtype), *kernel, *stride,
                        *padding)
     return dx
 

@@ -1,0 +1,350 @@
+"""The training and evaluation command lines, end to end, on tiny datasets generated in the official formats.
+
+Everything runs in-process through ``main(argv)``. The generated files cannot match the official checksums,
+so every command passes ``--verify structure`` (and ``--no-download``, so nothing ever touches the network).
+"""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import zoo
+from minitorch_cnn import backend, nn
+from minitorch_cnn.data import datasets as datasets_module
+from minitorch_cnn.data import write_idx_gz
+from minitorch_cnn.data.cifar import write_cifar_binary
+from zoo import evaluate as evaluate_cli
+from zoo import train as train_cli
+from zoo import training
+from zoo.checkpoint import CheckpointError, load_checkpoint
+
+SIZES = {"train": 48, "test": 20}
+IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+             "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+FAST = ["--verify", "structure", "--no-download", "--batch-size", "16", "--limit-test", "20"]
+
+
+# ----------------------------------------------------------------------------- data and helpers
+
+def write_mnist(folder, seed=0):
+    """MNIST-format files where class k lights up rows 2k..2k+5, so a few steps learn something."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for split, (images_name, labels_name) in IDX_FILES.items():
+        labels = (np.arange(SIZES[split]) % 10).astype(np.uint8)
+        images = rng.integers(0, 50, (SIZES[split], 28, 28)).astype(np.uint8)
+        for k in range(10):
+            images[labels == k, 2 * k:2 * k + 6, 4:24] = 255
+        write_idx_gz(folder / images_name, images)
+        write_idx_gz(folder / labels_name, labels)
+
+
+def write_cifar(folder, per_batch=4, seed=0):
+    """The six batch files of the binary CIFAR-10 version."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        images = rng.integers(0, 256, (per_batch, 3, 32, 32), dtype=np.uint8)
+        write_cifar_binary(folder / f"{name}.bin", images, rng.integers(0, 10, per_batch))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_mnist(root / "mnist")
+    write_mnist(root / "fashion-mnist", seed=1)
+    write_cifar(root / "cifar10" / "cifar-10-batches-bin")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No test sees the user's data folders or the system ones."""
+    monkeypatch.delenv("MINITORCH_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setattr(datasets_module, "SYSTEM_ROOTS", {})
+
+
+def cli(module, argv):
+    """Run a command line in-process; its exit status (argparse exits with SystemExit)."""
+    try:
+        return module.main([str(a) for a in argv])
+    except SystemExit as exit_:
+        return exit_.code
+
+
+def train(data_dir, out, *extra, model="lenet5", dataset="mnist"):
+    return cli(train_cli, [model, dataset, "--data-dir", data_dir, "--out", out, *FAST, *extra])
+
+
+def arrays(path):
+    with np.load(path, allow_pickle=False) as archive:
+        return {k: archive[k] for k in archive.files if k != "meta"}
+
+
+def assert_same_arrays(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+
+
+class TinyDropNet(nn.Module):
+    """Small and fast, with dropout: exercises the saved random state."""
+
+    def __init__(self, in_channels=1, num_classes=10):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(in_channels, 4, 3, stride=2), nn.ReLU(), nn.Flatten(),
+                                 nn.Dropout(0.5), nn.Linear(4 * 15 * 15, num_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class TinyGoogLeNet(TinyDropNet):
+    """Returns (logits, aux1, aux2) in training mode like GoogLeNet, logits in eval mode."""
+
+    def forward(self, x):
+        logits = self.net(x)
+        return (logits, logits * 0.5, logits * 2.0) if self.training else logits
+
+
+@pytest.fixture
+def tiny_models(monkeypatch):
+    monkeypatch.setitem(zoo.MODELS, "tinydrop", TinyDropNet)
+    monkeypatch.setitem(train_cli.DEFAULTS, "tinydrop", train_cli.DEFAULTS["lenet5"])
+    monkeypatch.setitem(zoo.MODELS, "googlenet", TinyGoogLeNet)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def test_lenet5_end_to_end(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(data_dir, out, "--epochs", "2", "--limit-train", "32") == 0
+    printed = capsys.readouterr().out
+    assert "epoch 1/2" in printed and "epoch 2/2" in printed and "top-5 err" in printed and "img/s" in printed
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "lenet5" and config["dataset"] == "mnist" and config["in_channels"] == 1
+    defaults = train_cli.DEFAULTS["lenet5"]
+    assert (config["optimizer"], config["lr"], config["momentum"]) == ("sgd", defaults["lr"], defaults["momentum"])
+    assert config["epochs"] == 2 and config["batch_size"] == 16 and config["augment"] is False
+
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr,train_loss,train_acc,test_loss")
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+    for png in ("curves.png", "confusion_matrix.png"):
+        if backend_has_matplotlib():
+            assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    meta, model_state, optimizer_state = load_checkpoint(out)
+    assert meta["position"] == {"epoch": 2, "batch": 0, "loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+    assert set(model_state) == set(zoo.get_model("lenet5", in_channels=1).state_dict())
+    assert optimizer_state["state"]  # momentum buffers
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]
+
+    # Evaluating the checkpoint reproduces the last test pass.
+    assert cli(evaluate_cli, [out, "--verify", "structure", "--limit-test", "20"]) == 0
+    report = capsys.readouterr().out
+    last = meta["history"][-1]
+    assert f"top-1 error    {last['test_top1_err']:.2%}" in report
+    assert f"top-5 error    {last['test_top5_err']:.2%}" in report
+    assert f"test loss      {last['test_loss']:.4f}" in report
+    assert len([line for line in report.splitlines() if line.endswith("/2)")]) == 10  # 2 test images per class
+
+
+def backend_has_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("options", [[], ["--optimizer", "adam", "--schedule", "step"]],
+                         ids=["sgd-cosine", "adam-step"])
+def test_resume_is_bitwise_identical(data_dir, tmp_path, tiny_models, capsys, options):
+    """2 epochs in one go == 1 epoch, then --resume to 2 (weights, optimizer state, random state, metrics)."""
+    common = ["--limit-train", "40", *options]
+    assert train(data_dir, tmp_path / "once", "--epochs", "2", *common, model="tinydrop") == 0
+    assert train(data_dir, tmp_path / "twice", "--epochs", "1", *common, model="tinydrop") == 0
+    assert train(data_dir, tmp_path / "twice", "--epochs", "2", "--resume", model="tinydrop") == 0
+    assert_same_arrays(arrays(tmp_path / "once" / "checkpoint.npz"), arrays(tmp_path / "twice" / "checkpoint.npz"))
+    once, twice = load_checkpoint(tmp_path / "once")[0], load_checkpoint(tmp_path / "twice")[0]
+    assert once["rng_state"] == twice["rng_state"]
+    assert without_timings(once["history"]) == without_timings(twice["history"])
+    assert len((tmp_path / "twice" / "metrics.csv").read_text().splitlines()) == 3
+    # Nothing left to do: a message, exit 0.
+    assert train(data_dir, tmp_path / "twice", "--epochs", "2", "--resume", model="tinydrop") == 0
+    assert "already completed 2 epoch(s)" in capsys.readouterr().out
+
+
+def without_timings(history):
+    return [{k: v for k, v in row.items() if k not in ("epoch_seconds", "train_images_per_s")} for row in history]
+
+
+def interrupt_at(monkeypatch, batch, how):
+    """Interrupt training just before the forward pass of the ``batch``-th batch (counting from 1)."""
+    calls = {"n": 0}
+    original = TinyDropNet.forward
+
+    def forward(self, x):
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == batch:
+                if how == "signal":
+                    os.kill(os.getpid(), signal.SIGINT)    # a real Ctrl-C: honoured after this batch
+                else:
+                    raise KeyboardInterrupt                # inside the step: must not be saved
+        return original(self, x)
+
+    monkeypatch.setattr(TinyDropNet, "forward", forward)
+
+
+def test_ctrl_c_saves_and_resumes_exactly(data_dir, tmp_path, tiny_models, monkeypatch, capsys):
+    args = ["--limit-train", "40", "--epochs", "2"]            # 3 batches per epoch
+    original_forward = TinyDropNet.forward
+    assert train(data_dir, tmp_path / "straight", *args, model="tinydrop") == 0
+    interrupt_at(monkeypatch, 5, "signal")                     # epoch 2, batch 2
+    assert train(data_dir, tmp_path / "cut", *args, model="tinydrop") == 130
+    err = capsys.readouterr().err
+    assert "interrupted: saved" in err and "--resume" in err and "Traceback" not in err
+    meta = load_checkpoint(tmp_path / "cut")[0]
+    assert (meta["position"]["epoch"], meta["position"]["batch"]) == (1, 2)
+    assert not [p for p in (tmp_path / "cut").iterdir() if ".tmp" in p.name]
+    handler = signal.getsignal(signal.SIGINT)
+    assert not isinstance(getattr(handler, "__self__", None), training.CtrlC)   # our handler is gone again
+
+    monkeypatch.setattr(TinyDropNet, "forward", original_forward)
+    assert train(data_dir, tmp_path / "cut", "--resume", model="tinydrop") == 0
+    assert_same_arrays(arrays(tmp_path / "straight" / "checkpoint.npz"), arrays(tmp_path / "cut" / "checkpoint.npz"))
+
+
+def test_interrupt_inside_a_step_keeps_the_last_checkpoint(data_dir, tmp_path, tiny_models, monkeypatch, capsys):
+    out = tmp_path / "run"
+    interrupt_at(monkeypatch, 5, "raise")                      # epoch 2 is cut in the middle of a step
+    assert train(data_dir, out, "--limit-train", "40", "--epochs", "2", model="tinydrop") == 130
+    assert "not saved; the last checkpoint is" in capsys.readouterr().err
+    assert load_checkpoint(out)[0]["position"]["epoch"] == 1   # the end-of-epoch-1 checkpoint, intact
+
+
+def test_keyboard_interrupt_between_batches_is_saved(data_dir, tmp_path, tiny_models, monkeypatch, capsys):
+    original = training.tqdm.update
+    calls = {"n": 0}
+
+    def update(self, n=1):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt                            # e.g. Ctrl-C without our handler installed
+        return original(self, n)
+
+    monkeypatch.setattr(training.tqdm, "update", update)
+    out = tmp_path / "run"
+    assert train(data_dir, out, "--limit-train", "40", "--epochs", "1", model="tinydrop") == 130
+    assert "interrupted: saved" in capsys.readouterr().err
+    assert load_checkpoint(out)[0]["position"]["batch"] == 2
+
+
+def test_googlenet_auxiliary_loss_path(data_dir, tmp_path, tiny_models):
+    out = tmp_path / "run"
+    assert train(data_dir, out, "--epochs", "1", "--aux-weight", "0.5", "--label-smoothing", "0.1",
+                 "--limit-train", "16", model="googlenet") == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["aux_weight"] == 0.5 and config["label_smoothing"] == 0.1
+
+
+@pytest.mark.parametrize("model", ["resnet18"])
+def test_cifar10_run_with_augmentation(data_dir, tmp_path, model):
+    out = tmp_path / "run"
+    assert cli(train_cli, [model, "cifar10", "--data-dir", data_dir, "--out", out, "--verify", "structure",
+                           "--no-download", "--epochs", "1", "--limit-train", "8", "--batch-size", "8",
+                           "--limit-test", "4", "--optimizer", "adam", "--schedule", "step"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["augment"] is True and config["in_channels"] == 3 and config["lr"] == train_cli.OPTIMIZER_LR["adam"]
+    assert config["momentum"] is None and config["step_size"] == 1
+    meta, _, optimizer_state = load_checkpoint(out)
+    assert all(isinstance(s["step"], int) for s in optimizer_state["state"].values())   # Adam's scalar state
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def one_line_error(capsys):
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv,status,message", [
+    (["alexnett", "mnist"], 1, "unknown model 'alexnett'; valid models: lenet5, alexnet, vgg16"),
+    (["lenet5", "imagenet"], 1, "unknown dataset 'imagenet'; valid datasets: mnist, fashion-mnist, cifar10"),
+    (["lenet5", "mnist", "--lr", "-0.1"], 2, "--lr: expected a number > 0"),
+    (["lenet5", "mnist", "--lr", "nan"], 2, "--lr: expected a number > 0"),
+    (["lenet5", "mnist", "--epochs", "0"], 2, "--epochs: expected an integer >= 1"),
+    (["lenet5", "mnist", "--batch-size", "0"], 2, "--batch-size: expected an integer >= 1"),
+    (["lenet5", "mnist", "--label-smoothing", "1"], 2, "--label-smoothing: expected a number in [0, 1)"),
+    (["lenet5", "mnist", "--label-smoothing", "-0.1"], 2, "--label-smoothing: expected a number in [0, 1)"),
+    (["lenet5", "mnist", "--weight-decay", "-1"], 2, "--weight-decay: expected a number >= 0"),
+    (["lenet5", "mnist", "--seed", "-1"], 2, "--seed: expected an integer >= 0"),
+    (["lenet5", "mnist", "--optimizer", "lbfgs"], 2, "--optimizer: invalid choice"),
+    (["lenet5", "mnist", "--optimizer", "adam", "--momentum", "0.9"], 1, "--momentum applies to sgd and rmsprop"),
+    (["lenet5", "mnist", "--resume"], 1, "--resume needs --out DIR"),
+])
+def test_bad_options(argv, status, message, capsys):
+    assert cli(train_cli, argv) == status
+    assert message in one_line_error(capsys)
+
+
+def test_bad_run_folders(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(data_dir, tmp_path / "missing", "--resume") == 1
+    assert "no checkpoint at" in one_line_error(capsys)
+    assert train(data_dir, out, "--epochs", "1", "--limit-train", "16") == 0
+    capsys.readouterr()
+    assert train(data_dir, out, "--epochs", "1") == 1
+    assert "already holds a checkpoint; add --resume" in one_line_error(capsys)
+    assert train(data_dir, out, "--resume", model="alexnet") == 1
+    assert "is for lenet5 on mnist, not alexnet on mnist" in one_line_error(capsys)
+    assert train(data_dir, out, "--resume", dataset="fashion-mnist") == 1
+    assert "not lenet5 on fashion-mnist" in one_line_error(capsys)
+    assert train(data_dir, out, "--resume", "--lr", "0.5") == 1
+    assert "--lr 0.5 differs from the saved 0.05" in one_line_error(capsys)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "checkpoint.npz").write_bytes(b"not a zip file")
+    assert train(data_dir, tmp_path / "junk", "--resume") == 1
+    assert "is not a readable checkpoint" in one_line_error(capsys)
+    np.savez(tmp_path / "foreign.npz", meta=np.frombuffer(b'{"format": "other"}', np.uint8))
+    with pytest.raises(CheckpointError, match="not a checkpoint written by zoo.train"):
+        load_checkpoint(tmp_path / "foreign.npz")
+
+
+def test_missing_data_is_a_short_error(tmp_path, capsys):
+    assert cli(train_cli, ["lenet5", "mnist", "--data-dir", tmp_path / "empty", "--no-download",
+                           "--out", tmp_path / "run"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: dataset 'mnist' (train split): files not found.")
+    assert "Traceback" not in captured.err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is present")
+def test_cuda_unavailable(data_dir, tmp_path, capsys):
+    assert train(data_dir, tmp_path / "run", "--device", "cuda") == 1
+    assert "cuda is not available" in one_line_error(capsys)
+
+
+def test_evaluate_bad_input(data_dir, tmp_path, capsys):
+    assert cli(evaluate_cli, [tmp_path / "nowhere"]) == 1
+    assert "no checkpoint at" in one_line_error(capsys)
+    out = tmp_path / "run"
+    assert train(data_dir, out, "--epochs", "1", "--limit-train", "16", "--aux-weight", "0.3") == 0
+    assert "warning: --aux-weight only applies to googlenet; ignored for lenet5" in capsys.readouterr().err
+    assert cli(evaluate_cli, [out, "--dataset", "cifar10", "--verify", "structure"]) == 1
+    assert "the model takes 1-channel images but cifar10 has 3 channel(s)" in one_line_error(capsys)
+    assert cli(evaluate_cli, [out, "--dataset", "svhn"]) == 1
+    assert "unknown dataset 'svhn'" in one_line_error(capsys)
+    assert cli(evaluate_cli, [out, "--batch-size", "0"]) == 2
+    assert "--batch-size: expected an integer >= 1" in one_line_error(capsys)
+    # Another dataset with the same shapes is fine.
+    assert cli(evaluate_cli, [out, "--dataset", "fashion-mnist", "--verify", "structure"]) == 0
+    assert "test set       fashion-mnist, 20 images" in capsys.readouterr().out

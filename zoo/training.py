@@ -1,0 +1,250 @@
+"""The training loop behind ``python -m zoo.train``: optimizers, schedules, one epoch, one test pass.
+
+Kept apart from the command line so that a notebook can use the same pieces::
+
+    from zoo.training import Position, evaluate, train_epoch
+    position = Position()
+    train_epoch(model, loader, optimizer, loss_fn, position)
+    print(evaluate(model, test_loader, num_classes=10)["top1_err"])
+
+Ctrl-C is handled cooperatively: ``CtrlC`` turns the first SIGINT into a request that the loop honours
+between two batches (raising ``StopTraining``), so the weights, optimizer state and random state it
+leaves behind belong together and can be checkpointed. A second Ctrl-C stops at once.
+"""
+import itertools
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+
+import numpy as np
+from tqdm import tqdm
+
+from minitorch_cnn import Tensor, backend, no_grad, optim
+from minitorch_cnn import functional as F
+from minitorch_cnn.optim import lr_scheduler
+
+from .losses import googlenet_loss
+
+OPTIMIZERS = ("sgd", "adam", "adagrad", "adadelta", "rmsprop")
+SCHEDULES = ("none", "step", "cosine")
+STEP_GAMMA = 0.1  # the step schedule divides the learning rate by 10 ...
+STEP_PARTS = 3    # ... after each third of the epochs
+
+
+# ----------------------------------------------------------------------------- interruption
+
+class StopTraining(Exception):
+    """Raised between two batches after a Ctrl-C: the state is consistent and can be saved."""
+
+
+class CtrlC:
+    """Context manager: the first Ctrl-C asks the loop to stop after the current batch; a second one
+    raises KeyboardInterrupt at once. Signal handlers only exist in the main thread; elsewhere this
+    does nothing and Ctrl-C raises KeyboardInterrupt as usual."""
+
+    def __init__(self):
+        self.requested = False
+        self._installed, self._previous = False, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
+            self._installed = False
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        # os.write, not print: a handler that prints to a stream the loop is writing to can fail
+        # with "reentrant call"; a raw write to file descriptor 2 cannot.
+        os.write(2, b"\nCtrl-C: stopping after this batch to save a checkpoint "
+                    b"(press Ctrl-C again to stop at once)\n")
+
+    def check(self):
+        if self.requested:
+            raise StopTraining
+
+
+# ----------------------------------------------------------------------------- optimizer and schedule
+
+def make_optimizer(params, config):
+    """The optimizer named by ``config['optimizer']`` with the configured hyper-parameters."""
+    name, lr, wd = config["optimizer"], config["lr"], config["weight_decay"]
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=wd)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=config["momentum"], weight_decay=wd)
+    builders = {"adam": optim.Adam, "adagrad": optim.Adagrad, "adadelta": optim.Adadelta}
+    return builders[name](params, lr=lr, weight_decay=wd)
+
+
+def step_size(epochs):
+    return max(1, epochs // STEP_PARTS)
+
+
+def make_scheduler(optimizer, config, completed_epochs=0):
+    """The learning-rate schedule, advanced past ``completed_epochs`` epochs (None for 'none').
+
+    On resume the schedule is *replayed* from the configured learning rate rather than loaded: the
+    cosine and step schedules depend on the total number of epochs, which ``--resume --epochs N`` may
+    change, and replaying performs exactly the float operations an uninterrupted run performs.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = config["lr"]
+        group.pop("initial_lr", None)
+    if config["schedule"] == "none":
+        return None
+    if config["schedule"] == "step":
+        scheduler = lr_scheduler.StepLR(optimizer, step_size(config["epochs"]), gamma=STEP_GAMMA)
+    else:
+        scheduler = lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"])
+    for _ in range(completed_epochs):
+        scheduler.step()
+    return scheduler
+
+
+def make_loss(config):
+    """``loss(output, target)``: cross-entropy with label smoothing; GoogLeNet adds its auxiliary heads."""
+    criterion = partial(F.cross_entropy, label_smoothing=config["label_smoothing"])
+    if config["model"] == "googlenet":
+        return partial(googlenet_loss, aux_weight=config["aux_weight"], criterion=criterion)
+    return criterion
+
+
+# ----------------------------------------------------------------------------- where training stands
+
+@dataclass
+class Position:
+    """How far training has come: ``epoch`` epochs completed, plus ``batch`` batches of the next one,
+    with that epoch's running sums (so an interrupted epoch resumes with its statistics)."""
+    epoch: int = 0
+    batch: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self):
+        return asdict(self)
+
+    @property
+    def loss(self):
+        return self.loss_sum / max(self.seen, 1)
+
+    @property
+    def accuracy(self):
+        return self.correct / max(self.seen, 1)
+
+    @property
+    def images_per_second(self):
+        return self.seen / self.seconds if self.seconds > 0 else 0.0
+
+
+def logits_of(output):
+    """GoogLeNet returns (logits, aux1, aux2) in training mode; the logits are what we score."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def _progress(total, initial, desc):
+    return tqdm(total=total, initial=initial, desc=desc, unit="batch", leave=False, file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5)
+
+
+# ----------------------------------------------------------------------------- one epoch
+
+def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="train"):
+    """Train on the batches of epoch ``position.epoch`` that ``position.batch`` says are still to come.
+
+    ``position`` is updated after every batch. A KeyboardInterrupt that arrives between two batches
+    becomes ``StopTraining`` (safe to save); one inside a training step is re-raised unchanged,
+    because the optimizer may have updated only some of the parameters.
+    """
+    model.train()
+    loader.set_epoch(position.epoch)
+    batches = itertools.islice(iter(loader), position.batch, None)
+    stepping = False
+    with _progress(len(loader), position.batch, desc) as bar:
+        try:
+            last = time.perf_counter()
+            for x, y in batches:
+                stepping = True
+                output = model(Tensor(x))
+                loss = loss_fn(output, y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                predicted = backend.to_numpy(logits_of(output).data.argmax(axis=1))
+                position.loss_sum += loss.item() * len(y)
+                position.correct += int((predicted == y).sum())
+                position.seen += len(y)
+                now = time.perf_counter()
+                position.seconds += now - last  # the step and the wait for its batch
+                last = now
+                position.batch += 1
+                stepping = False
+                bar.update()
+                bar.set_postfix_str(f"loss {position.loss:.4f}  acc {position.accuracy:.2%}  "
+                                    f"{position.images_per_second:.0f} img/s", refresh=False)
+                if ctrl_c is not None:
+                    ctrl_c.check()
+        except KeyboardInterrupt:
+            if stepping:
+                raise
+            raise StopTraining from None
+    return position
+
+
+# ----------------------------------------------------------------------------- the test pass
+
+def topk_correct(logits, target, k):
+    """How many rows of ``logits`` have ``target`` among their ``k`` largest entries."""
+    k = min(k, logits.shape[1])
+    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+    return int((top == target[:, None]).any(axis=1).sum())
+
+
+def evaluate(model, loader, num_classes, ctrl_c=None, desc="test"):
+    """Loss, top-1/top-5 error and the confusion matrix (rows: true class, columns: predicted) of
+    ``model`` on every batch of ``loader``, in eval mode and without recording a graph.
+
+    The test loss is plain cross-entropy (no label smoothing, no auxiliary heads), so it compares
+    across models and settings. Evaluating changes nothing, so an interrupt anywhere in here is safe.
+    """
+    model.eval()
+    loss_sum, top5, n = 0.0, 0, 0
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    try:
+        with no_grad(), _progress(len(loader), 0, desc) as bar:
+            for x, y in loader:
+                logits = logits_of(model(Tensor(x)))
+                loss_sum += F.cross_entropy(logits, y).item() * len(y)
+                scores = backend.to_numpy(logits.data)
+                confusion += np.bincount(y * num_classes + scores.argmax(axis=1),
+                                         minlength=num_classes ** 2).reshape(num_classes, num_classes)
+                top5 += topk_correct(scores, y, 5)
+                n += len(y)
+                bar.update()
+                if ctrl_c is not None:
+                    ctrl_c.check()
+    except KeyboardInterrupt:
+        raise StopTraining from None
+    correct = int(np.trace(confusion))
+    return {"loss": loss_sum / max(n, 1), "top1_err": 1 - correct / max(n, 1), "top5_err": 1 - top5 / max(n, 1),
+            "accuracy": correct / max(n, 1), "images": n, "confusion": confusion}
+
+
+def per_class_accuracy(confusion):
+    """Fraction of each true class predicted correctly (NaN for a class with no test images)."""
+    totals = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.diag(confusion) / totals
