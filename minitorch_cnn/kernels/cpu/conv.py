@@ -39,8 +39,9 @@ def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
                     cols[r, row:row + wo] = 0
                     continue
                 cols[r, row:row + x_lo] = 0
-                for xx in range(x_lo, x_hi):
-                    cols[r, row + xx] = x[b, ci, iy, xx * sw + j * dw - pw]
+                if x_hi > x_lo:  # one strided slice copy per output row: Numba turns it into a tight loop
+                    start = x_lo * sw + j * dw - pw
+                    cols[r, row + x_lo:row + x_hi] = x[b, ci, iy, start:start + (x_hi - x_lo - 1) * sw + 1:sw]
                 cols[r, row + x_hi:row + wo] = 0
 
 
@@ -66,8 +67,9 @@ def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
                     if iy < 0 or iy >= h:
                         continue
                     row = b * ho * wo + y * wo
-                    for xx in range(x_lo, x_hi):
-                        dx[b, ci, iy, xx * sw + j * dw - pw] += cols[r, row + xx]
+                    if x_hi > x_lo:
+                        start = x_lo * sw + j * dw - pw
+                        dx[b, ci, iy, start:start + (x_hi - x_lo - 1) * sw + 1:sw] += cols[r, row + x_lo:row + x_hi]
 
 
 def col2im(cols, x_shape, kernel, stride, padding, dilation, out_hw):
