@@ -16,9 +16,10 @@ Columns, one row per leaf layer in execution order (a layer called twice gets tw
 * MACs          multiply-accumulates per image, for Conv2d (out pixels x C_in/groups x kh x kw) and Linear
                 (out x in). Pooling, BatchNorm and activations do no multiply-accumulate and show 0.
 * im2col bytes  the column matrix that functional/conv.py's im2col kernel allocates for ``batch_size``
-                images: (C_in * kh * kw) x (N * Ho * Wo) x itemsize. Every conv except a depthwise one builds
-                it, a 1x1 conv too (a copy of its input in column order); the depthwise path slides each filter
-                over its own channel and builds none. In training each conv keeps its matrix for backward,
+                images: (C_in * kh * kw) x (N * Ho * Wo) x itemsize. Convs on the im2col path build it;
+                a 1x1 stride-1 conv multiplies its input directly and a depthwise conv slides each filter
+                over its own channel, so those build none (``functional.conv.conv_path`` decides).
+                In training each conv keeps its matrix for backward,
                 so the total is the extra memory a training step needs on top of the activations.
 
 Below the table: total / trainable / non-trainable parameters, total MACs, the bytes of parameters
@@ -31,12 +32,8 @@ import argparse
 import numpy as np
 
 from minitorch_cnn import backend, nn, no_grad
+from minitorch_cnn.functional.conv import conv_path
 from minitorch_cnn.tensor import Tensor
-
-
-def _is_depthwise(conv):
-    """The same test functional.conv2d uses to choose its depthwise path (no im2col)."""
-    return conv.groups > 1 and conv.groups == conv.in_channels and conv.weight.shape[1] == 1
 
 
 def _counted_buffers(module):
@@ -55,7 +52,8 @@ def _macs(module, out_shape):
 
 
 def _im2col_bytes(module, out_shape, batch_size, itemsize):
-    if not isinstance(module, nn.Conv2d) or _is_depthwise(module):
+    if not isinstance(module, nn.Conv2d) or conv_path(module.in_channels, module.weight.shape, module.stride,
+                                                       module.padding, module.groups) != "im2col":
         return 0
     (kh, kw), (_, ho, wo) = module.kernel_size, out_shape
     return module.in_channels * kh * kw * batch_size * ho * wo * itemsize

@@ -57,6 +57,32 @@ class Conv2d(Function):
         return (gx, gw, gb)[:len(self.needs_input_grad)]
 
 
+class PointwiseConv2d(Function):
+    """x: (N, C, H, W), w: (F, C, 1, 1), b: (F,) -> (N, F, H, W): a 1x1 convolution, stride 1, no padding.
+
+    A 1x1 window is a single pixel, so im2col would only copy x: each image is
+    already the matrix cols = x[n] of shape (C, H*W), and y[n] = W @ x[n] runs
+    straight on it. dx[n] = W^T @ gy[n]; dW = sum over images of gy[n] @ x[n]^T.
+    """
+    def forward(self, x, w, b=None):
+        n, c, h, wd = x.shape
+        self.x3, self.w2 = x.reshape(n, c, h * wd), w.reshape(w.shape[0], c)
+        y = get_array_module(x).matmul(self.w2, self.x3).reshape(n, -1, h, wd)   # (N, F, H*W) is NCHW already
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gy3 = gy.reshape(gy.shape[0], gy.shape[1], -1)
+        gx = xp.matmul(self.w2.T, gy3).reshape(gy.shape[0], -1, *gy.shape[2:]) if self.needs_input_grad[0] else None
+        gw = None
+        if self.needs_input_grad[1]:   # contract over images and pixels together: one matrix multiply
+            gw = xp.tensordot(gy3, self.x3, axes=([0, 2], [0, 2])).reshape(*self.w2.shape, 1, 1)
+        gb = gy.sum(axis=(0, 2, 3)) if len(self.needs_input_grad) == 3 else None
+        return (gx, gw, gb)[:len(self.needs_input_grad)]
+
+
 class DepthwiseConv2d(Function):
     """x: (N, C, H, W), w: (C*m, 1, kh, kw), b: (C*m,) -> (N, C*m, Ho, Wo), groups == C.
 
@@ -107,6 +133,20 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     out_hw = tuple(output_size(x.shape[2 + a], (kh, kw)[a], stride[a], padding[a], dilation[a], layer, x.shape)
                    for a in range(2))
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    if groups > 1 and groups == x.shape[1] and cg == 1:
+    path = conv_path(x.shape[1], weight.shape, stride, padding, groups)
+    if path == "depthwise":
         return DepthwiseConv2d(stride, padding, dilation, out_hw)(*inputs)
+    if path == "pointwise":
+        return PointwiseConv2d()(*inputs)
     return Conv2d(stride, padding, dilation, groups, out_hw)(*inputs)
+
+
+def conv_path(in_channels, weight_shape, stride, padding, groups):
+    """Which algorithm runs a convolution: 'depthwise' (one filter set per channel), 'pointwise'
+    (1x1, stride 1, no padding: a plain matrix multiply) or 'im2col' (everything else)."""
+    f, cg, kh, kw = weight_shape
+    if groups > 1 and groups == in_channels and cg == 1:
+        return "depthwise"
+    if groups == 1 and (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0):
+        return "pointwise"
+    return "im2col"
