@@ -119,3 +119,18 @@ def test_threaded_path_matches_reference_on_large_inputs():
           np.float32)
     close(cpu.avg_pool_backward(y, x.shape, *pool, div), reference.avg_pool_backward(y, x.shape, *pool, div),
           np.float32)
+
+
+def test_batch_norm_matches_reference():
+    rng = np.random.default_rng(3)
+    for shape in [(4, 3, 5, 5), (6, 5), (3, 2, 7), (64, 16, 16, 16)]:
+        for dtype in (np.float32, np.float64):
+            x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+            gamma, beta = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
+            got, want = cpu.batch_norm_forward(x, gamma, beta, 1e-5), reference.batch_norm_forward(x, gamma, beta, 1e-5)
+            for a, b in zip(got, want):
+                close(a, b, dtype)
+            gy = rng.standard_normal(shape).astype(dtype)
+            for a, b in zip(cpu.batch_norm_backward(gy, got[1], gamma, got[4]),
+                            reference.batch_norm_backward(gy, want[1], gamma, want[4])):
+                close(a, b, dtype)

@@ -6,7 +6,7 @@ Training:  mu, var = mean and biased variance over (N, H, W);  x_hat = (x - mu) 
 Eval:      the same with the running mean and variance in place of the batch's.
 """
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import get_array_module, kernels
 from ..tensor import Tensor, as_tensor
 
 
@@ -24,26 +24,14 @@ class BatchNormTrain(Function):
         self.eps = eps
 
     def forward(self, x, gamma, beta):
-        xp = get_array_module(x)
-        axes, shape = _reduce_axes(x), _channel_shape(x)
-        self.mean = x.mean(axis=axes)
-        self.var = x.var(axis=axes)
-        self.inv_std = (1.0 / xp.sqrt(self.var + self.eps)).astype(x.dtype)
-        self.x_hat = (x - self.mean.reshape(shape)) * self.inv_std.reshape(shape)
+        y, self.x_hat, self.mean, self.var, self.inv_std = kernels(x).batch_norm_forward(x, gamma, beta, self.eps)
         self.gamma = gamma
-        return self.x_hat * gamma.reshape(shape) + beta.reshape(shape)
+        return y
 
     def backward(self, gy):
-        # With g = gy * gamma and M elements per channel:
-        #   dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
-        axes, shape = _reduce_axes(gy), _channel_shape(gy)
-        gbeta = gy.sum(axis=axes)
-        ggamma = (gy * self.x_hat).sum(axis=axes)
-        count = gy.size // gy.shape[1]
-        g_mean = (gbeta * self.gamma / count).reshape(shape)
-        gx_hat_mean = (ggamma * self.gamma / count).reshape(shape)
-        gx = (gy * self.gamma.reshape(shape) - g_mean - self.x_hat * gx_hat_mean) * self.inv_std.reshape(shape)
-        return gx, ggamma, gbeta
+        # With g = gy * gamma and M values per channel (see kernels/reference.py):
+        #   dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)),  dgamma = sum(gy * x_hat),  dbeta = sum(gy)
+        return kernels(gy).batch_norm_backward(gy, self.x_hat, self.gamma, self.inv_std)
 
 
 class BatchNormEval(Function):

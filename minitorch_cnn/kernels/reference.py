@@ -141,3 +141,27 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding, divisor):
     share = (gy / divisor).astype(gy.dtype, copy=False)
     values = xp.broadcast_to(share[:, :, None, None], share.shape[:2] + tuple(kernel) + share.shape[2:])
     return add_windows(values, x_shape, kernel, stride, padding, (1, 1))
+
+
+# ---- batch normalisation (training mode) ----------------------------------------------------
+def batch_norm_forward(x, gamma, beta, eps):
+    """x (N, C, *) -> (y, x_hat, mean, var, inv_std): normalise each channel with the batch's statistics."""
+    xp = get_array_module(x)
+    axes, shape = (0,) + tuple(range(2, x.ndim)), (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype)
+    x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
+    return x_hat * gamma.reshape(shape) + beta.reshape(shape), x_hat, mean, var, inv_std
+
+
+def batch_norm_backward(gy, x_hat, gamma, inv_std):
+    """gy (N, C, *) -> (dx, dgamma, dbeta). With g = gy * gamma and M values per channel:
+    dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))."""
+    axes, shape = (0,) + tuple(range(2, gy.ndim)), (1, gy.shape[1]) + (1,) * (gy.ndim - 2)
+    gbeta = gy.sum(axis=axes)
+    ggamma = (gy * x_hat).sum(axis=axes)
+    count = gy.size // gy.shape[1]
+    g_mean = (gbeta * gamma / count).reshape(shape)
+    gx_hat_mean = (ggamma * gamma / count).reshape(shape)
+    gx = (gy * gamma.reshape(shape) - g_mean - x_hat * gx_hat_mean) * inv_std.reshape(shape)
+    return gx, ggamma, gbeta

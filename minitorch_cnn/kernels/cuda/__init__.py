@@ -11,5 +11,6 @@ from ..reference import (
                          max_pool_forward,
 )
 
-__all__ = ["avg_pool_backward", "avg_pool_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col",
+__all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
+           "col2im", "depthwise_backward", "depthwise_forward", "im2col",
            "max_pool_backward", "max_pool_forward"]
