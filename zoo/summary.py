@@ -19,8 +19,8 @@ Columns, one row per leaf layer in execution order (a layer called twice gets tw
                 images: (C_in * kh * kw) x (N * Ho * Wo) x itemsize. Convs on the im2col path build it;
                 a 1x1 stride-1 conv multiplies its input directly and a depthwise conv slides each filter
                 over its own channel, so those build none (``functional.conv.conv_path`` decides).
-                In training each conv keeps its matrix for backward,
-                so the total is the extra memory a training step needs on top of the activations.
+                All convs borrow it from one shared workspace (``minitorch_cnn.workspace``) and backward
+                rebuilds it, so the footer's total is the largest matrix, not the sum.
 
 Below the table: total / trainable / non-trainable parameters, total MACs, the bytes of parameters
 (and buffers), and the bytes of all layer outputs for ``batch_size`` images (layers whose output is a
@@ -114,7 +114,7 @@ def layer_table(model, input_shape, batch_size=64):
         "param_bytes": sum(p.data.nbytes for p in params)
         + sum(b.nbytes for m in model.modules() for b in _counted_buffers(m)),
         "activation_bytes": sum(r["activation_bytes"] for r in rows),
-        "im2col_bytes": sum(r["im2col_bytes"] for r in rows),
+        "im2col_bytes": max((r["im2col_bytes"] for r in rows), default=0),   # one shared workspace
         "not_run": _not_run(model, seen),
         "dtype": str(np.dtype(dtype)),
     }
@@ -146,7 +146,7 @@ def summary(model, input_shape, batch_size=64):
             f"Total MACs per image: {t['macs']:,}",
             f"Parameter memory: {_mb(t['param_bytes'])}",
             f"Activation memory (layer outputs, batch {batch_size}): {_mb(t['activation_bytes'])}",
-            f"im2col workspace (all convs, batch {batch_size}): {_mb(t['im2col_bytes'])}"]
+            f"im2col workspace (shared by all convs, batch {batch_size}): {_mb(t['im2col_bytes'])}"]
     if t["not_run"]:
         parts = ", ".join(f"{name} ({count:,} params)" for name, count in t["not_run"])
         out.append(f"Not run in eval mode, so not in the table (but in the totals): {parts}")

@@ -12,6 +12,7 @@ multiplies (dW = dY @ cols^T, dcols = W^T @ dY) and ``col2im``, the adjoint of
 ``im2col``, ``col2im`` and the depthwise loops are kernels (``minitorch_cnn/kernels``):
 ``kernels/reference.py`` has them in plain array slicing, ``kernels/cpu`` in Numba.
 """
+from .. import workspace
 from ..autograd import Function
 from ..backend import get_array_module, kernels
 from ..tensor import as_tensor
@@ -23,18 +24,28 @@ class Conv2d(Function):
 
     With groups G the channels split into G independent convolutions; they run as
     one batched matrix multiply (G, F/G, K) @ (G, K, N*Ho*Wo), not a loop.
+    The column matrix lives in a shared workspace and is not kept for backward:
+    backward rebuilds it, which costs one more im2col but saves holding one
+    (often larger than the activation itself) per layer until then.
     """
     def __init__(self, stride, padding, dilation, groups, out_hw):
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.groups, self.out_hw = groups, out_hw
 
+    def _cols(self, x):
+        """im2col of x into the shared workspace: (G, K, N*Ho*Wo), K = C/G * kh * kw."""
+        xp, (g, _, k) = get_array_module(x), self.w_mat.shape
+        out = workspace.borrow("im2col", (g * k, x.shape[0] * self.out_hw[0] * self.out_hw[1]), x.dtype, xp)
+        cols = kernels(x).im2col(x, self.kernel, self.stride, self.padding, self.dilation, self.out_hw, out=out)
+        self.cols_nbytes = cols.nbytes
+        return cols.reshape(g, k, -1)
+
     def forward(self, x, w, b=None):
         xp = get_array_module(x)
         g, (f, cg, kh, kw) = self.groups, w.shape
-        self.x_shape, self.kernel = x.shape, (kh, kw)
-        self.cols = kernels(x).im2col(x, self.kernel, self.stride, self.padding, self.dilation, self.out_hw)
+        self.x, self.kernel = x, (kh, kw)
         self.w_mat = w.reshape(g, f // g, cg * kh * kw)
-        y = xp.matmul(self.w_mat, self.cols.reshape(g, cg * kh * kw, -1))       # (G, F/G, N*Ho*Wo)
+        y = xp.matmul(self.w_mat, self._cols(x))                                  # (G, F/G, N*Ho*Wo)
         y = y.reshape(f, x.shape[0], *self.out_hw).transpose(1, 0, 2, 3)          # (N, F, Ho, Wo)
         y = xp.ascontiguousarray(y)
         if b is not None:
@@ -42,17 +53,16 @@ class Conv2d(Function):
         return y
 
     def backward(self, gy):
-        (g, f, k) = self.w_mat.shape
+        xp, (g, f, k) = get_array_module(gy), self.w_mat.shape
         gy_mat = gy.transpose(1, 0, 2, 3).reshape(g, f, -1)                       # (G, F/G, N*Ho*Wo)
         gx = gw = None
-        if self.needs_input_grad[0]:
-            gcols = get_array_module(gy).matmul(self.w_mat.transpose(0, 2, 1), gy_mat)  # (G, K, N*Ho*Wo)
-            gx = kernels(gy).col2im(gcols.reshape(g * k, -1), self.x_shape, self.kernel, self.stride,
-                        self.padding, self.dilation, self.out_hw)
-        if self.needs_input_grad[1]:
-            cols = self.cols.reshape(g, k, -1)
-            gw = (gy_mat @ cols.transpose(0, 2, 1)).reshape(g * f, k // (self.kernel[0] * self.kernel[1]),
-                                                            *self.kernel)
+        if self.needs_input_grad[1]:   # dW = dY @ cols^T, with cols rebuilt
+            gw = (gy_mat @ self._cols(self.x).transpose(0, 2, 1)).reshape(g * f, -1, *self.kernel)
+        if self.needs_input_grad[0]:   # dcols = W^T @ dY, then col2im adds each column back onto its window
+            gcols = workspace.borrow("im2col", (g, k, gy_mat.shape[2]), gy.dtype, xp)
+            xp.matmul(self.w_mat.transpose(0, 2, 1), gy_mat, out=gcols)
+            gx = kernels(gy).col2im(gcols.reshape(g * k, -1), self.x.shape, self.kernel, self.stride,
+                                    self.padding, self.dilation, self.out_hw)
         gb = gy.sum(axis=(0, 2, 3)) if len(self.needs_input_grad) == 3 else None
         return (gx, gw, gb)[:len(self.needs_input_grad)]
 

@@ -63,12 +63,16 @@ def add_windows(values, x_shape, kernel, stride, padding, dilation):
 
 
 # ---- convolution -----------------------------------------------------------------------
-def im2col(x, kernel, stride, padding, dilation, out_hw):
-    """x: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo): a strided view of the windows plus one copy."""
+def im2col(x, kernel, stride, padding, dilation, out_hw, out=None):
+    """x: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo): a strided view of the windows plus one copy
+    (into ``out`` when given)."""
     xp = get_array_module(x)
     win = windows(pad2d(x, padding), kernel, stride, dilation, out_hw)   # (N, C, kh, kw, Ho, Wo)
     n, c, kh, kw, ho, wo = win.shape
-    return xp.ascontiguousarray(win.transpose(1, 2, 3, 0, 4, 5)).reshape(c * kh * kw, n * ho * wo)
+    if out is None:
+        out = xp.empty((c * kh * kw, n * ho * wo), dtype=x.dtype)
+    out.reshape(c, kh, kw, n, ho, wo)[...] = win.transpose(1, 2, 3, 0, 4, 5)
+    return out
 
 
 def col2im(cols, x_shape, kernel, stride, padding, dilation, out_hw):

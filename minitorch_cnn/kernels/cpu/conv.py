@@ -45,10 +45,11 @@ def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
                 cols[r, row + x_hi:row + wo] = 0
 
 
-def im2col(x, kernel, stride, padding, dilation, out_hw):
-    """x: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo), padding handled by bounds checks."""
+def im2col(x, kernel, stride, padding, dilation, out_hw, out=None):
+    """x: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo) (into ``out`` when given), padding by bounds checks."""
     n, c = x.shape[:2]
-    cols = np.empty((c * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1]), dtype=x.dtype)
+    shape = (c * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1])
+    cols = np.empty(shape, dtype=x.dtype) if out is None else out
     _im2col(cols.size, np.ascontiguousarray(x), cols, *kernel, *stride, *padding, *dilation, *out_hw)
     return cols
 
