@@ -89,16 +89,24 @@ def _depthwise_forward(x, w, y, sh, sw, ph, pw, dh, dw):
     for plane in prange(n * cm):
         b, o = plane // cm, plane % cm
         ci = o // m
-        for i in range(kh):
-            for y_ in range(ho):
+        for y_ in range(ho):
+            y_row = y[b, o, y_]
+            for i in range(kh):
                 iy = y_ * sh + i * dh - ph
                 if iy < 0 or iy >= h:
                     continue
+                x_row = x[b, ci, iy]
                 for j in range(kw):
-                    wv = w[o, 0, i, j]
-                    x_lo, x_hi = _valid_range(wo, j * dw - pw, sw, wd)
-                    for xx in range(x_lo, x_hi):
-                        y[b, o, y_, xx] += wv * x[b, ci, iy, xx * sw + j * dw - pw]
+                    wv, off = w[o, 0, i, j], j * dw - pw
+                    x_lo, x_hi = _valid_range(wo, off, sw, wd)
+                    # Unsigned indices skip Numba's negative-index check; with unit stride the loop
+                    # is then contiguous and the compiler vectorises it.
+                    if sw == 1:
+                        for xx in range(x_lo, x_hi):
+                            y_row[np.uintp(xx)] += wv * x_row[np.uintp(xx + off)]
+                    else:
+                        for xx in range(x_lo, x_hi):
+                            y_row[np.uintp(xx)] += wv * x_row[np.uintp(xx * sw + off)]
 
 
 def depthwise_forward(x, w, stride, padding, dilation, out_hw):
@@ -115,19 +123,25 @@ def _depthwise_backward_input(gy, w, dx, sh, sw, ph, pw, dh, dw):
     cm, _, kh, kw = w.shape
     m = cm // c
     ho, wo = gy.shape[2], gy.shape[3]
-    for plane in prange(n * c):
+    for plane in prange(n * c):   # one input plane per iteration: its m output planes add into it
         b, ci = plane // c, plane % c
         for o in range(ci * m, ci * m + m):
-            for i in range(kh):
-                for y_ in range(ho):
+            for y_ in range(ho):
+                g_row = gy[b, o, y_]
+                for i in range(kh):
                     iy = y_ * sh + i * dh - ph
                     if iy < 0 or iy >= h:
                         continue
+                    dx_row = dx[b, ci, iy]
                     for j in range(kw):
-                        wv = w[o, 0, i, j]
-                        x_lo, x_hi = _valid_range(wo, j * dw - pw, sw, wd)
-                        for xx in range(x_lo, x_hi):
-                            dx[b, ci, iy, xx * sw + j * dw - pw] += wv * gy[b, o, y_, xx]
+                        wv, off = w[o, 0, i, j], j * dw - pw
+                        x_lo, x_hi = _valid_range(wo, off, sw, wd)
+                        if sw == 1:
+                            for xx in range(x_lo, x_hi):
+                                dx_row[np.uintp(xx + off)] += wv * g_row[np.uintp(xx)]
+                        else:
+                            for xx in range(x_lo, x_hi):
+                                dx_row[np.uintp(xx * sw + off)] += wv * g_row[np.uintp(xx)]
 
 
 @kernel
@@ -136,19 +150,25 @@ def _depthwise_backward_weight(gy, x, dwt, sh, sw, ph, pw, dh, dw):
     cm, _, kh, kw = dwt.shape
     m = cm // c
     ho, wo = gy.shape[2], gy.shape[3]
-    for o in prange(cm):
+    for o in prange(cm):   # one filter per iteration: the sum runs over every image and position
         ci = o // m
         for i in range(kh):
             for j in range(kw):
-                x_lo, x_hi = _valid_range(wo, j * dw - pw, sw, wd)
+                off = j * dw - pw
+                x_lo, x_hi = _valid_range(wo, off, sw, wd)
                 acc = 0.0
                 for b in range(n):
                     for y_ in range(ho):
                         iy = y_ * sh + i * dh - ph
                         if iy < 0 or iy >= h:
                             continue
-                        for xx in range(x_lo, x_hi):
-                            acc += gy[b, o, y_, xx] * x[b, ci, iy, xx * sw + j * dw - pw]
+                        g_row, x_row = gy[b, o, y_], x[b, ci, iy]
+                        if sw == 1:
+                            for xx in range(x_lo, x_hi):
+                                acc += g_row[np.uintp(xx)] * x_row[np.uintp(xx + off)]
+                        else:
+                            for xx in range(x_lo, x_hi):
+                                acc += g_row[np.uintp(xx)] * x_row[np.uintp(xx * sw + off)]
                 dwt[o, 0, i, j] = acc
 
 
