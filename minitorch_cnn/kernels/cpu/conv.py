@@ -67,10 +67,14 @@ def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
                     iy = y * sh + i * dh - ph
                     if iy < 0 or iy >= h:
                         continue
-                    row = b * ho * wo + y * wo
-                    if x_hi > x_lo:
-                        start = x_lo * sw + j * dw - pw
-                        dx[b, ci, iy, start:start + (x_hi - x_lo - 1) * sw + 1:sw] += cols[r, row + x_lo:row + x_hi]
+                    row, off = b * ho * wo + y * wo, j * dw - pw
+                    dx_row, c_row = dx[b, ci, iy], cols[r]
+                    if sw == 1:   # unsigned indices and unit stride: a loop the compiler vectorises
+                        for xx in range(x_lo, x_hi):
+                            dx_row[np.uintp(xx + off)] += c_row[np.uintp(row + xx)]
+                    else:
+                        for xx in range(x_lo, x_hi):
+                            dx_row[np.uintp(xx * sw + off)] += c_row[np.uintp(row + xx)]
 
 
 def col2im(cols, x_shape, kernel, stride, padding, dilation, out_hw):
