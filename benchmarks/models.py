@@ -5,8 +5,9 @@
 A training step is forward, cross-entropy loss, backward and an SGD step
 (momentum 0.9, weight decay 5e-4) on a random batch of 32x32 images. Each
 (framework, model) pair runs in its own process, so that the peak resident
-memory of its training step (the peak resident set during the timed steps minus
-the memory held before them, after one untimed step) is its own. The PyTorch twins come from tests/torch_twins.py.
+memory of its training step is its own: the peak resident set during the timed
+steps minus the resident set before the first step (the peak is reset after one
+untimed step, so Numba's one-time compilation does not count). The PyTorch twins come from tests/torch_twins.py.
 """
 import argparse
 import json
@@ -98,13 +99,11 @@ def _theirs(name, batch):
 def child(framework, name, batch, repeats):
     """Runs in a fresh process: measure one model in one framework, print one JSON line."""
     step, forward = (_ours if framework == "ours" else _theirs)(name, batch)
-    step()  # compile kernels and create optimizer state before the memory baseline
-    import gc
-    gc.collect()
+    before = _rss_bytes()   # model, optimizer and batch exist; no step has run
+    step()   # compiles kernels (their memory would count otherwise) and fills the optimizer state
     _reset_peak()
-    before = _rss_bytes()
     train = measure(step, repeats, warmup=1, block=1)
-    peak = _peak_bytes() - before
+    peak = _peak_bytes() - before   # includes what the first step allocated and kept (workspaces, caches)
     fwd = measure(forward, repeats, warmup=1, block=1)
     print(json.dumps({"train": train, "forward": fwd, "peak_step_bytes": peak}))
 
