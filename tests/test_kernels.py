@@ -134,3 +134,20 @@ def test_batch_norm_matches_reference():
             for a, b in zip(cpu.batch_norm_backward(gy, got[1], gamma, got[4]),
                             reference.batch_norm_backward(gy, want[1], gamma, want[4])):
                 close(a, b, dtype)
+
+
+def test_every_kernel_module_offers_the_same_functions():
+    from minitorch_cnn.kernels import cuda
+    assert sorted(cpu.__all__) == sorted(cuda.__all__)
+    for name in cpu.__all__:
+        assert callable(getattr(cpu, name)) and callable(getattr(cuda, name)) and callable(getattr(reference, name))
+
+
+def test_clamp_matches_reference():
+    rng = np.random.default_rng(4)
+    for shape in [(3, 4), (64, 32, 16, 16)]:   # serial and threaded
+        x = (rng.standard_normal(shape) * 5).astype(np.float32)
+        x.reshape(-1)[:3] = [np.nan, 0.0, 6.0]
+        for high in (None, 6.0):
+            (y, m), (ry, rm) = cpu.clamp_forward(x, high), reference.clamp_forward(x, high)
+            assert np.array_equal(y, ry, equal_nan=True) and np.array_equal(m, rm) and y.dtype == x.dtype

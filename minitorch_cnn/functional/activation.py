@@ -1,14 +1,14 @@
 """Element-wise activations and (log-)softmax: each forward with its local derivative."""
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import get_array_module, kernels
 from ..tensor import as_tensor
 
 
 class ReLU(Function):
     """y = max(x, 0) -> dy/dx = 1 where x > 0, else 0."""
     def forward(self, x):
-        self.mask = x > 0
-        return x * self.mask
+        y, self.mask = kernels(x).clamp_forward(x)
+        return y
 
     def backward(self, gy):
         return gy * self.mask
@@ -17,8 +17,8 @@ class ReLU(Function):
 class ReLU6(Function):
     """y = min(max(x, 0), 6) -> dy/dx = 1 where 0 < x < 6, else 0 (PyTorch's hardtanh convention)."""
     def forward(self, x):
-        self.mask = (x > 0) & (x < 6)
-        return get_array_module(x).clip(x, 0, 6)
+        y, self.mask = kernels(x).clamp_forward(x, 6.0)
+        return y
 
     def backward(self, gy):
         return gy * self.mask

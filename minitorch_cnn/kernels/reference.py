@@ -169,3 +169,14 @@ def batch_norm_backward(gy, x_hat, gamma, inv_std):
     gx_hat_mean = (ggamma * gamma / count).reshape(shape)
     gx = (gy * gamma.reshape(shape) - g_mean - x_hat * gx_hat_mean) * inv_std.reshape(shape)
     return gx, ggamma, gbeta
+
+
+# ---- clamped linear units (ReLU, ReLU6) ----------------------------------------------------------
+def clamp_forward(x, high=None):
+    """y = min(max(x, 0), high) (no upper bound when high is None), and the mask where dy/dx = 1:
+    0 < x < high. NaN stays NaN, as in PyTorch."""
+    xp = get_array_module(x)
+    if high is None:
+        mask = x > 0
+        return x * mask, mask
+    return xp.clip(x, 0, high), (x > 0) & (x < high)

@@ -3,9 +3,10 @@
 Same names and signatures as ``kernels.reference``; the tests hold them to it.
 """
 from .conv import col2im, depthwise_backward, depthwise_forward, im2col
+from .elementwise import clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
-           "col2im", "depthwise_backward", "depthwise_forward", "im2col",
+           "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col",
            "max_pool_backward", "max_pool_forward"]

@@ -156,11 +156,14 @@ def _depthwise_backward_weight(gy, x, dwt, sh, sw, ph, pw, dh, dw):
     ho, wo = gy.shape[2], gy.shape[3]
     for o in prange(cm):   # one filter per iteration: the sum runs over every image and position
         ci = o // m
+        # One partial sum per output column: adding whole rows into it has no loop-carried
+        # dependency, so it vectorises, where a single scalar accumulator would not.
+        partial = np.zeros(wo, np.float64)
         for i in range(kh):
             for j in range(kw):
                 off = j * dw - pw
                 x_lo, x_hi = _valid_range(wo, off, sw, wd)
-                acc = 0.0
+                partial[:] = 0.0
                 for b in range(n):
                     for y_ in range(ho):
                         iy = y_ * sh + i * dh - ph
@@ -169,11 +172,11 @@ def _depthwise_backward_weight(gy, x, dwt, sh, sw, ph, pw, dh, dw):
                         g_row, x_row = gy[b, o, y_], x[b, ci, iy]
                         if sw == 1:
                             for xx in range(x_lo, x_hi):
-                                acc += g_row[np.uintp(xx)] * x_row[np.uintp(xx + off)]
+                                partial[np.uintp(xx)] += g_row[np.uintp(xx)] * x_row[np.uintp(xx + off)]
                         else:
                             for xx in range(x_lo, x_hi):
-                                acc += g_row[np.uintp(xx)] * x_row[np.uintp(xx * sw + off)]
-                dwt[o, 0, i, j] = acc
+                                partial[np.uintp(xx)] += g_row[np.uintp(xx)] * x_row[np.uintp(xx * sw + off)]
+                dwt[o, 0, i, j] = partial.sum()
 
 
 def depthwise_backward(gy, x, w, stride, padding, dilation, need_dx=True):
