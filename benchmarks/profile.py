@@ -11,14 +11,11 @@ import argparse
 import collections
 import time
 
-import numpy as np
-
-import minitorch_cnn as mt
 import zoo
-from minitorch_cnn import functional as F
 from minitorch_cnn.autograd import Function
 
 from .harness import format_table
+from .models import _ours as training_step
 
 
 def _all_functions(cls=Function):
@@ -41,17 +38,7 @@ def _wrap(cls, method, totals):
 
 
 def profile(name, batch, steps):
-    model = zoo.get_model(name)
-    opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = mt.Tensor(np.random.default_rng(0).standard_normal((batch, 3, 32, 32)).astype(np.float32))
-    y = np.random.default_rng(1).integers(0, 10, batch)
-
-    def step():
-        opt.zero_grad()
-        out = model(x)
-        (zoo.googlenet_loss(out, y) if name == "googlenet" else F.cross_entropy(out, y)).backward()
-        opt.step()
-
+    step, _ = training_step(name, batch)
     step()  # compile and allocate outside the measurement
     totals = collections.defaultdict(float)
     originals = [(cls, m, _wrap(cls, m, totals)) for cls in set(_all_functions())
