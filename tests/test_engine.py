@@ -15,9 +15,11 @@ import sys
 import tracemalloc
 import weakref
 
+import helpers
 import numpy as np
 import pytest
 import torch
+from helpers import rel_err
 
 import minitorch_cnn as mt
 from minitorch_cnn import Function, Tensor, nn, optim
@@ -25,21 +27,10 @@ from minitorch_cnn import functional as F
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 GRADCHECK_TOL = 1e-6
-WORST = {}  # (op family, measure) -> worst error seen this run, for the session summary
 
 
 def note(op, measure, value):
-    family = op.split("-")[0]
-    WORST[(family, measure)] = max(WORST.get((family, measure), 0.0), value)
-
-
-def rel_err(a, b):
-    """max|a - b| / max|b|: one number per array, scaled by the reference's magnitude."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    if a.size == 0:
-        return 0.0
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+    helpers.record("engine", op.split("-")[0], measure, value)
 
 
 def _inputs(shapes, domain, dtype, seed):

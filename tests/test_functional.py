@@ -5,10 +5,12 @@ on identical inputs, forward output and every input gradient, relative error <= 
 float64 and <= 1e-5 in float32; (3) hypothesis-generated shapes and settings for the windowed
 ops; (4) every bad input raises an error that names the layer and the shapes.
 """
+import helpers
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from helpers import distinct, rel_err
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,24 +18,10 @@ import minitorch_cnn as mt
 from minitorch_cnn import functional as F
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
-WORST = {}  # (op, measure) -> worst error seen this session; conftest.py prints it at the end
 
 
 def record(op, measure, value):
-    key = (op.split(" ")[0], measure)
-    WORST[key] = max(WORST.get(key, 0.0), value)
-
-
-def rel_err(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max(initial=0.0) / max(np.abs(b).max(initial=0.0), 1e-30))
-
-
-def distinct(rng, shape, spacing=0.01):
-    """Values at least ``spacing`` apart, away from 0: no ties for max-pool, no kinks for ReLU."""
-    n = int(np.prod(shape))
-    values = (rng.permutation(n) - n / 2 + 0.8) * spacing  # not symmetric: sums stay away from 0
-    return values.reshape(shape)
+    helpers.record("functional", op.split(" ")[0], measure, value)
 
 
 def compare_with_torch(ours, theirs, arrays, dtype, tol=None, grad_mask=None):

@@ -11,9 +11,11 @@ import math
 import re
 from collections import OrderedDict
 
+import helpers
 import numpy as np
 import pytest
 import torch
+from helpers import distinct, rel_err
 
 import minitorch_cnn as mt
 from minitorch_cnn import Tensor, nn
@@ -24,28 +26,11 @@ TOL = {np.float64: 1e-10, np.float32: 1e-5}
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
 GRADCHECK_TOL = 1e-6
 VANISHING = {np.float64: 1e-12, np.float32: 1e-5}
-WORST = {}  # (module family, measure) -> worst error seen this run, for the session summary
 
 
 def note(name, measure, value):
     family = re.sub(r"pool\d+$", "pool", name.split("-")[0])  # maxpool2, maxpool3 -> maxpool
-    WORST[(family, measure)] = max(WORST.get((family, measure), 0.0), value)
-
-
-def rel_err(a, b):
-    """max|a - b| / max|b|: one number per array, scaled by the reference's magnitude."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    if a.size == 0:
-        return 0.0
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
-def distinct(rng, shape, spacing=0.01):
-    """Distinct values away from 0 (and from ReLU6's 6): no ties for max-pool, no kinks for finite differences."""
-    n = int(np.prod(shape))
-    values = (rng.permutation(n) - n / 2 + 0.37) * spacing
-    return values.reshape(shape)
+    helpers.record("nn", family, measure, value)
 
 
 def torch_state(module):

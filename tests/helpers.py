@@ -1,0 +1,27 @@
+"""Helpers shared by the test files: the relative error used for every torch comparison, inputs
+without ties or kinks, and the register of worst errors that conftest.py prints after a run."""
+import numpy as np
+
+WORST = {}  # (table, family, measure) -> worst error seen this run
+
+
+def record(table, family, measure, value):
+    key = (table, family, measure)
+    WORST[key] = max(WORST.get(key, 0.0), value)
+
+
+def rel_err(a, b):
+    """max|a - b| / max|b|: one number per array, scaled by the reference's magnitude."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def distinct(rng, shape, spacing=0.01):
+    """Values at least ``spacing`` apart, away from 0 and from ReLU6's 6, and not symmetric around 0
+    (so sums stay away from 0): no ties for max-pool, no kinks under finite differences."""
+    n = int(np.prod(shape))
+    values = (rng.permutation(n) - n / 2 + 0.37) * spacing
+    return values.reshape(shape)
