@@ -54,11 +54,15 @@ def gradcheck(fn, inputs, params=(), eps=1e-4, seed=20240917):
     """Compare analytic and numerical gradients of ``fn(*inputs)``.
 
     ``inputs``: Tensors passed to ``fn``; ``params``: extra Tensors ``fn`` uses
-    (a module's parameters, say). Every one with ``requires_grad`` is checked;
+    (a module's parameters, say), or (name, Tensor) pairs such as
+    ``module.named_parameters()``. Every one with ``requires_grad`` is checked;
     use float64 data (``module.double()``), or the differences drown in rounding.
     """
     inputs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
-    checked = [t for t in list(inputs) + list(params) if t.requires_grad]
+    named = [(f"input {i}", t) for i, t in enumerate(inputs)]
+    named += [p if isinstance(p, tuple) else (f"param {j}", p) for j, p in enumerate(params)]
+    names = [name for name, t in named if t.requires_grad]
+    checked = [t for _, t in named if t.requires_grad]
     for t in checked:
         if t.dtype != np.float64:
             raise TypeError(f"gradcheck: inputs must be float64 for finite differences, got {t.dtype}")
@@ -94,5 +98,4 @@ def gradcheck(fn, inputs, params=(), eps=1e-4, seed=20240917):
                 grad.reshape(-1)[i] = change / (12 * eps)
             numeric.append(grad)
     errors = [float(relative_error(a, n).max(initial=0.0)) for a, n in zip(analytic, numeric)]
-    names = [f"input {i}" for i in range(len(checked))]
     return GradcheckReport(names, errors, analytic, numeric)

@@ -63,7 +63,7 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     def numpy(self):
-        """A NumPy copy-free view on the CPU (a host copy on the GPU)."""
+        """The data as a NumPy array: the array itself on the CPU, a host copy from the GPU."""
         return backend.to_numpy(self.data)
 
     def item(self):
