@@ -25,7 +25,7 @@ def borrow(name, shape, dtype, xp):
 
 
 def nbytes():
-    """Bytes held by all workspaces (reported by benchmarks and the model summary)."""
+    """Bytes held by all workspaces, for inspecting memory."""
     return sum(b.nbytes for b in _buffers.values())
 
 

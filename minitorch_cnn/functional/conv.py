@@ -19,6 +19,20 @@ from ..tensor import as_tensor
 from .checks import check_ndim, check_positive, output_size, pair
 
 
+def _add_bias(y, b):
+    """y (N, F, Ho, Wo) + b (F,) per output channel, in place; b may be None (no bias)."""
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+def _with_bias_grad(fn, gx, gw, gy):
+    """The gradients a conv Function returns: (dx, dW) and, when it was given a bias, db = sum of gy."""
+    if len(fn.needs_input_grad) == 2:
+        return gx, gw
+    return gx, gw, gy.sum(axis=(0, 2, 3))
+
+
 class Conv2d(Function):
     """x: (N, C, H, W), w: (F, C/groups, kh, kw), b: (F,) -> (N, F, Ho, Wo).
 
@@ -48,9 +62,7 @@ class Conv2d(Function):
         y = xp.matmul(self.w_mat, self._cols(x))                                  # (G, F/G, N*Ho*Wo)
         y = y.reshape(f, x.shape[0], *self.out_hw).transpose(1, 0, 2, 3)          # (N, F, Ho, Wo)
         y = xp.ascontiguousarray(y)
-        if b is not None:
-            y += b.reshape(1, f, 1, 1)
-        return y
+        return _add_bias(y, b)
 
     def backward(self, gy):
         xp, (g, f, k) = get_array_module(gy), self.w_mat.shape
@@ -63,8 +75,7 @@ class Conv2d(Function):
             xp.matmul(self.w_mat.transpose(0, 2, 1), gy_mat, out=gcols)
             gx = kernels(gy).col2im(gcols.reshape(g * k, -1), self.x.shape, self.kernel, self.stride,
                                     self.padding, self.dilation, self.out_hw)
-        gb = gy.sum(axis=(0, 2, 3)) if len(self.needs_input_grad) == 3 else None
-        return (gx, gw, gb)[:len(self.needs_input_grad)]
+        return _with_bias_grad(self, gx, gw, gy)
 
 
 class PointwiseConv2d(Function):
@@ -78,9 +89,7 @@ class PointwiseConv2d(Function):
         n, c, h, wd = x.shape
         self.x3, self.w2 = x.reshape(n, c, h * wd), w.reshape(w.shape[0], c)
         y = get_array_module(x).matmul(self.w2, self.x3).reshape(n, -1, h, wd)   # (N, F, H*W) is NCHW already
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1)
-        return y
+        return _add_bias(y, b)
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -89,8 +98,7 @@ class PointwiseConv2d(Function):
         gw = None
         if self.needs_input_grad[1]:   # contract over images and pixels together: one matrix multiply
             gw = xp.tensordot(gy3, self.x3, axes=([0, 2], [0, 2])).reshape(*self.w2.shape, 1, 1)
-        gb = gy.sum(axis=(0, 2, 3)) if len(self.needs_input_grad) == 3 else None
-        return (gx, gw, gb)[:len(self.needs_input_grad)]
+        return _with_bias_grad(self, gx, gw, gy)
 
 
 class DepthwiseConv2d(Function):
@@ -107,15 +115,12 @@ class DepthwiseConv2d(Function):
     def forward(self, x, w, b=None):
         self.x, self.w = x, w
         y = kernels(x).depthwise_forward(x, w, self.stride, self.padding, self.dilation, self.out_hw)
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1)
-        return y
+        return _add_bias(y, b)
 
     def backward(self, gy):
         gx, gw = kernels(gy).depthwise_backward(gy, self.x, self.w, self.stride, self.padding, self.dilation,
                                                 need_dx=self.needs_input_grad[0])
-        gb = gy.sum(axis=(0, 2, 3)) if len(self.needs_input_grad) == 3 else None
-        return (gx, gw, gb)[:len(self.needs_input_grad)]
+        return _with_bias_grad(self, gx, gw, gy)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

@@ -1,4 +1,6 @@
 """Shape operations: flatten and concatenation."""
+import itertools
+
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import as_tensor
@@ -28,9 +30,8 @@ class Cat(Function):
         return get_array_module(*xs).concatenate(xs, axis=self.dim)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        bounds = list(xp.cumsum(xp.asarray(self.sizes[:-1])).tolist()) if len(self.sizes) > 1 else []
-        return tuple(xp.split(gy, bounds, axis=self.dim))
+        bounds = list(itertools.accumulate(self.sizes[:-1]))   # where each input's slice ends
+        return tuple(get_array_module(gy).split(gy, bounds, axis=self.dim))
 
 
 def cat(tensors, dim=0):
