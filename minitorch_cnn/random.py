@@ -15,10 +15,6 @@ def manual_seed(seed):
     _generator[0] = np.random.default_rng(seed)
 
 
-def generator():
-    return _generator[0]
-
-
 def get_rng_state():
     return _generator[0].bit_generator.state
 

@@ -23,12 +23,3 @@ def borrow(name, shape, dtype, xp):
         buf = _buffers[key] = xp.empty(size, dtype=dtype)
     return buf[:size].reshape(shape)
 
-
-def nbytes():
-    """Bytes held by all workspaces, for inspecting memory."""
-    return sum(b.nbytes for b in _buffers.values())
-
-
-def clear():
-    """Give every workspace back to the allocator (e.g. after training, before a big evaluation)."""
-    _buffers.clear()

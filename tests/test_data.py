@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures import write_cifar_binary, write_cifar_python, write_cifar_python_meta, write_idx_gz
 
 from minitorch_cnn.data import (
     DATASETS,
@@ -34,15 +35,9 @@ from minitorch_cnn.data import (
     read_cifar_binary,
     read_cifar_python,
     read_idx,
-    write_idx_gz,
 )
 from minitorch_cnn.data import datasets as datasets_module
-from minitorch_cnn.data.cifar import (
-    restricted_loads,
-    write_cifar_binary,
-    write_cifar_python,
-    write_cifar_python_meta,
-)
+from minitorch_cnn.data.cifar import restricted_loads
 from minitorch_cnn.data.download import Checksum, digest, download_file, verify_checksum
 from minitorch_cnn.data.registry import MNIST
 

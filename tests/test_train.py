@@ -9,12 +9,11 @@ import signal
 
 import numpy as np
 import pytest
+from fixtures import write_cifar_binary, write_idx_gz
 
 import zoo
 from minitorch_cnn import backend, nn
 from minitorch_cnn.data import datasets as datasets_module
-from minitorch_cnn.data import write_idx_gz
-from minitorch_cnn.data.cifar import write_cifar_binary
 from zoo import evaluate as evaluate_cli
 from zoo import train as train_cli
 from zoo import training

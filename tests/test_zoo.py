@@ -25,6 +25,7 @@ from torch_twins import TWINS
 import minitorch_cnn as mt
 import zoo
 from minitorch_cnn import functional as F
+from minitorch_cnn.kernels import cpu as cpu_kernels
 from zoo.summary import layer_table
 
 NAMES = list(zoo.MODELS)
@@ -361,15 +362,23 @@ def test_summary_counts_running_statistics_as_non_trainable():
     assert model.training   # the dummy pass in eval mode leaves the model as it found it
 
 
-def test_summary_im2col_column_is_what_the_convs_allocate():
-    # Run a real training-mode forward and read the column matrix each conv's Function keeps for backward.
+def test_summary_im2col_column_is_what_the_convs_allocate(monkeypatch):
+    # Run a real training-mode forward and record the column matrix each conv's im2col kernel fills.
     model = zoo.get_model("mobilenet_v1")    # 3x3, 1x1 and depthwise convs, strides 1 and 2
-    allocated = []
+    filled, allocated = [], []
+    im2col = cpu_kernels.im2col
+
+    def recording_im2col(*args, **kwargs):
+        cols = im2col(*args, **kwargs)
+        filled.append(cols.nbytes)
+        return cols
 
     def grab(module, inputs, output):
         if isinstance(module, mt.nn.Conv2d):
-            allocated.append(getattr(output.creator, "cols_nbytes", 0))   # only the im2col path builds one
+            allocated.append(sum(filled))   # 0: only the im2col path builds a column matrix
+            filled.clear()
 
+    monkeypatch.setattr(cpu_kernels, "im2col", recording_im2col)
     handles = [m.register_forward_hook(grab) for m in model.modules()]
     model.train()(mt.Tensor(batch(n=2)[0]))
     for h in handles:

@@ -242,9 +242,3 @@ def evaluate(model, loader, num_classes, ctrl_c=None, desc="test"):
     return {"loss": loss_sum / max(n, 1), "top1_err": 1 - correct / max(n, 1), "top5_err": 1 - top5 / max(n, 1),
             "accuracy": correct / max(n, 1), "images": n, "confusion": confusion}
 
-
-def per_class_accuracy(confusion):
-    """Fraction of each true class predicted correctly (NaN for a class with no test images)."""
-    totals = confusion.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.diag(confusion) / totals

@@ -20,7 +20,7 @@ from .errors import (
     DatasetNotFoundError,
     DownloadError,
 )
-from .idx import read_idx, write_idx_gz
+from .idx import read_idx
 from .loader import DataLoader, crop_flip, normalise, random_crop_flip
 from .registry import DATASETS
 
@@ -28,5 +28,5 @@ __all__ = [
     "DATASETS", "ChecksumError", "DataError", "DataFormatError", "DataLoader", "Dataset",
     "DatasetNotFoundError", "DownloadError", "RestrictedUnpickler", "cache_dir", "crop_flip",
     "data_roots", "load_dataset", "normalise", "random_crop_flip", "read_cifar_binary",
-    "read_cifar_python", "read_idx", "write_idx_gz",
+    "read_cifar_python", "read_idx",
 ]

@@ -1,4 +1,4 @@
-"""Read and write the two official CIFAR-10 file formats.
+"""Read the two official CIFAR-10 file formats.
 
 *Binary version* (``cifar-10-batches-bin/*.bin``): a plain sequence of
 3073-byte records, each 1 label byte followed by 3072 pixel bytes: the red
@@ -11,11 +11,10 @@ list of ints). Unpickling can run arbitrary code, so we use a restricted
 unpickler that only lets through the handful of numpy globals an array needs.
 
 Both readers return ``(images, labels)``: uint8 (N, 3, 32, 32) and uint8 (N,).
-The writers exist so tests can generate small files in the official formats.
+The tests write small files in these formats with the writers in ``tests/fixtures.py``.
 """
 import io
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +43,6 @@ def parse_cifar_binary(raw, path):
 def read_cifar_binary(path):
     path = Path(path)
     return parse_cifar_binary(path.read_bytes(), path)
-
-
-def write_cifar_binary(path, images, labels):
-    """Write uint8 images (N,3,32,32) and labels (N,) as one binary-version batch file."""
-    images, labels = _check_arrays(images, labels)
-    records = np.empty((len(labels), RECORD_BYTES), dtype=np.uint8)
-    records[:, 0] = labels
-    records[:, 1:] = images.reshape(len(labels), -1)
-    Path(path).write_bytes(records.tobytes())
 
 
 # --------------------------------------------------------------------- python version
@@ -141,57 +131,3 @@ def parse_cifar_pickle(raw, path):
 def read_cifar_python(path):
     path = Path(path)
     return parse_cifar_pickle(path.read_bytes(), path)
-
-
-class _Py2StylePickler(pickle._Pickler):
-    """Writes ``bytes`` the way Python 2 wrote ``str`` (BINSTRING opcodes).
-
-    Python 3 pickles bytes at protocol 2 as a call to ``_codecs.encode``; the
-    official files, written by Python 2, contain plain byte strings instead.
-    Writing them the same way lets the tests exercise the exact opcodes (and
-    the exact, short list of globals) that the real files hold.
-    """
-
-    dispatch = pickle._Pickler.dispatch.copy()
-
-    def save_bytes_py2(self, obj):
-        if len(obj) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_bytes_py2
-
-
-def _py2_pickle(obj):
-    buffer = io.BytesIO()
-    _Py2StylePickler(buffer, protocol=2).dump(obj)
-    return buffer.getvalue()
-
-
-def write_cifar_python(path, images, labels, batch_label=b"generated batch"):
-    """Write one python-version batch file, with bytes keys like the official ones."""
-    images, labels = _check_arrays(images, labels)
-    batch = {
-        b"batch_label": batch_label,
-        b"labels": [int(v) for v in labels],
-        b"data": images.reshape(len(labels), -1),
-        b"filenames": [b"generated_%06d.png" % i for i in range(len(labels))],
-    }
-    Path(path).write_bytes(_py2_pickle(batch))
-
-
-def write_cifar_python_meta(path, label_names):
-    """Write ``batches.meta`` as in the official python version."""
-    meta = {b"num_cases_per_batch": 10000, b"label_names": [n.encode() for n in label_names], b"num_vis": 3072}
-    Path(path).write_bytes(_py2_pickle(meta))
-
-
-def _check_arrays(images, labels):
-    images, labels = np.asarray(images), np.asarray(labels)
-    if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"expected uint8 images of shape (N, 3, 32, 32), got {images.dtype} {images.shape}")
-    if labels.shape != (len(images),):
-        raise ValueError(f"expected {len(images)} labels, got shape {labels.shape}")
-    return np.ascontiguousarray(images), labels.astype(np.uint8)

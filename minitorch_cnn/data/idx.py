@@ -1,4 +1,4 @@
-"""Read and write IDX files, the format of MNIST and Fashion-MNIST.
+"""Read IDX files, the format of MNIST and Fashion-MNIST.
 
 An IDX file is a tiny header followed by raw bytes:
 
@@ -75,20 +75,3 @@ def read_idx(path, ndim):
     path = Path(path)
     return parse_idx(decompress(path, path.read_bytes()), path, ndim)
 
-
-def encode_idx(array):
-    """The IDX bytes (header + data) of a uint8 array."""
-    array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise ValueError(f"IDX writer supports uint8 only, got {array.dtype}")
-    magic = (UBYTE_TYPE_CODE << 8) | array.ndim
-    header = struct.pack(f">I{array.ndim}I", magic, *array.shape)
-    return header + np.ascontiguousarray(array).tobytes()
-
-
-def write_idx_gz(path, array):
-    """Write ``array`` as a gzip-compressed IDX file, the layout of the official files.
-
-    ``mtime=0`` makes the output deterministic, so tests can hash it.
-    """
-    Path(path).write_bytes(gzip.compress(encode_idx(array), mtime=0))

@@ -51,7 +51,6 @@ class Conv2d(Function):
         xp, (g, _, k) = get_array_module(x), self.w_mat.shape
         out = workspace.borrow("im2col", (g * k, x.shape[0] * self.out_hw[0] * self.out_hw[1]), x.dtype, xp)
         cols = kernels(x).im2col(x, self.kernel, self.stride, self.padding, self.dilation, self.out_hw, out=out)
-        self.cols_nbytes = cols.nbytes
         return cols.reshape(g, k, -1)
 
     def forward(self, x, w, b=None):
