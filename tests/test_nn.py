@@ -721,13 +721,28 @@ def test_cross_entropy_loss_rejects_bad_targets():
         loss(Tensor(np.zeros((2, 3))), np.array([0.0, 1.0]))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: nn.Conv2d(3, 4, 3, groups=2), lambda: nn.Conv2d(3, 4, "same"), lambda: nn.Dropout(-0.1),
-    lambda: nn.Conv2d(3, 4, 3, padding_mode="reflect"), lambda: nn.MaxPool2d(2, ceil_mode=True),
-], ids=["groups", "padding-str", "dropout-p", "padding-mode", "ceil-mode"])
-def test_bad_constructor_arguments(make):
-    with pytest.raises((ValueError, TypeError)):
+@pytest.mark.parametrize("make, error, fragments", [
+    (lambda: nn.Conv2d(3, 4, 3, groups=2), ValueError, ["Conv2d", "groups=2", "in_channels=3", "out_channels=4"]),
+    (lambda: nn.Conv2d(3, 4, 3, padding="same"), TypeError, ["Conv2d", "padding", "pair of ints", "'same'"]),
+    (lambda: nn.Conv2d(3, 4, "same"), TypeError, ["Conv2d", "kernel_size", "pair of ints", "'same'"]),
+    (lambda: nn.Dropout(-0.1), ValueError, ["Dropout", "[0, 1]", "-0.1"]),
+    (lambda: nn.Conv2d(3, 4, 3, padding_mode="reflect"), ValueError, ["Conv2d", "'zeros'", "'reflect'"]),
+    (lambda: nn.MaxPool2d(2, ceil_mode=True), ValueError, ["MaxPool2d", "ceil_mode=True"]),
+], ids=["groups", "padding-str", "kernel-str", "dropout-p", "padding-mode", "ceil-mode"])
+def test_bad_constructor_arguments(make, error, fragments):
+    with pytest.raises(error) as info:
         make()
+    for f in fragments:
+        assert f in str(info.value), f"{f!r} not in {str(info.value)!r}"
+
+
+def test_container_slices():
+    layers = [nn.ReLU(), nn.Linear(2, 3), nn.Linear(3, 1)]
+    sliced = nn.ModuleList(layers)[1:]
+    assert isinstance(sliced, nn.ModuleList) and list(sliced) == layers[1:]
+    assert list(sliced.state_dict()) == list(torch.nn.ModuleList([torch.nn.Linear(2, 3), torch.nn.Linear(3, 1)])
+                                              [0:].state_dict())     # renumbered from 0, like torch's
+    assert list(nn.Sequential(*layers)[1:].state_dict())[0] == "1.weight"   # a Sequential slice keeps the names
 
 
 # ---- repr -----------------------------------------------------------------------------------

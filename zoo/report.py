@@ -1,13 +1,12 @@
 """What a run leaves for a student to open: config.json, metrics.csv, PNG plots, printed summaries.
 
 Plots use matplotlib's non-interactive Agg backend (no window, works over ssh and in CI). matplotlib
-is imported only when a plot is drawn; without it the run still trains and says that plots are skipped.
+(a dependency) is imported only when a plot is drawn, so the command lines start quickly.
 """
 import csv
 import io
 import json
 import math
-import sys
 
 from .checkpoint import atomic_write, atomic_write_text
 
@@ -41,20 +40,11 @@ def write_confusion_csv(path, confusion, classes):
 
 # ----------------------------------------------------------------------------- plots
 
-_warned = []
-
-
 def _pyplot():
-    """matplotlib.pyplot on the Agg backend, or None (with one warning) if matplotlib is missing."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        if not _warned:
-            print("warning: matplotlib is not installed; skipping the plots", file=sys.stderr)
-            _warned.append(True)
-        return None
+    """matplotlib.pyplot on the Agg backend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     return plt
 
 
@@ -65,9 +55,9 @@ def _save(fig, plt, path):
 
 def plot_curves(path, history, title):
     """Loss (left) and top-1 error (right) against epochs, for training and test."""
-    plt = _pyplot()
-    if plt is None or not history:
+    if not history:
         return
+    plt = _pyplot()
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
@@ -88,8 +78,6 @@ def plot_curves(path, history, title):
 def plot_confusion(path, confusion, classes, title):
     """The confusion matrix as a heat map with counts (rows: true class, columns: predicted)."""
     plt = _pyplot()
-    if plt is None:
-        return
     k = len(classes)
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k, 0.6 + 0.6 * k))
     ax.imshow(confusion, cmap="Blues")

@@ -1,4 +1,6 @@
-"""Argument checks shared by the layers: every error names the layer, what it expected and what came."""
+"""Argument checks shared by the layers: every error names the layer, what it expected and what came.
+
+Also the one convention for an optional bias: ``with_bias_grad``."""
 import numbers
 
 
@@ -37,3 +39,18 @@ def check_padding(layer, padding, kernel):
         if p < 0 or p > k // 2:
             raise ValueError(f"{layer}: padding must be between 0 and half the kernel size "
                              f"{kernel}, got {padding}")
+
+
+def with_bias_grad(fn, grads, gy, bias_axis):
+    """The gradients a Function with an optional bias returns from backward.
+
+    Such a Function is called as ``fn(x, w)`` or ``fn(x, w, b)``, and backward returns one gradient
+    per input: ``grads`` (dx, dW), plus, when a bias came, db = ``gy`` summed over every axis but
+    ``bias_axis``, the one the bias runs along (None when the bias needs no gradient).
+    """
+    if len(fn.needs_input_grad) == len(grads):
+        return grads
+    gb = None
+    if fn.needs_input_grad[len(grads)]:
+        gb = gy.sum(axis=tuple(a for a in range(gy.ndim) if a != bias_axis % gy.ndim))
+    return (*grads, gb)

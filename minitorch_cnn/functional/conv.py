@@ -16,7 +16,7 @@ from .. import workspace
 from ..autograd import Function
 from ..backend import get_array_module, kernels
 from ..tensor import as_tensor
-from .checks import check_ndim, check_positive, output_size, pair
+from .checks import check_ndim, check_positive, output_size, pair, with_bias_grad
 
 
 def _add_bias(y, b):
@@ -24,13 +24,6 @@ def _add_bias(y, b):
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
     return y
-
-
-def _with_bias_grad(fn, gx, gw, gy):
-    """The gradients a conv Function returns: (dx, dW) and, when it was given a bias, db = sum of gy."""
-    if len(fn.needs_input_grad) == 2:
-        return gx, gw
-    return gx, gw, gy.sum(axis=(0, 2, 3))
 
 
 class Conv2d(Function):
@@ -74,7 +67,7 @@ class Conv2d(Function):
             xp.matmul(self.w_mat.transpose(0, 2, 1), gy_mat, out=gcols)
             gx = kernels(gy).col2im(gcols.reshape(g * k, -1), self.x.shape, self.kernel, self.stride,
                                     self.padding, self.dilation, self.out_hw)
-        return _with_bias_grad(self, gx, gw, gy)
+        return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
 
 
 class PointwiseConv2d(Function):
@@ -97,7 +90,7 @@ class PointwiseConv2d(Function):
         gw = None
         if self.needs_input_grad[1]:   # contract over images and pixels together: one matrix multiply
             gw = xp.tensordot(gy3, self.x3, axes=([0, 2], [0, 2])).reshape(*self.w2.shape, 1, 1)
-        return _with_bias_grad(self, gx, gw, gy)
+        return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
 
 
 class DepthwiseConv2d(Function):
@@ -119,7 +112,7 @@ class DepthwiseConv2d(Function):
     def backward(self, gy):
         gx, gw = kernels(gy).depthwise_backward(gy, self.x, self.w, self.stride, self.padding, self.dilation,
                                                 need_dx=self.needs_input_grad[0])
-        return _with_bias_grad(self, gx, gw, gy)
+        return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

@@ -1,6 +1,7 @@
 """Fully connected layer: y = x W^T + b."""
 from ..autograd import Function
 from ..tensor import as_tensor
+from .checks import with_bias_grad
 
 
 class Linear(Function):
@@ -18,8 +19,7 @@ class Linear(Function):
         if self.needs_input_grad[1]:
             gy2, x2 = gy.reshape(-1, gy.shape[-1]), self.x.reshape(-1, self.x.shape[-1])
             gw = gy2.T @ x2
-        gb = gy.reshape(-1, gy.shape[-1]).sum(axis=0) if len(self.needs_input_grad) == 3 else None
-        return (gx, gw, gb)[:len(self.needs_input_grad)]
+        return with_bias_grad(self, (gx, gw), gy, bias_axis=-1)
 
 
 def linear(x, weight, bias=None):

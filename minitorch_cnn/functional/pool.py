@@ -15,7 +15,7 @@ def _pool_args(layer, x, kernel_size, stride, padding):
     x = as_tensor(x)
     check_ndim(x, 4, layer)
     kernel = pair(kernel_size, layer, "kernel_size")
-    stride = kernel if stride is None or stride == [] else pair(stride, layer, "stride")
+    stride = kernel if stride is None else pair(stride, layer, "stride")
     padding = pair(padding, layer, "padding")
     check_positive(layer, kernel_size=kernel, stride=stride)
     check_padding(layer, padding, kernel)

@@ -4,7 +4,26 @@ from collections import OrderedDict
 from .module import Module
 
 
-class Sequential(Module):
+class _Container(Module):
+    """What both containers are: registered layers in order, indexed, counted, iterated, appended to."""
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._from_items(list(self._modules.items())[index])
+        return list(self._modules.values())[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class Sequential(_Container):
     """Calls its layers in order; ``Sequential(a, b)`` or ``Sequential(OrderedDict(name=a, ...))``."""
 
     def __init__(self, *modules):
@@ -13,31 +32,20 @@ class Sequential(Module):
             for name, m in modules[0].items():
                 self.add_module(name, m)
         else:
-            for i, m in enumerate(modules):
-                self.add_module(str(i), m)
+            for m in modules:
+                self.append(m)
 
     def forward(self, x):
         for m in self._modules.values():
             x = m(x)
         return x
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):  # keeps the original names, so state-dict keys stay torch's
-            return Sequential(OrderedDict(list(self._modules.items())[index]))
-        return list(self._modules.values())[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
+    @staticmethod
+    def _from_items(items):
+        return Sequential(OrderedDict(items))  # a slice keeps the original names, so state-dict keys stay torch's
 
 
-class ModuleList(Module):
+class ModuleList(_Container):
     """A list of Modules whose parameters are registered (a plain Python list would hide them)."""
 
     def __init__(self, modules=()):
@@ -45,15 +53,6 @@ class ModuleList(Module):
         for m in modules:
             self.append(m)
 
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def __getitem__(self, index):
-        return list(self._modules.values())[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+    @staticmethod
+    def _from_items(items):
+        return ModuleList(m for _, m in items)  # renumbered from 0, like torch's ModuleList slice

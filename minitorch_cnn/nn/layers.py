@@ -9,7 +9,8 @@ from .module import Module, Parameter
 
 
 def _empty(*shape):
-    return backend.default_module().zeros(shape, dtype=backend.DEFAULT_DTYPE)
+    """Uninitialised parameter storage, like ``torch.empty``: ``init.default_init_`` fills it right after."""
+    return backend.default_module().empty(shape, dtype=backend.DEFAULT_DTYPE)
 
 
 class Conv2d(Module):
