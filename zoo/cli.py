@@ -52,6 +52,13 @@ def add_data_options(parser):
                         help="advanced: never download; fail if the files are missing")
 
 
+def data_config(args, saved):
+    """Where and how to find the data (``add_data_options``): the command line first, then ``saved``,
+    the configuration of the run being resumed or evaluated, then the defaults."""
+    return {"data_dir": args.data_dir or saved.get("data_dir"),
+            "verify": args.verify or saved.get("verify") or "checksum",
+            "download": args.download if args.download is not None else saved.get("download", True)}
+
 
 def select_device(name):
     if name == "cuda" and not backend.gpu_available():

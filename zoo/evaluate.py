@@ -15,7 +15,16 @@ from minitorch_cnn.data.registry import DATASETS, get_info
 
 from . import get_model
 from .checkpoint import CheckpointError, load_checkpoint, resolve_path
-from .cli import OneLineParser, UsageError, add_data_options, check_channels, load_split, positive_int, select_device
+from .cli import (
+    OneLineParser,
+    UsageError,
+    add_data_options,
+    check_channels,
+    data_config,
+    load_split,
+    positive_int,
+    select_device,
+)
 from .report import per_class_lines
 from .training import StopTraining, evaluate
 
@@ -28,13 +37,6 @@ def build_parser():
     p.add_argument("--batch-size", type=positive_int, default=256)
     add_data_options(p)
     return p
-
-
-def data_config(args, saved):
-    """Where and how to find the test data: the command line first, then the run's configuration."""
-    return {"data_dir": args.data_dir or saved.get("data_dir"),
-            "verify": args.verify or saved.get("verify") or "checksum",
-            "download": args.download if args.download is not None else saved.get("download", True)}
 
 
 def build_model(meta, model_state, num_classes):

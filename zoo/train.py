@@ -15,7 +15,9 @@ folder (``--out``, default ``runs/<model>-<dataset>-<timestamp>``) receives:
 
 The checkpoint is rewritten at the end of every epoch and on Ctrl-C. ``--resume`` continues bitwise
 exactly where it stopped, on the CPU: ``--epochs 2`` equals ``--epochs 1`` followed by
-``--resume --epochs 2``. Errors in the input are one line on stderr and a non-zero exit.
+``--resume --epochs 2``. Errors in the input are one line on stderr and a non-zero exit. A loss that
+becomes inf or NaN stops the run at that step (exit 3), leaving the checkpoint and metrics of the last
+good epoch as they were.
 """
 import shlex
 import sys
@@ -37,6 +39,7 @@ from .cli import (
     UsageError,
     add_data_options,
     check_channels,
+    data_config,
     load_split,
     natural_float,
     natural_int,
@@ -61,9 +64,11 @@ from .training import (
     SCHEDULES,
     STEP_GAMMA,
     CtrlC,
+    Diverged,
     Position,
     StopTraining,
     evaluate,
+    finite_state,
     make_loss,
     make_optimizer,
     make_scheduler,
@@ -90,6 +95,7 @@ WITH_MOMENTUM = ("sgd", "rmsprop")
 # Options --resume may change; every other one must match the saved run.
 RESUME_MAY_CHANGE = ("epochs", "device", "data_dir", "verify", "download")
 EXIT_INTERRUPTED = 130
+EXIT_DIVERGED = 3
 
 
 # ----------------------------------------------------------------------------- the command line
@@ -170,9 +176,7 @@ def environment(args, saved):
     """The options that may differ between a run and its resumption."""
     return {"epochs": args.epochs or saved.get("epochs"),
             "device": args.device or saved.get("device") or "cpu",
-            "data_dir": args.data_dir or saved.get("data_dir"),
-            "verify": args.verify or saved.get("verify") or "checksum",
-            "download": args.download if args.download is not None else saved.get("download", True)}
+            **data_config(args, saved)}
 
 
 def resumed_config(args, meta, model, dataset):
@@ -281,6 +285,9 @@ class Run:
             started = time.perf_counter()
             test = evaluate(self.model, self.test_loader, self.config["num_classes"], ctrl_c,
                             desc=f"test {epoch + 1}/{epochs}")
+            if not (np.isfinite(test["loss"]) and finite_state(self.model)):   # never save non-finite weights
+                what = f"the test loss is {test['loss']}" if finite_state(self.model) else "a weight is inf or NaN"
+                raise Diverged(what, epoch + 1, "after its last batch", self.optimizer.param_groups[0]["lr"])
             row = self.finish_epoch(test, self.position.seconds + time.perf_counter() - started)
             self.save()
             self.write_reports(test)
@@ -321,6 +328,14 @@ def resume_hint(run):
     return f"python -m zoo.train {c['model']} {c['dataset']} --out {shlex.quote(c['out'])} --resume"
 
 
+def report_divergence(run, err):
+    """One line: where training diverged, a lower learning rate to try, and what was kept."""
+    write_metrics_csv(run.out / "metrics.csv", run.history)   # the epochs before; just the header if none
+    kept = (f"{run.checkpoint_path} and metrics.csv still hold epoch {run.history[-1]['epoch']}"
+            if run.history else "no epoch completed, so no checkpoint was written")
+    print(f"error: {err}; try a lower --lr (e.g. {err.lr / 10:g}) with a new --out; {kept}", file=sys.stderr)
+
+
 def execute(run, argv):
     """Train, turning Ctrl-C into a saved checkpoint (exit 130). Returns the exit status."""
     epochs = run.config["epochs"]
@@ -346,6 +361,9 @@ def execute(run, argv):
                 else "no checkpoint was written"
             print(f"interrupted in the middle of a step, not saved; {where}", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except Diverged as err:
+            report_divergence(run, err)
+            return EXIT_DIVERGED
     last = run.history[-1]
     print(f"done: test accuracy {last['test_acc']:.2%} (top-1 error {last['test_top1_err']:.2%}, "
           f"top-5 error {last['test_top5_err']:.2%}); run folder {run.out}")
@@ -353,7 +371,7 @@ def execute(run, argv):
 
 
 def main(argv=None):
-    """The command line. Returns the exit status: 0, 1 (bad input), 2 (bad option), 130 (Ctrl-C)."""
+    """The command line. Returns the exit status: 0, 1 (bad input), 2 (bad option), 3 (diverged), 130 (Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
         return execute(prepare(args), argv)

@@ -7,11 +7,15 @@ Kept apart from the command line so that a notebook can use the same pieces::
     train_epoch(model, loader, optimizer, loss_fn, position)
     print(evaluate(model, test_loader, num_classes=10)["top1_err"])
 
+A loss that stops being a finite number raises ``Diverged`` at that step: nothing after it is worth
+training or saving. The check costs nothing extra, it reads the loss scalar the loop fetches anyway.
+
 Ctrl-C is handled cooperatively: ``CtrlC`` turns the first SIGINT into a request that the loop honours
 between two batches (raising ``StopTraining``), so the weights, optimizer state and random state it
 leaves behind belong together and can be checkpointed. A second Ctrl-C stops at once.
 """
 import itertools
+import math
 import os
 import signal
 import sys
@@ -73,6 +77,32 @@ class CtrlC:
     def check(self):
         if self.requested:
             raise StopTraining
+
+
+# ----------------------------------------------------------------------------- divergence
+
+class Diverged(Exception):
+    """Training produced a non-finite loss (or weights): it stops there, and nothing of it is saved."""
+
+    def __init__(self, what, epoch, where, lr):
+        super().__init__(f"training diverged: {what} at epoch {epoch}, {where}, with learning rate {lr:g}")
+        self.lr = lr
+
+
+def check_finite_loss(value, position, batches, optimizer):
+    """Raise Diverged if the loss of the batch just trained is inf or NaN."""
+    if not math.isfinite(value):
+        raise Diverged(f"the training loss is {value}", position.epoch + 1,
+                       f"batch {position.batch + 1}/{batches}", optimizer.param_groups[0]["lr"])
+
+
+def finite_state(model):
+    """True when every parameter and buffer of ``model`` is finite (one pass, checked before saving)."""
+    for value in model.state_dict().values():
+        xp = backend.get_array_module(value)
+        if value.dtype.kind == "f" and not bool(xp.isfinite(value).all()):
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------- optimizer and schedule
@@ -165,9 +195,9 @@ def _progress(total, initial, desc):
 def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="train"):
     """Train on the batches of epoch ``position.epoch`` that ``position.batch`` says are still to come.
 
-    ``position`` is updated after every batch. A KeyboardInterrupt that arrives between two batches
-    becomes ``StopTraining`` (safe to save); one inside a training step is re-raised unchanged,
-    because the optimizer may have updated only some of the parameters.
+    ``position`` is updated after every batch; a non-finite loss raises ``Diverged``. A KeyboardInterrupt
+    that arrives between two batches becomes ``StopTraining`` (safe to save); one inside a training step
+    is re-raised unchanged, because the optimizer may have updated only some of the parameters.
     """
     model.train()
     loader.set_epoch(position.epoch)
@@ -183,8 +213,10 @@ def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                loss_value = loss.item()
+                check_finite_loss(loss_value, position, len(loader), optimizer)
                 predicted = backend.to_numpy(logits_of(output).data.argmax(axis=1))
-                position.loss_sum += loss.item() * len(y)
+                position.loss_sum += loss_value * len(y)
                 position.correct += int((predicted == y).sum())
                 position.seen += len(y)
                 now = time.perf_counter()

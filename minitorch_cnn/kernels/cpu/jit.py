@@ -4,6 +4,12 @@ Starting the thread pool costs about a millisecond a call, more on a busy
 machine; for a tiny convolution (a gradient check, LeNet's last layers) that
 is most of the time. The two copies get different names so Numba's on-disk
 cache keeps them apart.
+
+So every kernel decorated with ``@kernel`` takes one more argument than it is
+defined with: a hidden leading *work size* (roughly the number of elements it
+touches) that picks the copy and is not passed on. A kernel defined as
+``_im2col(x, cols, kh, ...)`` is called as ``_im2col(cols.size, x, cols, kh, ...)``;
+from ``PARALLEL_FROM`` elements of work on it runs threaded.
 """
 import os
 import types
@@ -36,5 +42,5 @@ class Kernel:
 
 
 def kernel(fn):
-    """Decorator: ``fn`` becomes a Kernel, called as ``fn(work, *args)``."""
+    """Decorator: ``fn(*args)`` becomes a Kernel, called as ``fn(work, *args)`` (see the module docstring)."""
     return Kernel(fn)
