@@ -3,6 +3,7 @@
 ``write_idx_gz``: MNIST's gzip-compressed IDX; ``write_cifar_binary``: CIFAR-10's binary batches;
 ``write_cifar_python`` / ``write_cifar_python_meta``: CIFAR-10's python batches, pickled the way Python 2
 pickled them, so the tests exercise the exact opcodes (and the short list of globals) the real files hold.
+``write_data_folder``: a whole data folder (MNIST, Fashion-MNIST, CIFAR-10) for the command-line tests.
 """
 import gzip
 import io
@@ -97,3 +98,40 @@ def write_cifar_python_meta(path, label_names):
     """Write ``batches.meta`` as in the official python version."""
     meta = {b"num_cases_per_batch": 10000, b"label_names": [n.encode() for n in label_names], b"num_vis": 3072}
     Path(path).write_bytes(_py2_pickle(meta))
+
+
+# ----------------------------------------------------------------------------- a data folder
+
+MNIST_SIZES = {"train": 48, "test": 20}
+IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+             "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+def write_mnist(folder, seed=0):
+    """MNIST-format files where class k lights up rows 2k..2k+5, so a few steps learn something."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for split, (images_name, labels_name) in IDX_FILES.items():
+        labels = (np.arange(MNIST_SIZES[split]) % 10).astype(np.uint8)
+        images = rng.integers(0, 50, (MNIST_SIZES[split], 28, 28)).astype(np.uint8)
+        for k in range(10):
+            images[labels == k, 2 * k:2 * k + 6, 4:24] = 255
+        write_idx_gz(folder / images_name, images)
+        write_idx_gz(folder / labels_name, labels)
+
+
+def write_cifar(folder, per_batch=4, seed=0):
+    """The six batch files of the binary CIFAR-10 version (random pixels and labels)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        images = rng.integers(0, 256, (per_batch, 3, 32, 32), dtype=np.uint8)
+        write_cifar_binary(folder / f"{name}.bin", images, rng.integers(0, 10, per_batch))
+
+
+def write_data_folder(root):
+    """``root`` with mnist/, fashion-mnist/ and cifar10/ in the official layouts; returns ``root``."""
+    write_mnist(root / "mnist")
+    write_mnist(root / "fashion-mnist", seed=1)
+    write_cifar(root / "cifar10" / "cifar-10-batches-bin")
+    return root

@@ -25,3 +25,17 @@ def distinct(rng, shape, spacing=0.01):
     n = int(np.prod(shape))
     values = (rng.permutation(n) - n / 2 + 0.37) * spacing
     return values.reshape(shape)
+
+
+def reference_metrics(logits, target, k=5):
+    """Top-1 error, top-k error and confusion matrix (rows: true class), in plain Python: each row's
+    classes ranked by score, ties to the lower class index (as argmax breaks them)."""
+    classes = logits.shape[1]
+    confusion = np.zeros((classes, classes), np.int64)
+    top1 = topk = 0
+    for row, t in zip(logits.tolist(), target.tolist()):
+        ranking = sorted(range(classes), key=lambda j: (-row[j], j))
+        confusion[t, ranking[0]] += 1
+        top1 += ranking[0] == t
+        topk += t in ranking[:k]
+    return 1 - top1 / len(target), 1 - topk / len(target), confusion

@@ -5,57 +5,31 @@ so every command passes ``--verify structure`` (and ``--no-download``, so nothin
 """
 import json
 import os
+import re
 import signal
 
 import numpy as np
 import pytest
-from fixtures import write_cifar_binary, write_idx_gz
+from fixtures import write_data_folder
+from helpers import reference_metrics
 
 import zoo
-from minitorch_cnn import backend, nn
+from minitorch_cnn import Tensor, backend, nn
 from minitorch_cnn.data import datasets as datasets_module
+from minitorch_cnn.data import load_dataset
 from zoo import evaluate as evaluate_cli
+from zoo import report, training
 from zoo import train as train_cli
-from zoo import training
 from zoo.checkpoint import CheckpointError, load_checkpoint
 
-SIZES = {"train": 48, "test": 20}
-IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-             "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 FAST = ["--verify", "structure", "--no-download", "--batch-size", "16", "--limit-test", "20"]
 
 
 # ----------------------------------------------------------------------------- data and helpers
 
-def write_mnist(folder, seed=0):
-    """MNIST-format files where class k lights up rows 2k..2k+5, so a few steps learn something."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for split, (images_name, labels_name) in IDX_FILES.items():
-        labels = (np.arange(SIZES[split]) % 10).astype(np.uint8)
-        images = rng.integers(0, 50, (SIZES[split], 28, 28)).astype(np.uint8)
-        for k in range(10):
-            images[labels == k, 2 * k:2 * k + 6, 4:24] = 255
-        write_idx_gz(folder / images_name, images)
-        write_idx_gz(folder / labels_name, labels)
-
-
-def write_cifar(folder, per_batch=4, seed=0):
-    """The six batch files of the binary CIFAR-10 version."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        images = rng.integers(0, 256, (per_batch, 3, 32, 32), dtype=np.uint8)
-        write_cifar_binary(folder / f"{name}.bin", images, rng.integers(0, 10, per_batch))
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_mnist(root / "mnist")
-    write_mnist(root / "fashion-mnist", seed=1)
-    write_cifar(root / "cifar10" / "cifar-10-batches-bin")
-    return root
+    return write_data_folder(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(autouse=True)
@@ -134,8 +108,7 @@ def test_lenet5_end_to_end(data_dir, tmp_path, capsys):
     assert rows[0].startswith("epoch,lr,train_loss,train_acc,test_loss")
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
     for png in ("curves.png", "confusion_matrix.png"):
-        if backend_has_matplotlib():
-            assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     meta, model_state, optimizer_state = load_checkpoint(out)
     assert meta["position"] == {"epoch": 2, "batch": 0, "loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
     assert set(model_state) == set(zoo.get_model("lenet5", in_channels=1).state_dict())
@@ -150,14 +123,15 @@ def test_lenet5_end_to_end(data_dir, tmp_path, capsys):
     assert f"top-5 error    {last['test_top5_err']:.2%}" in report
     assert f"test loss      {last['test_loss']:.4f}" in report
     assert len([line for line in report.splitlines() if line.endswith("/2)")]) == 10  # 2 test images per class
-
-
-def backend_has_matplotlib():
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    # ... and agrees with top-1, top-5 and the per-class counts computed here from the checkpoint's logits.
+    model = zoo.get_model("lenet5", in_channels=1)
+    model.load_state_dict(model_state)
+    test = load_dataset("mnist", "test", data_dir=data_dir, download=False, verify="structure")
+    x = (test.images / 255.0 - test.mean[0]) / test.std[0]
+    top1_err, top5_err, confusion = reference_metrics(model.eval()(Tensor(x.astype(np.float32))).numpy(), test.labels)
+    assert f"top-1 error    {top1_err:.2%}" in report and f"top-5 error    {top5_err:.2%}" in report
+    for name, row, k in zip(test.classes, confusion, range(10)):
+        assert any(line.split()[0] == name and line.endswith(f"({row[k]}/{row.sum()})") for line in report.splitlines())
 
 
 @pytest.mark.parametrize("options", [[], ["--optimizer", "adam", "--schedule", "step"]],
@@ -242,6 +216,57 @@ def test_keyboard_interrupt_between_batches_is_saved(data_dir, tmp_path, tiny_mo
     assert train(data_dir, out, "--limit-train", "40", "--epochs", "1", model="tinydrop") == 130
     assert "interrupted: saved" in capsys.readouterr().err
     assert load_checkpoint(out)[0]["position"]["batch"] == 2
+
+
+# ----------------------------------------------------------------------------- divergence
+
+def last_line(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]    # after the progress bar's own lines
+
+
+def test_a_huge_learning_rate_stops_at_the_first_non_finite_loss(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(data_dir, out, "--lr", "1e9", "--epochs", "2", "--limit-train", "48") == train_cli.EXIT_DIVERGED
+    line = last_line(capsys)
+    assert re.fullmatch(r"error: training diverged: the training loss is (nan|inf) at epoch 1, batch [23]/3, "
+                        r"with learning rate 1e\+09; try a lower --lr than 1e\+09 \(e\.g\. 1e\+08\) with a new --out; "
+                        r"no epoch completed, so no checkpoint was written", line), line
+    assert not (out / "checkpoint.npz").exists()
+    assert (out / "metrics.csv").read_text().splitlines() == [",".join(report.METRICS_FIELDS)]
+
+
+def poison(monkeypatch, mode, call):
+    """TinyDropNet's ``call``-th forward pass in ``mode`` ('train' or 'eval') returns NaN logits."""
+    calls = {"n": 0}
+    original = TinyDropNet.forward
+
+    def forward(self, x):
+        y = original(self, x)
+        calls["n"] += self.training == (mode == "train")
+        return y * float("nan") if calls["n"] == call and self.training == (mode == "train") else y
+
+    monkeypatch.setattr(TinyDropNet, "forward", forward)
+
+
+@pytest.mark.parametrize("mode, call, where", [("train", 5, "the training loss is nan at epoch 2, batch 2/3"),
+                                                ("eval", 3, "the test loss is nan at epoch 2, after its last batch")])
+def test_divergence_keeps_the_last_good_epoch(data_dir, tmp_path, tiny_models, monkeypatch, capsys, mode, call, where):
+    args = ["--limit-train", "40", "--lr", "0.5"]
+    assert train(data_dir, tmp_path / "good", "--epochs", "1", *args, model="tinydrop") == 0
+    good_metrics = (tmp_path / "good" / "metrics.csv").read_text().splitlines()
+    poison(monkeypatch, mode, call)       # 3 training and 2 test batches an epoch: the second epoch goes bad,
+    # at the cosine schedule's learning rate of epoch 2 of 3: 0.5 * (1 + cos(pi / 3)) / 2 = 0.375
+    out = tmp_path / "bad"
+    assert train(data_dir, out, "--epochs", "3", *args, model="tinydrop") == train_cli.EXIT_DIVERGED
+    assert last_line(capsys) == (f"error: training diverged: {where}, with learning rate 0.375; try a lower --lr "
+                                 f"than 0.5 (e.g. 0.05) with a new --out; {out / 'checkpoint.npz'} and metrics.csv "
+                                 "still hold epoch 1")
+    assert_same_arrays(arrays(tmp_path / "good" / "checkpoint.npz"), arrays(out / "checkpoint.npz"))
+    assert load_checkpoint(out)[0]["position"]["epoch"] == 1
+    metrics = (out / "metrics.csv").read_text().splitlines()
+    assert len(metrics) == 2 and metrics[1].split(",")[:5] == good_metrics[1].split(",")[:5]
 
 
 def test_googlenet_auxiliary_loss_path(data_dir, tmp_path, tiny_models):

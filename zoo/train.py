@@ -333,7 +333,8 @@ def report_divergence(run, err):
     write_metrics_csv(run.out / "metrics.csv", run.history)   # the epochs before; just the header if none
     kept = (f"{run.checkpoint_path} and metrics.csv still hold epoch {run.history[-1]['epoch']}"
             if run.history else "no epoch completed, so no checkpoint was written")
-    print(f"error: {err}; try a lower --lr (e.g. {err.lr / 10:g}) with a new --out; {kept}", file=sys.stderr)
+    lr = run.config["lr"]   # what --lr set; the schedule may have lowered it by the failing step
+    print(f"error: {err}; try a lower --lr than {lr:g} (e.g. {lr / 10:g}) with a new --out; {kept}", file=sys.stderr)
 
 
 def execute(run, argv):

@@ -86,7 +86,6 @@ class Diverged(Exception):
 
     def __init__(self, what, epoch, where, lr):
         super().__init__(f"training diverged: {what} at epoch {epoch}, {where}, with learning rate {lr:g}")
-        self.lr = lr
 
 
 def check_finite_loss(value, position, batches, optimizer):
@@ -239,10 +238,16 @@ def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="
 # ----------------------------------------------------------------------------- the test pass
 
 def topk_correct(logits, target, k):
-    """How many rows of ``logits`` have ``target`` among their ``k`` largest entries."""
-    k = min(k, logits.shape[1])
-    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    return int((top == target[:, None]).any(axis=1).sum())
+    """How many rows of ``logits`` have ``target`` among their ``k`` largest entries.
+
+    Ties go to the lower class index, as in ``argmax`` (so top-1 agrees with the confusion matrix):
+    the target's rank is the number of classes scored above it, plus those scored the same with a
+    lower index. ``k`` larger than the number of classes counts every row.
+    """
+    score = logits[np.arange(len(target)), target][:, None]
+    lower_index = np.arange(logits.shape[1])[None, :] < target[:, None]
+    rank = (logits > score).sum(axis=1) + ((logits == score) & lower_index).sum(axis=1)
+    return int((rank < k).sum())
 
 
 def evaluate(model, loader, num_classes, ctrl_c=None, desc="test"):
