@@ -100,7 +100,7 @@ def served(cifar_dir, tmp_path, *options):
 
 
 def shifted_and_flipped(images, padding=4):
-    """{bytes of every zero-padded crop and mirror of each image: index of the image}."""
+    """{bytes of every zero-padded crop and mirror of each image: (index of the image, top, left, flip)}."""
     h, w = images.shape[2:]
     padded = np.pad(images, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     out = {}
@@ -108,7 +108,8 @@ def shifted_and_flipped(images, padding=4):
         for left in range(2 * padding + 1):
             crop = padded[:, :, top:top + h, left:left + w]
             for i, image in enumerate(crop):
-                out[image.tobytes()] = out[image[..., ::-1].tobytes()] = i
+                out[image.tobytes()] = (i, top, left, False)
+                out[image[..., ::-1].tobytes()] = (i, top, left, True)
     return out
 
 
@@ -119,12 +120,13 @@ def test_cifar_augmentation_only_in_training_seeded_and_switchable(cifar_dir, tm
     config, train, test = served(cifar_dir, tmp_path)
     assert config["augment"] is True and len(train) == len(raw["train"])
     assert np.array_equal(test, raw["test"])                                   # test batches as they are
-    assert sorted(variants[im.tobytes()] for im in train) == list(range(len(train)))   # each image once
-    untouched = {im.tobytes() for im in raw["train"]}
-    assert sum(im.tobytes() not in untouched for im in train) >= len(train) // 2      # cropped or flipped
+    drawn = [variants[im.tobytes()] for im in train]                  # (image, top, left, flip) served
+    assert sorted(d[0] for d in drawn) == list(range(len(train)))     # each image once, each one of its crops
+    assert sum(d[1:] != (4, 4, False) for d in drawn) >= len(train) // 2                 # cropped or flipped
 
     assert np.array_equal(served(cifar_dir, tmp_path / "again")[1], train)              # same seed, same crops
-    assert not np.array_equal(served(cifar_dir, tmp_path / "seed1", "--seed", "1")[1], train)
+    other = [variants[im.tobytes()][1:] for im in served(cifar_dir, tmp_path / "seed1", "--seed", "1")[1]]
+    assert sum(a != b[1:] for a, b in zip(other, drawn)) >= len(train) // 2             # another seed: others
     config, plain, plain_test = served(cifar_dir, tmp_path / "off", "--no-augment")
     assert config["augment"] is False and np.array_equal(plain_test, raw["test"])
     assert sorted(plain.tobytes() for plain in plain) == sorted(im.tobytes() for im in raw["train"])
