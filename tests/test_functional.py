@@ -69,6 +69,9 @@ CASES = {
     "conv2d depthwise": _conv_case((2, 4, 7, 7), (4, 1, 3, 3), padding=1, groups=4),
     "conv2d depthwise x2 stride 2": _conv_case((2, 3, 8, 7), (6, 1, 3, 3), stride=2, padding=1, groups=3),
     "conv2d dilation 2": _conv_case((1, 2, 9, 9), (3, 2, 3, 3), padding=2, dilation=2),
+    "conv2d groups 2 dilation 2": _conv_case((2, 4, 8, 9), (6, 2, 3, 3), padding=1, dilation=2, groups=2),
+    "conv2d depthwise dilation (2,3)": _conv_case((2, 3, 9, 10), (3, 1, 3, 2), stride=(1, 2), dilation=(2, 3),
+                                                   groups=3),
     "max_pool2d 2": (lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2),
                      lambda r: [distinct(r, (2, 3, 8, 8))]),
     "max_pool2d 3/2 pad 1": (lambda x: F.max_pool2d(x, 3, 2, 1), lambda x: TF.max_pool2d(x, 3, 2, 1),
@@ -164,15 +167,19 @@ def conv_configs(draw):
         c = max(groups, c - c % groups)
         f = groups * draw(st.integers(1, 3))
     kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h, w = draw(st.integers(max(1, kh - 2 * ph), 12)), draw(st.integers(max(1, kw - 2 * pw), 12))
+    span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+    largest = draw(st.sampled_from([12, 12, 12, 40]))     # one draw in four may reach a larger image
+    h = draw(st.integers(max(1, span[0] - 2 * ph), max(largest, span[0])))
+    w = draw(st.integers(max(1, span[1] - 2 * pw), max(largest, span[1])))
     return dict(n=draw(st.integers(1, 4)), c=c, h=h, w=w, f=f, kernel=(kh, kw), groups=groups,
-                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=(ph, pw),
+                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=(ph, pw), dilation=dilation,
                 bias=draw(st.booleans()))
 
 
 def _conv_from(cfg):
-    kw = dict(stride=cfg["stride"], padding=cfg["padding"], groups=cfg["groups"])
+    kw = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"])
     case = _conv_case((cfg["n"], cfg["c"], cfg["h"], cfg["w"]),
                       (cfg["f"], cfg["c"] // cfg["groups"], *cfg["kernel"]), bias=cfg["bias"], **kw)
     return case[0], case[1], case[2](np.random.default_rng(0))
@@ -190,7 +197,8 @@ def test_conv2d_hypothesis_matches_torch(cfg):
 @given(conv_configs())
 def test_conv2d_hypothesis_gradcheck(cfg):
     cfg = dict(cfg, n=min(cfg["n"], 2), h=min(cfg["h"], 7), w=min(cfg["w"], 7))
-    cfg["h"], cfg["w"] = max(cfg["h"], cfg["kernel"][0]), max(cfg["w"], cfg["kernel"][1])
+    span = [d * (k - 1) + 1 for d, k in zip(cfg["dilation"], cfg["kernel"])]
+    cfg["h"], cfg["w"] = max(cfg["h"], span[0]), max(cfg["w"], span[1])
     ours, _, arrays = _conv_from(cfg)
     record("conv2d", "gradcheck float64", check_gradients(ours, arrays))
 
