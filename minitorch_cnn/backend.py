@@ -82,7 +82,7 @@ def to_device(array, name):
     """Copy an array to 'numpy' (host) or 'cupy' (device)."""
     if name == "numpy":
         return _cupy.asnumpy(array) if (_cupy is not None and isinstance(array, _cupy.ndarray)) else np.asarray(array)
-    return _module_for("cupy").asarray(array)
+    return _module_for(name).asarray(array)   # an unknown name is refused there
 
 
 def to_numpy(array):
