@@ -39,3 +39,14 @@ def reference_metrics(logits, target, k=5):
         top1 += ranking[0] == t
         topk += t in ranking[:k]
     return 1 - top1 / len(target), 1 - topk / len(target), confusion
+
+
+def raises_naming(error, call, *fragments):
+    """``call()`` raises ``error`` whose message contains every one of ``fragments``."""
+    try:
+        call()
+    except error as err:
+        for fragment in fragments:
+            assert fragment in str(err), f"{fragment!r} not in {str(err)!r}"
+        return
+    raise AssertionError(f"{call} raised no {error}")

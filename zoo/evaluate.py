@@ -13,18 +13,9 @@ from minitorch_cnn import backend
 from minitorch_cnn.data import DataError, DataLoader
 from minitorch_cnn.data.registry import DATASETS, get_info
 
-from . import get_model
+from . import cli, get_model
 from .checkpoint import CheckpointError, load_checkpoint, resolve_path
-from .cli import (
-    OneLineParser,
-    UsageError,
-    add_data_options,
-    check_channels,
-    data_config,
-    load_split,
-    positive_int,
-    select_device,
-)
+from .cli import OneLineParser, UsageError, add_data_options, check_channels, load_split, positive_int, select_device
 from .report import per_class_lines
 from .training import StopTraining, evaluate
 
@@ -78,7 +69,7 @@ def run(args):
         except ValueError:
             raise UsageError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(DATASETS)}") from None
     select_device(args.device or "cpu")
-    test_set = load_split(dataset, "test", data_config(args, meta["config"]), args.limit_test)
+    test_set = load_split(dataset, "test", cli.data_config(args, meta["config"]), args.limit_test)
     check_channels(meta["in_channels"], test_set)
     model = build_model(meta, model_state, len(test_set.classes))
     if args.device == "cuda":
