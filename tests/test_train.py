@@ -226,6 +226,7 @@ def last_line(capsys):
     return err.strip().splitlines()[-1]    # after the progress bar's own lines
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_a_huge_learning_rate_stops_at_the_first_non_finite_loss(data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert train(data_dir, out, "--lr", "1e9", "--epochs", "2", "--limit-train", "48") == train_cli.EXIT_DIVERGED
