@@ -9,7 +9,7 @@ folder (``--out``, default ``runs/<model>-<dataset>-<timestamp>``) receives:
 
     config.json            the exact configuration, defaults resolved
     metrics.csv            one row per epoch
-    curves.png             loss and top-1 error against epochs, train and test
+    curves.png             loss, top-1 and top-5 error against epochs, train and test
     confusion_matrix.png   of the final test pass (confusion_matrix.csv: of the latest one)
     checkpoint.npz         weights, optimizer, schedule, position and random state (see zoo/checkpoint.py)
 
@@ -31,6 +31,7 @@ from minitorch_cnn.data import DATASETS, DataError, DataLoader
 from minitorch_cnn.data.registry import get_info
 
 from . import MODELS, get_model
+from .ablate import ablate, parse_names
 from .checkpoint import FILENAME, CheckpointError, load_checkpoint, save_checkpoint
 from .cli import (
     OneLineParser,
@@ -110,6 +111,8 @@ def build_parser():
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="CIFAR-10: no random crop and flip")
     p.add_argument("--limit-train", type=positive_int, help="train on N images (class-balanced)")
+    p.add_argument("--ablate", type=parse_names, metavar="NAME[,NAME...]",
+                   help="replace these modules (names as zoo.summary prints them) by an identity")
     p.add_argument("--seed", type=natural_int, help="seeds initialisation, dropout, shuffling, augmentation")
     add_data_options(p)
     p.add_argument("--out", help="run folder (default: runs/<model>-<dataset>-<timestamp>)")
@@ -158,7 +161,7 @@ def new_config(args, model, dataset, out):
         "aux_weight": pick("aux_weight", defaults["aux_weight"]) if model == "googlenet" else None,
         "augment": dataset == "cifar10" and args.augment is not False,
         "limit_train": args.limit_train, "limit_test": args.limit_test,
-        "seed": pick("seed", 0), "out": str(out),
+        "seed": pick("seed", 0), "ablate": args.ablate or [], "out": str(out),
     }
     config.update(environment(args, config))
     if config["schedule"] == "step":
@@ -203,6 +206,8 @@ class Run:
         mt.manual_seed(config["seed"])   # initialisation and dropout draw from this generator
         self.model = get_model(config["model"], in_channels=config["in_channels"],
                                num_classes=config["num_classes"])
+        # After building, so an ablated model starts from the same initial weights as the whole one.
+        ablate(self.model, config.get("ablate") or [], tuple(train_set.images.shape[1:]))
         if config["device"] == "cuda":
             self.model.to("cuda")
         self.optimizer = make_optimizer(list(self.model.parameters()), config)
@@ -251,7 +256,7 @@ class Run:
         """Record the epoch's metrics, move to the next epoch, step the schedule; return the row."""
         p = self.position
         row = {"epoch": p.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
-               "train_loss": p.loss, "train_acc": p.accuracy, "test_loss": test["loss"],
+               "train_loss": p.loss, "train_acc": p.accuracy, "train_top5_err": p.top5_error, "test_loss": test["loss"],
                "test_acc": test["accuracy"], "test_top1_err": test["top1_err"], "test_top5_err": test["top5_err"],
                "epoch_seconds": seconds, "train_images_per_s": p.images_per_second}
         self.history.append(row)
@@ -299,7 +304,8 @@ def prepare(args):
         meta, model_state, optimizer_state = load_checkpoint(Path(args.out) / FILENAME)
         config = resumed_config(args, meta, model, dataset)
     else:
-        out = args.out or Path("runs") / f"{model}-{dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+        without = "".join(f"-without-{name}" for name in args.ablate or [])
+        out = args.out or Path("runs") / f"{model}-{dataset}{without}-{datetime.now():%Y%m%d-%H%M%S}"
         if (Path(out) / FILENAME).exists():
             raise UsageError(f"{out} already holds a checkpoint; add --resume to continue it, "
                              "or choose another --out")

@@ -132,6 +132,7 @@ class Position:
     loss_sum: float = 0.0
     correct: int = 0
     seen: int = 0
+    correct5: int = 0   # target among the five largest logits (top-5)
     seconds: float = 0.0
 
     def to_dict(self):
@@ -144,6 +145,10 @@ class Position:
     @property
     def accuracy(self):
         return self.correct / max(self.seen, 1)
+
+    @property
+    def top5_error(self):
+        return 1 - self.correct5 / max(self.seen, 1)
 
     @property
     def images_per_second(self):
@@ -183,9 +188,10 @@ def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                predicted = backend.to_numpy(logits_of(output).data.argmax(axis=1))
+                scores = backend.to_numpy(logits_of(output).data)
                 position.loss_sum += loss.item() * len(y)
-                position.correct += int((predicted == y).sum())
+                position.correct += int((scores.argmax(axis=1) == y).sum())
+                position.correct5 += topk_correct(scores, y, 5)
                 position.seen += len(y)
                 now = time.perf_counter()
                 position.seconds += now - last  # the step and the wait for its batch
