@@ -110,6 +110,40 @@ def plot_curves(path, history, title):
     _save(fig, plt, path)
 
 
+def plot_study_curves(path, runs, title):
+    """Several runs' curves overlaid (``runs``: [(label, history)]), the legend below the panels."""
+    plt = _pyplot()
+    if plt is None or not runs:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8 + 0.25 * len(runs)))
+    draw_panels(axes, runs)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
+    fig.suptitle(title + " (train dashed, test solid)")
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * (len(labels) + 3) // 4, 1, 1))
+    _save(fig, plt, path)
+
+
+def plot_error_vs_time(path, rows, title):
+    """Two bar charts side by side, one bar per run: final test top-1 error and training wall time."""
+    plt = _pyplot()
+    if plt is None or not rows:
+        return
+    names = [r["run"] for r in rows]
+    fig, (ax_err, ax_time) = plt.subplots(1, 2, figsize=(11, 1.2 + 0.35 * len(rows)), sharey=True)
+    colours = [f"C{i % 10}" for i in range(len(rows))]
+    ax_err.barh(names, [100 * r["final_top1_err"] for r in rows], color=colours)
+    ax_err.set(xlabel="final test top-1 error (%)")
+    ax_time.barh(names, [r["train_wall_s"] / 60 for r in rows], color=colours)
+    ax_time.set(xlabel="wall time, training + test passes (min)")
+    ax_err.invert_yaxis()   # the first run on top, as in the table
+    for ax in (ax_err, ax_time):
+        ax.grid(alpha=0.3, axis="x")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, plt, path)
+
+
 def plot_confusion(path, confusion, classes, title):
     """The confusion matrix as a heat map with counts (rows: true class, columns: predicted)."""
     plt = _pyplot()
