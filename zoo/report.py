@@ -95,6 +95,9 @@ def draw_panels(axes, runs):
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
+    losses = [y for line in axes[0].get_lines() for y in line.get_ydata()]
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 100:   # a diverging run would flatten the rest
+        axes[0].set_yscale("log")
 
 
 def plot_curves(path, history, title):
