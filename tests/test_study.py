@@ -349,3 +349,22 @@ def test_ablate_keeps_initial_weights_statistics_and_random_state():
         assert np.array_equal(value, state_before[key]) and np.array_equal(value, whole.state_dict()[key]), key
     with pytest.raises(AblationError, match=r"stem turns \(1, 32, 32\) into \(4, 8, 8\)"):
         ablate(TinyNorm(), ["stem"], (1, 32, 32))
+
+
+# ----------------------------------------------------------------------------- learning parity (benchmarks/)
+
+def test_learning_parity_quick(data_dir, tmp_path, monkeypatch):
+    pytest.importorskip("torch", reason="the learning-parity check compares against PyTorch (dev extra)")
+    from benchmarks import learning_parity
+    monkeypatch.setattr(learning_parity, "plot", lambda *args: None)
+    results = learning_parity.main(["--quick", "--pairs", "lenet5:mnist", "--verify", "structure",
+                                    "--data-dir", str(data_dir), "--out", str(tmp_path)])
+    ours, twin = results[0]["history"]["minitorch"], results[0]["history"]["torch"]
+    assert len(ours) == len(twin) == 2
+    for a, b in zip(ours, twin):      # 8 SGD steps with momentum, weight decay and the cosine schedule
+        for key in ("train_loss", "test_loss"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4), key
+        assert a["test_top1_err"] == b["test_top1_err"]
+    assert ours[-1]["train_loss"] < ours[0]["train_loss"] * 1.01     # it is training, not standing still
+    table = (tmp_path / "learning_parity.md").read_text()
+    assert table.count("| lenet5 | mnist | 48 / 20 | 2 |") == 2
