@@ -8,6 +8,7 @@ import json
 import os
 import signal
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -368,3 +369,36 @@ def test_learning_parity_quick(data_dir, tmp_path, monkeypatch):
     assert ours[-1]["train_loss"] < ours[0]["train_loss"] * 1.01     # it is training, not standing still
     table = (tmp_path / "learning_parity.md").read_text()
     assert table.count("| lenet5 | mnist | 48 / 20 | 2 |") == 2
+
+
+# ----------------------------------------------------------------------------- options the shipped studies use
+
+def test_shipped_studies_resolve(tmp_path):
+    """The three specs in zoo/studies parse, and every run's command line passes zoo.train's checks."""
+    counts = {}
+    for spec in sorted((Path(zoo.__file__).parent / "studies").glob("*.toml")):
+        for protocol in ("cpu", "full"):
+            runs = study.load_spec(spec, protocol)["runs"]
+            counts[spec.stem, protocol] = len(runs)
+            for run in runs:
+                args = train_cli.build_parser().parse_args(run["argv"])
+                config = train_cli.new_config(args, args.model, args.dataset, tmp_path)
+                assert config["epochs"] >= 1, run["name"]
+    assert counts == {("ablation", "cpu"): 18, ("ablation", "full"): 18, ("architectures", "cpu"): 14,
+                      ("architectures", "full"): 14, ("optimizers", "cpu"): 14, ("optimizers", "full"): 14}
+
+
+def test_nesterov_and_main_weight(data_dir, tmp_path, no_plots):
+    from minitorch_cnn import functional as F
+    from zoo.training import make_loss, make_optimizer
+    assert train(data_dir, tmp_path / "n", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov") == 0
+    config = json.loads((tmp_path / "n" / "config.json").read_text())
+    assert config["nesterov"] is True
+    params = [nn.Parameter(np.ones(2, dtype=np.float32))]
+    assert make_optimizer(params, config).param_groups[0]["nesterov"] is True
+    assert train(data_dir, tmp_path / "m", "--momentum", "0", "--nesterov") == 1
+    logits = [mt.Tensor(np.random.default_rng(i).standard_normal((4, 10)).astype(np.float32)) for i in range(3)]
+    y = np.arange(4)
+    loss = make_loss({"model": "googlenet", "label_smoothing": 0.0, "aux_weight": 0.3, "main_weight": 0.7})
+    expected = 0.7 * F.cross_entropy(logits[0], y).item() + 0.3 * sum(F.cross_entropy(a, y).item() for a in logits[1:])
+    assert loss(tuple(logits), y).item() == pytest.approx(expected, rel=1e-6)

@@ -102,6 +102,10 @@ def to_argv(options, actions, where):
             if not isinstance(value, bool):
                 raise SpecError(f"{where}: {dest} takes true or false, got {value!r}")
             argv += [] if value else [flag]
+        elif isinstance(action, argparse._StoreTrueAction):         # e.g. nesterov = true -> --nesterov
+            if not isinstance(value, bool):
+                raise SpecError(f"{where}: {dest} takes true or false, got {value!r}")
+            argv += [flag] if value else []
         elif isinstance(value, bool):
             raise SpecError(f"{where}: {dest} takes a value, not {value!r}")
         elif isinstance(value, list):

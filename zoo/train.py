@@ -104,10 +104,13 @@ def build_parser():
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--lr", type=positive_float, help="learning rate")
     p.add_argument("--momentum", type=unit_float, help="sgd and rmsprop only")
+    p.add_argument("--nesterov", action="store_true", default=None, help="sgd with momentum: Nesterov's variant")
     p.add_argument("--weight-decay", type=natural_float, help="L2 penalty")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule over the epochs")
     p.add_argument("--label-smoothing", type=unit_float)
     p.add_argument("--aux-weight", type=natural_float, help="GoogLeNet: weight of the auxiliary losses")
+    p.add_argument("--main-weight", type=positive_float,
+                   help="GoogLeNet: weight of the main loss (default 1; the course slides use 0.7 with aux 0.3)")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="CIFAR-10: no random crop and flip")
     p.add_argument("--limit-train", type=positive_int, help="train on N images (class-balanced)")
@@ -139,8 +142,12 @@ def new_config(args, model, dataset, out):
     same_optimizer = optimizer == defaults["optimizer"]
     if args.momentum is not None and optimizer not in WITH_MOMENTUM:
         raise UsageError(f"--momentum applies to {' and '.join(WITH_MOMENTUM)} only, not {optimizer}")
-    if args.aux_weight is not None and model != "googlenet":
-        print(f"warning: --aux-weight only applies to googlenet; ignored for {model}", file=sys.stderr)
+    if args.nesterov and optimizer != "sgd":
+        raise UsageError(f"--nesterov applies to sgd only, not {optimizer}")
+    for name in ("aux_weight", "main_weight"):
+        if getattr(args, name) is not None and model != "googlenet":
+            print(f"warning: --{name.replace('_', '-')} only applies to googlenet; ignored for {model}",
+                  file=sys.stderr)
 
     def pick(name, fallback):
         value = getattr(args, name)
@@ -150,15 +157,19 @@ def new_config(args, model, dataset, out):
     momentum = None  # adam, adagrad and adadelta have none
     if optimizer in WITH_MOMENTUM:
         momentum = pick("momentum", defaults["momentum"] if same_optimizer else 0.0)
+    if args.nesterov and not momentum:
+        raise UsageError("--nesterov needs a momentum > 0 (--momentum)")
     config = {
         "model": model, "dataset": dataset, "epochs": epochs,
         "batch_size": pick("batch_size", defaults["batch_size"]),
         "optimizer": optimizer,
         "lr": pick("lr", defaults["lr"] if same_optimizer else OPTIMIZER_LR[optimizer]),
-        "momentum": momentum, "weight_decay": pick("weight_decay", defaults["weight_decay"]),
+        "momentum": momentum, "nesterov": bool(args.nesterov),
+        "weight_decay": pick("weight_decay", defaults["weight_decay"]),
         "schedule": pick("schedule", defaults["schedule"]),
         "label_smoothing": pick("label_smoothing", defaults["label_smoothing"]),
         "aux_weight": pick("aux_weight", defaults["aux_weight"]) if model == "googlenet" else None,
+        "main_weight": pick("main_weight", 1.0) if model == "googlenet" else None,
         "augment": dataset == "cifar10" and args.augment is not False,
         "limit_train": args.limit_train, "limit_test": args.limit_test,
         "seed": pick("seed", 0), "ablate": args.ablate or [], "out": str(out),

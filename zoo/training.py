@@ -81,7 +81,8 @@ def make_optimizer(params, config):
     """The optimizer named by ``config['optimizer']`` with the configured hyper-parameters."""
     name, lr, wd = config["optimizer"], config["lr"], config["weight_decay"]
     if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=wd)
+        return optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=wd,
+                         nesterov=config.get("nesterov", False))
     if name == "rmsprop":
         return optim.RMSprop(params, lr=lr, momentum=config["momentum"], weight_decay=wd)
     builders = {"adam": optim.Adam, "adagrad": optim.Adagrad, "adadelta": optim.Adadelta}
@@ -117,7 +118,8 @@ def make_loss(config):
     """``loss(output, target)``: cross-entropy with label smoothing; GoogLeNet adds its auxiliary heads."""
     criterion = partial(F.cross_entropy, label_smoothing=config["label_smoothing"])
     if config["model"] == "googlenet":
-        return partial(googlenet_loss, aux_weight=config["aux_weight"], criterion=criterion)
+        return partial(googlenet_loss, aux_weight=config["aux_weight"], main_weight=config.get("main_weight") or 1.0,
+                       criterion=criterion)
     return criterion
 
 
