@@ -163,6 +163,7 @@ def plot(path, results):
                             markersize=3, label=f"{framework} {split}")
             ax.set(xlabel="epoch", ylabel=label, title=f"{result['model']} on {result['dataset']}: {label}")
             ax.grid(alpha=0.3)
+            ax.xaxis.get_major_locator().set_params(integer=True)
         row[0].legend(fontsize=8)
     fig.suptitle("minitorch-cnn (solid) and its PyTorch twin (dashed): same initial weights, batches and recipe")
     fig.tight_layout()
