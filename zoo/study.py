@@ -228,6 +228,8 @@ def run_state(run, folder):
     UsageError from zoo.train's own resume check."""
     if not (folder / FILENAME).exists():
         return "new"
+    if not (folder / "config.json").exists():    # a checkpoint alone: zoo.train's resume will judge it
+        return "resume"
     config = json.loads((folder / "config.json").read_text())
     args = train.build_parser().parse_args(run["argv"] + ["--out", str(folder), "--resume"])
     meta = {"model": config["model"], "dataset": config["dataset"], "config": config}
