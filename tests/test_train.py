@@ -110,7 +110,8 @@ def test_lenet5_end_to_end(data_dir, tmp_path, capsys):
     for png in ("curves.png", "confusion_matrix.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     meta, model_state, optimizer_state = load_checkpoint(out)
-    assert meta["position"] == {"epoch": 2, "batch": 0, "loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+    assert meta["position"] == {"epoch": 2, "batch": 0, "loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0,
+                                "correct5": 0}
     assert set(model_state) == set(zoo.get_model("lenet5", in_channels=1).state_dict())
     assert optimizer_state["state"]  # momentum buffers
     assert not [p for p in out.iterdir() if ".tmp" in p.name]

@@ -14,6 +14,7 @@ from minitorch_cnn.data import DataError, DataLoader
 from minitorch_cnn.data.registry import DATASETS, get_info
 
 from . import cli, get_model
+from .ablate import remove_modules
 from .checkpoint import CheckpointError, load_checkpoint, resolve_path
 from .cli import OneLineParser, UsageError, add_data_options, check_channels, load_split, positive_int, select_device
 from .report import per_class_lines
@@ -34,6 +35,7 @@ def build_model(meta, model_state, num_classes):
     if num_classes != meta["num_classes"]:
         raise UsageError(f"the model has {meta['num_classes']} classes but the test set has {num_classes}")
     model = get_model(meta["model"], in_channels=meta["in_channels"], num_classes=num_classes)
+    remove_modules(model, meta["config"].get("ablate") or [])   # trained without these (--ablate)
     try:
         model.load_state_dict(model_state)
     except ValueError as err:

@@ -11,7 +11,7 @@ import math
 from .checkpoint import atomic_write, atomic_write_text
 
 METRICS_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "test_top1_err",
-                  "test_top5_err", "epoch_seconds", "train_images_per_s")
+                  "test_top5_err", "epoch_seconds", "train_images_per_s", "train_top5_err")
 CURVES_PNG, CONFUSION_PNG, CONFUSION_CSV = "curves.png", "confusion_matrix.png", "confusion_matrix.csv"
 
 
@@ -25,7 +25,7 @@ def write_metrics_csv(path, history):
     writer = csv.DictWriter(buffer, fieldnames=METRICS_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in history:
-        writer.writerow({k: row[k] for k in METRICS_FIELDS})
+        writer.writerow({k: row.get(k, "") for k in METRICS_FIELDS})   # "": not recorded by an older version
     atomic_write_text(path, buffer.getvalue())
 
 
@@ -53,23 +53,85 @@ def _save(fig, plt, path):
     plt.close(fig)
 
 
+# The three curves the course plots for every run: (metrics.csv column for train, for test, axis label).
+CURVE_PANELS = (("train_loss", "test_loss", "objective (cross-entropy loss)"),
+                ("train_top1_err", "test_top1_err", "top-1 error (%)"),
+                ("train_top5_err", "test_top5_err", "top-5 error (%)"))
+
+
+def curve_values(history, column):
+    """One metrics column per epoch (errors in %); None where the run did not record it."""
+    if column == "train_top1_err":
+        return [100 * (1 - float(r["train_acc"])) for r in history]
+    values = [r.get(column) for r in history]
+    if any(v in (None, "") for v in values):
+        return None
+    return [(100 if column.endswith("_err") else 1) * float(v) for v in values]
+
+
+def draw_panels(axes, runs):
+    """Draw ``runs`` ([(label, history)]) on the three CURVE_PANELS axes: one colour per run, train dashed,
+    test solid."""
+    for i, (label, history) in enumerate(runs):
+        epochs = [int(r["epoch"]) for r in history]
+        colour = f"C{i % 10}"
+        for ax, (train, test, ylabel) in zip(axes, CURVE_PANELS):
+            for column, style, suffix in ((train, "--", " train"), (test, "-", " test")):
+                values = curve_values(history, column)
+                if values is not None:
+                    ax.plot(epochs, values, style, color=colour, marker="o", markersize=3,
+                            label=(label + suffix).strip())
+            ax.set(xlabel="epoch", ylabel=ylabel, title=ylabel.split(" (")[0])
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    losses = [y for line in axes[0].get_lines() for y in line.get_ydata()]
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 100:   # a diverging run would flatten the rest
+        axes[0].set_yscale("log")
+
+
 def plot_curves(path, history, title):
-    """Loss (left) and top-1 error (right) against epochs, for training and test."""
+    """Objective, top-1 and top-5 error against epochs; train dashed, test solid."""
     if not history:
         return
     plt = _pyplot()
-    epochs = [row["epoch"] for row in history]
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
-    ax_loss.plot(epochs, [r["test_loss"] for r in history], "s-", label="test")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    ax_err.plot(epochs, [100 * (1 - r["train_acc"]) for r in history], "o-", label="train")
-    ax_err.plot(epochs, [100 * r["test_top1_err"] for r in history], "s-", label="test")
-    ax_err.set(xlabel="epoch", ylabel="top-1 error (%)", title="top-1 error")
-    for ax in (ax_loss, ax_err):
-        ax.grid(alpha=0.3)
-        ax.legend()
-        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    draw_panels(axes, [("", history)])
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, plt, path)
+
+
+def plot_study_curves(path, runs, title):
+    """Several runs' curves overlaid (``runs``: [(label, history)]), the legend below the panels."""
+    if not runs:
+        return
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8 + 0.25 * len(runs)))
+    draw_panels(axes, runs)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
+    fig.suptitle(title + " (train dashed, test solid)")
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * (len(labels) + 3) // 4, 1, 1))
+    _save(fig, plt, path)
+
+
+def plot_error_vs_time(path, rows, title):
+    """Two bar charts side by side, one bar per run: final test top-1 error and training wall time."""
+    if not rows:
+        return
+    plt = _pyplot()
+    names = [r["run"] for r in rows]
+    fig, (ax_err, ax_time) = plt.subplots(1, 2, figsize=(11, 1.2 + 0.35 * len(rows)), sharey=True)
+    colours = [f"C{i % 10}" for i in range(len(rows))]
+    ax_err.barh(names, [100 * r["final_top1_err"] for r in rows], color=colours)
+    ax_err.set(xlabel="final test top-1 error (%)")
+    ax_time.barh(names, [r["train_wall_s"] / 60 for r in rows], color=colours)
+    ax_time.set(xlabel="wall time, training + test passes (min)")
+    ax_err.invert_yaxis()   # the first run on top, as in the table
+    for ax in (ax_err, ax_time):
+        ax.grid(alpha=0.3, axis="x")
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, plt, path)

@@ -9,7 +9,7 @@ folder (``--out``, default ``runs/<model>-<dataset>-<timestamp>``) receives:
 
     config.json            the exact configuration, defaults resolved
     metrics.csv            one row per epoch
-    curves.png             loss and top-1 error against epochs, train and test
+    curves.png             loss, top-1 and top-5 error against epochs, train and test
     confusion_matrix.png   of the final test pass (confusion_matrix.csv: of the latest one)
     checkpoint.npz         weights, optimizer, schedule, position and random state (see zoo/checkpoint.py)
 
@@ -33,6 +33,7 @@ from minitorch_cnn.data import DATASETS, DataError, DataLoader
 from minitorch_cnn.data.registry import get_info
 
 from . import MODELS, get_model
+from .ablate import ablate, parse_names
 from .checkpoint import FILENAME, CheckpointError, load_checkpoint, save_checkpoint
 from .cli import (
     OneLineParser,
@@ -109,13 +110,18 @@ def build_parser():
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--lr", type=positive_float, help="learning rate")
     p.add_argument("--momentum", type=unit_float, help="sgd and rmsprop only")
+    p.add_argument("--nesterov", action="store_true", default=None, help="sgd with momentum: Nesterov's variant")
     p.add_argument("--weight-decay", type=natural_float, help="L2 penalty")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule over the epochs")
     p.add_argument("--label-smoothing", type=unit_float)
     p.add_argument("--aux-weight", type=natural_float, help="GoogLeNet: weight of the auxiliary losses")
+    p.add_argument("--main-weight", type=positive_float,
+                   help="GoogLeNet: weight of the main loss (default 1; the course slides use 0.7 with aux 0.3)")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="CIFAR-10: no random crop and flip")
     p.add_argument("--limit-train", type=positive_int, help="train on N images (class-balanced)")
+    p.add_argument("--ablate", type=parse_names, metavar="NAME[,NAME...]",
+                   help="replace these modules (names as zoo.summary prints them) by an identity")
     p.add_argument("--seed", type=natural_int, help="seeds initialisation, dropout, shuffling, augmentation")
     add_data_options(p)
     p.add_argument("--out", help="run folder (default: runs/<model>-<dataset>-<timestamp>)")
@@ -142,8 +148,12 @@ def new_config(args, model, dataset, out):
     same_optimizer = optimizer == defaults["optimizer"]
     if args.momentum is not None and optimizer not in WITH_MOMENTUM:
         raise UsageError(f"--momentum applies to {' and '.join(WITH_MOMENTUM)} only, not {optimizer}")
-    if args.aux_weight is not None and model != "googlenet":
-        print(f"warning: --aux-weight only applies to googlenet; ignored for {model}", file=sys.stderr)
+    if args.nesterov and optimizer != "sgd":
+        raise UsageError(f"--nesterov applies to sgd only, not {optimizer}")
+    for name in ("aux_weight", "main_weight"):
+        if getattr(args, name) is not None and model != "googlenet":
+            print(f"warning: --{name.replace('_', '-')} only applies to googlenet; ignored for {model}",
+                  file=sys.stderr)
 
     def pick(name, fallback):
         value = getattr(args, name)
@@ -153,18 +163,22 @@ def new_config(args, model, dataset, out):
     momentum = None  # adam, adagrad and adadelta have none
     if optimizer in WITH_MOMENTUM:
         momentum = pick("momentum", defaults["momentum"] if same_optimizer else 0.0)
+    if args.nesterov and not momentum:
+        raise UsageError("--nesterov needs a momentum > 0 (--momentum)")
     config = {
         "model": model, "dataset": dataset, "epochs": epochs,
         "batch_size": pick("batch_size", defaults["batch_size"]),
         "optimizer": optimizer,
         "lr": pick("lr", defaults["lr"] if same_optimizer else OPTIMIZER_LR[optimizer]),
-        "momentum": momentum, "weight_decay": pick("weight_decay", defaults["weight_decay"]),
+        "momentum": momentum, "nesterov": bool(args.nesterov),
+        "weight_decay": pick("weight_decay", defaults["weight_decay"]),
         "schedule": pick("schedule", defaults["schedule"]),
         "label_smoothing": pick("label_smoothing", defaults["label_smoothing"]),
         "aux_weight": pick("aux_weight", defaults["aux_weight"]) if model == "googlenet" else None,
+        "main_weight": pick("main_weight", 1.0) if model == "googlenet" else None,
         "augment": dataset == "cifar10" and args.augment is not False,
         "limit_train": args.limit_train, "limit_test": args.limit_test,
-        "seed": pick("seed", 0), "out": str(out),
+        "seed": pick("seed", 0), "ablate": args.ablate or [], "out": str(out),
     }
     config.update(environment(args, config))
     if config["schedule"] == "step":
@@ -207,6 +221,8 @@ class Run:
         mt.manual_seed(config["seed"])   # initialisation and dropout draw from this generator
         self.model = get_model(config["model"], in_channels=config["in_channels"],
                                num_classes=config["num_classes"])
+        # After building, so an ablated model starts from the same initial weights as the whole one.
+        ablate(self.model, config.get("ablate") or [], tuple(train_set.images.shape[1:]))
         if config["device"] == "cuda":
             self.model.to("cuda")
         self.optimizer = make_optimizer(list(self.model.parameters()), config)
@@ -255,7 +271,7 @@ class Run:
         """Record the epoch's metrics, move to the next epoch, step the schedule; return the row."""
         p = self.position
         row = {"epoch": p.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
-               "train_loss": p.loss, "train_acc": p.accuracy, "test_loss": test["loss"],
+               "train_loss": p.loss, "train_acc": p.accuracy, "train_top5_err": p.top5_error, "test_loss": test["loss"],
                "test_acc": test["accuracy"], "test_top1_err": test["top1_err"], "test_top5_err": test["top5_err"],
                "epoch_seconds": seconds, "train_images_per_s": p.images_per_second}
         self.history.append(row)
@@ -306,7 +322,8 @@ def prepare(args):
         meta, model_state, optimizer_state = load_checkpoint(Path(args.out) / FILENAME)
         config = resumed_config(args, meta, model, dataset)
     else:
-        out = args.out or Path("runs") / f"{model}-{dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+        without = "".join(f"-without-{name}" for name in args.ablate or [])
+        out = args.out or Path("runs") / f"{model}-{dataset}{without}-{datetime.now():%Y%m%d-%H%M%S}"
         if (Path(out) / FILENAME).exists():
             raise UsageError(f"{out} already holds a checkpoint; add --resume to continue it, "
                              "or choose another --out")

@@ -110,7 +110,8 @@ def make_optimizer(params, config):
     """The optimizer named by ``config['optimizer']`` with the configured hyper-parameters."""
     name, lr, wd = config["optimizer"], config["lr"], config["weight_decay"]
     if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=wd)
+        return optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=wd,
+                         nesterov=config.get("nesterov", False))
     if name == "rmsprop":
         return optim.RMSprop(params, lr=lr, momentum=config["momentum"], weight_decay=wd)
     builders = {"adam": optim.Adam, "adagrad": optim.Adagrad, "adadelta": optim.Adadelta}
@@ -146,7 +147,8 @@ def make_loss(config):
     """``loss(output, target)``: cross-entropy with label smoothing; GoogLeNet adds its auxiliary heads."""
     criterion = partial(F.cross_entropy, label_smoothing=config["label_smoothing"])
     if config["model"] == "googlenet":
-        return partial(googlenet_loss, aux_weight=config["aux_weight"], criterion=criterion)
+        return partial(googlenet_loss, aux_weight=config["aux_weight"], main_weight=config.get("main_weight") or 1.0,
+                       criterion=criterion)
     return criterion
 
 
@@ -161,6 +163,7 @@ class Position:
     loss_sum: float = 0.0
     correct: int = 0
     seen: int = 0
+    correct5: int = 0   # target among the five largest logits (top-5)
     seconds: float = 0.0
 
     def to_dict(self):
@@ -173,6 +176,10 @@ class Position:
     @property
     def accuracy(self):
         return self.correct / max(self.seen, 1)
+
+    @property
+    def top5_error(self):
+        return 1 - self.correct5 / max(self.seen, 1)
 
     @property
     def images_per_second(self):
@@ -214,9 +221,10 @@ def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="
                 optimizer.step()
                 loss_value = loss.item()
                 check_finite_loss(loss_value, position, len(loader), optimizer)
-                predicted = backend.to_numpy(logits_of(output).data.argmax(axis=1))
+                scores = backend.to_numpy(logits_of(output).data)
                 position.loss_sum += loss_value * len(y)
-                position.correct += int((predicted == y).sum())
+                position.correct += int((scores.argmax(axis=1) == y).sum())
+                position.correct5 += topk_correct(scores, y, 5)
                 position.seen += len(y)
                 now = time.perf_counter()
                 position.seconds += now - last  # the step and the wait for its batch

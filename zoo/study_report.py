@@ -1,0 +1,154 @@
+"""A study's report, built from its folder alone: ``python -m zoo.study --report DIR``.
+
+DIR holds one ``zoo.train`` run folder per run and ``study.json`` (the spec's name, protocol and each run's
+options and status, written by ``zoo.study``). Without ``study.json`` every sub-folder holding a
+``config.json`` is a run, in name order. The report is:
+
+    report.md          the protocol, one table row per run, failed runs with their message, the figures
+    results.csv        the same table with unrounded numbers
+    curves.png         objective, top-1 and top-5 error per epoch: one colour per run, train dashed, test solid
+    error_vs_time.png  final test top-1 error and training wall time per run, as bars
+
+Every number comes from the run's ``metrics.csv`` (the last row is "final", the smallest test top-1 error
+"best"), except the parameters and multiply-adds, which ``zoo.summary`` counts on the model the run's
+``config.json`` describes (with its ablation).
+"""
+import csv
+import io
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from . import get_model
+from .ablate import remove_modules
+from .checkpoint import atomic_write_text
+from .report import plot_error_vs_time, plot_study_curves
+from .summary import layer_table
+
+STUDY_JSON, REPORT_MD, RESULTS_CSV = "study.json", "report.md", "results.csv"
+STUDY_CURVES_PNG, ERROR_TIME_PNG = "curves.png", "error_vs_time.png"
+COLUMNS = ("run", "model", "dataset", "setting", "params", "macs", "epochs", "train_wall_s", "images_per_s",
+           "final_top1_err", "best_top1_err", "final_top5_err", "final_test_loss", "status")
+HEADER = ("run", "model", "dataset", "setting", "parameters", "MACs / image", "epochs", "wall time (s)",
+          "images/s", "final top-1 err", "best top-1 err", "top-5 err", "test loss", "status")
+
+
+def read_metrics(folder):
+    """metrics.csv as a list of {column: float} (empty cells, from older versions, become None)."""
+    path = Path(folder) / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (float(v) if v not in ("", None) else None) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+@lru_cache(maxsize=64)
+def model_size(model, in_channels, num_classes, ablate):
+    """(parameters incl. batch-norm statistics, multiply-adds per 32x32 image), as zoo.summary counts them."""
+    net = remove_modules(get_model(model, in_channels=in_channels, num_classes=num_classes), list(ablate))
+    totals = layer_table(net, (in_channels, 32, 32), batch_size=1)[1]
+    return totals["total"], totals["macs"]
+
+
+def setting(options, config):
+    """What sets this run apart: its own options from the spec (or, without study.json, its ablation)."""
+    shown = {k: v for k, v in options.items() if k not in ("model", "dataset")}
+    if not options and config.get("ablate"):
+        shown = {"ablate": config["ablate"]}
+    return ", ".join(f"{k.replace('_', '-')}={'+'.join(v) if isinstance(v, list) else v}"
+                     for k, v in shown.items()) or "(defaults)"
+
+
+def summarise(folder, entry):
+    """One table row (unrounded) for the run in ``folder``; ``entry`` is its study.json record, if any."""
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    rows = read_metrics(folder)
+    row = {"run": folder.name, "model": config.get("model", ""), "dataset": config.get("dataset", ""),
+           "setting": setting(entry.get("options", {}), config), "params": None, "macs": None,
+           "epochs": f"{len(rows)}/{config['epochs']}" if config else "0",
+           "train_wall_s": None, "images_per_s": None, "final_top1_err": None, "best_top1_err": None,
+           "final_top5_err": None, "final_test_loss": None}
+    if config.get("in_channels"):
+        row["params"], row["macs"] = model_size(config["model"], config["in_channels"], config["num_classes"],
+                                                tuple(config.get("ablate") or ()))
+    if rows:
+        last = rows[-1]
+        row.update(train_wall_s=sum(r["epoch_seconds"] for r in rows),
+                   images_per_s=sum(r["train_images_per_s"] for r in rows) / len(rows),
+                   final_top1_err=last["test_top1_err"], best_top1_err=min(r["test_top1_err"] for r in rows),
+                   final_top5_err=last["test_top5_err"], final_test_loss=last["test_loss"])
+    status = entry.get("status") or ("done" if config and len(rows) >= config["epochs"] else "incomplete")
+    if status == "done" and config and len(rows) < config["epochs"]:
+        status = "incomplete"
+    row["status"] = status + (f": {entry['message']}" if entry.get("message") and status != "done" else "")
+    return row, rows
+
+
+def _cell(column, value):
+    if value is None:
+        return "–"
+    if column.endswith("_err"):
+        return f"{100 * value:.2f} %"
+    if column == "final_test_loss":
+        return f"{value:.4f}"
+    if column == "train_wall_s":
+        return f"{value:.1f}"
+    if column == "images_per_s":
+        return f"{value:.0f}"
+    if column in ("params", "macs"):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(rows):
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(_cell(c, r[c]) for c in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _protocol_text(record):
+    if not record:
+        return "Protocol: not recorded (no study.json; the table comes from the run folders alone)."
+    def options(d):
+        return ", ".join(f"{k.replace('_', '-')}={v}" for k, v in d.items()) or "none"
+    return (f"Spec `{record['spec']}`, protocol **{record['protocol']}**. Options for every run: "
+            f"{options(record['defaults'])}; the protocol's overrides: {options(record['overrides'])}. "
+            "A run's own options (column *setting*) override both.")
+
+
+def write_report(out):
+    """(Re)write report.md, results.csv and the two figures of the study in ``out``; returns report.md's path."""
+    out = Path(out)
+    record = json.loads((out / STUDY_JSON).read_text()) if (out / STUDY_JSON).exists() else {}
+    entries = record.get("runs") or [{"name": p.parent.name} for p in sorted(out.glob("*/config.json"))]
+    table, curves = [], []
+    for entry in entries:
+        row, history = summarise(out / entry["name"], entry)
+        table.append(row)
+        if history:
+            curves.append((row["run"], history))
+    name = record.get("name", out.name)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    atomic_write_text(out / RESULTS_CSV, buffer.getvalue())
+    plot_study_curves(out / STUDY_CURVES_PNG, curves, f"study {name}")
+    plot_error_vs_time(out / ERROR_TIME_PNG, [r for r in table if r["final_top1_err"] is not None], f"study {name}")
+    failed = [r for r in table if r["status"].startswith("failed")]
+    text = [f"# Study: {name}", ""]
+    if record.get("description"):
+        text += [record["description"].strip(), ""]
+    text += [_protocol_text(record), "",
+             "Final = after the last epoch; best = the lowest test top-1 error of any epoch; wall time = the sum "
+             "of the epochs' training and test passes; images/s = training images per second, mean over epochs; "
+             "parameters include batch-norm statistics; MACs = multiply-adds per 32x32 image (zoo.summary).", "",
+             markdown_table(table), ""]
+    if failed:
+        text += ["Failed runs:", ""] + [f"- `{r['run']}`: {r['status'][len('failed: '):]}" for r in failed] + [""]
+    text += [f"![objective, top-1 and top-5 error per epoch]({STUDY_CURVES_PNG})", "",
+             f"![final error and training time]({ERROR_TIME_PNG})", "",
+             "Rebuild with `python -m zoo.study --report DIR` (DIR: this folder).", ""]
+    atomic_write_text(out / REPORT_MD, "\n".join(text))
+    return out / REPORT_MD
