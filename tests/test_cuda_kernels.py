@@ -7,10 +7,10 @@ at the end of the run (the issue's closing note quotes it).
 """
 import numpy as np
 import pytest
+from cuda_cases import TOLERANCE, compare_all, windowed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cuda_cases import TOLERANCE, compare_all, windowed
 from minitorch_cnn import backend
 from minitorch_cnn.kernels import cuda
 from minitorch_cnn.kernels.cuda import emulator, launch

@@ -5,21 +5,30 @@
  * NAME_f32 and NAME_f64, stamped out by the CONV_KERNELS macro below.
  * Shapes and names as in kernels/reference.py: x (N, C, H, W), cols (C*kh*kw, N*Ho*Wo).
  * Launch: any grid with 1-D blocks; elementwise kernels walk a grid-stride loop, the
- * depthwise weight gradient needs blockDim.x == REDUCE_THREADS and one block per tap.
+ * depthwise weight gradient needs blockDim.x <= REDUCE_THREADS; it takes one block per tap.
  */
-#define REDUCE_THREADS 256
+#define FAN 16
+#define REDUCE_THREADS (FAN * FAN)   /* threads of a reducing block; launch.REDUCE_THREADS */
 
-/* Sum of v over the block (blockDim.x == REDUCE_THREADS), in every thread. Every thread must call it:
- * it synchronises. buf is a __shared__ array of REDUCE_THREADS doubles, reusable after the call. */
+/* Sum of v over the block (blockDim.x <= REDUCE_THREADS == FAN * FAN), returned to every thread.
+ * A two-level shared-memory tree with fan-in FAN: the first ceil(blockDim.x / FAN) threads each add up
+ * to FAN values, then every thread adds those partial sums itself. Two barriers instead of the eight
+ * of a binary tree, and none at the end: a second call writes `partial` only after its first barrier,
+ * which every thread reaches after reading `total`. Every thread of the block must call it.
+ * buf: a __shared__ double[REDUCE_THREADS + FAN]. */
 static __device__ double block_sum(double v, double* buf) {
+    double* partial = buf + REDUCE_THREADS;
+    int groups = (blockDim.x + FAN - 1) / FAN;
     buf[threadIdx.x] = v;
     __syncthreads();
-    for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
-        __syncthreads();
+    if ((int)threadIdx.x < groups) {
+        double s = 0.0;
+        for (int k = threadIdx.x * FAN; k < threadIdx.x * FAN + FAN && k < (int)blockDim.x; ++k) s += buf[k];
+        partial[threadIdx.x] = s;
     }
-    double total = buf[0];
     __syncthreads();
+    double total = 0.0;
+    for (int k = 0; k < groups; ++k) total += partial[k];
     return total;
 }
 
@@ -117,12 +126,12 @@ extern "C" __global__ void depthwise_backward_input_##S(const T* __restrict__ gy
     } \
 } \
 /* dw[o, 0, i, j] = sum over images and output positions of gy[b, o, oy, ox] * x[b, o / m, iy, ix]: \
-   one block per (o, i, j), REDUCE_THREADS threads, the sum in double like the CPU kernel. */ \
+   one block per (o, i, j), up to REDUCE_THREADS threads, the sum in double like the CPU kernel. */ \
 extern "C" __global__ void depthwise_backward_weight_##S(const T* __restrict__ gy, const T* __restrict__ x, \
                                                          T* __restrict__ dwt, int n, int c, int h, int w, int m, \
                                                          int kh, int kw, int sh, int sw, int ph, int pw, int dh, \
                                                          int dw, int ho, int wo) { \
-    __shared__ double buf[REDUCE_THREADS]; \
+    __shared__ double buf[REDUCE_THREADS + FAN]; \
     for (int tap = blockIdx.x; tap < c * m * kh * kw; tap += gridDim.x) { \
         int j = tap % kw, i = (tap / kw) % kh, o = tap / (kw * kh); \
         double acc = 0.0; \

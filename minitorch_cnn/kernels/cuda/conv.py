@@ -53,7 +53,8 @@ def depthwise_backward(gy, x, w, stride, padding, dilation, need_dx=True):
     gy, x, w = xp.ascontiguousarray(gy), xp.ascontiguousarray(x), xp.ascontiguousarray(w, dtype=gy.dtype)
     sizes = _depthwise_sizes(x.shape, w.shape, stride, padding, dilation, gy.shape[2:])
     dw = xp.empty_like(w)
-    per_block(load_kernel("conv", "depthwise_backward_weight", gy.dtype, gy), dw.size, (gy, x, dw, *sizes))
+    per_block(load_kernel("conv", "depthwise_backward_weight", gy.dtype, gy), dw.size, (gy, x, dw, *sizes),
+              gy.shape[0] * gy.shape[2] * gy.shape[3])
     dx = None
     if need_dx:
         dx = xp.empty_like(x)

@@ -24,6 +24,7 @@ of bounds accesses (they are ordinary host memory errors here), float rounding d
 source, the shim and the compiler command; a build writes a temporary file and renames it, so
 processes building at once never load a half-written library.
 """
+import collections
 import contextlib
 import ctypes
 import hashlib
@@ -42,6 +43,7 @@ _SCALARS = {"float": np.float32, "double": np.float64, "int": np.int32, "unsigne
             "long long": np.int64, "unsigned long long": np.uint64, "bool": np.bool_, "char": np.int8,
             "unsigned char": np.uint8, "short": np.int16}
 _order = ["forward"]
+launches = collections.Counter()   # kernel name -> launches in this process (tests read it)
 
 
 @contextlib.contextmanager
@@ -216,6 +218,7 @@ class RawKernel:
         # like CUDA's kernelParams: entry i points at the bytes of argument i (for an array, at its pointer)
         addresses = (ctypes.c_void_p * max(1, len(slots)))(
             *[ctypes.addressof(s) if isinstance(s, ctypes.c_void_p) else s.ctypes.data for s in slots])
+        launches[self.name] += 1
         error = ctypes.create_string_buffer(512)
         rc = self._launch(*grid, *block, addresses, int(_order[0] == "reverse"), int(self.uses_sync), error, 512)
         if rc:

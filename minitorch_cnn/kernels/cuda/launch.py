@@ -14,7 +14,8 @@ import numpy as np
 from ... import backend
 
 THREADS = 256          # threads per block of the elementwise (grid-stride) kernels
-REDUCE_THREADS = 256   # must equal REDUCE_THREADS in conv.cu and norm.cu: the shared-memory tree's size
+REDUCE_THREADS = 256   # at most REDUCE_THREADS of conv.cu and norm.cu: the shared-memory tree's size
+WARP = 32
 MAX_BLOCKS = 65535     # a grid never needs more: the kernels' grid-stride loops cover the rest
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
@@ -49,7 +50,10 @@ def elementwise(fn, total, args):
         fn((max(1, min(MAX_BLOCKS, -(-int(total) // THREADS))),), (THREADS,), args)
 
 
-def per_block(fn, count, args):
-    """Launch a block-reduction kernel: REDUCE_THREADS threads, one block per item (``count`` items)."""
+def per_block(fn, count, args, values):
+    """Launch a block-reduction kernel: one block per item (``count`` items), each summing ``values``
+    values: as many threads as that needs, in whole warps, up to REDUCE_THREADS (idle threads would
+    only add zeros, on the GPU and, slowly, on the emulator)."""
     if count > 0:
-        fn((max(1, min(MAX_BLOCKS, int(count))),), (REDUCE_THREADS,), args)
+        threads = min(REDUCE_THREADS, WARP * max(1, -(-int(values) // WARP)))
+        fn((max(1, min(MAX_BLOCKS, int(count))),), (threads,), args)

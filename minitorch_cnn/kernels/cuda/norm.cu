@@ -1,23 +1,32 @@
 /* Training-mode batch norm, forward and backward: one block per channel, statistics in double.
  *
  * Kernels only, no host code, no #include (NVRTC and the g++ emulator compile this same text).
- * x is viewed as (N, C, M) with M = H*W (or 1). Launch with blockDim.x == REDUCE_THREADS; any grid
+ * x is viewed as (N, C, M) with M = H*W (or 1). Launch with blockDim.x <= REDUCE_THREADS; any grid
  * (each block takes channels blockIdx.x, blockIdx.x + gridDim.x, ...). Sums accumulate in double
  * and are combined by a shared-memory tree, like the CPU kernel's float64 accumulators.
  */
-#define REDUCE_THREADS 256
+#define FAN 16
+#define REDUCE_THREADS (FAN * FAN)   /* threads of a reducing block; launch.REDUCE_THREADS */
 
-/* Sum of v over the block (blockDim.x == REDUCE_THREADS), returned to every thread. Every thread
- * must call it (it synchronises); buf is a __shared__ array of REDUCE_THREADS doubles. */
+/* Sum of v over the block (blockDim.x <= REDUCE_THREADS == FAN * FAN), returned to every thread.
+ * A two-level shared-memory tree with fan-in FAN: the first ceil(blockDim.x / FAN) threads each add up
+ * to FAN values, then every thread adds those partial sums itself. Two barriers instead of the eight
+ * of a binary tree, and none at the end: a second call writes `partial` only after its first barrier,
+ * which every thread reaches after reading `total`. Every thread of the block must call it.
+ * buf: a __shared__ double[REDUCE_THREADS + FAN]. */
 static __device__ double block_sum(double v, double* buf) {
+    double* partial = buf + REDUCE_THREADS;
+    int groups = (blockDim.x + FAN - 1) / FAN;
     buf[threadIdx.x] = v;
     __syncthreads();
-    for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
-        __syncthreads();
+    if ((int)threadIdx.x < groups) {
+        double s = 0.0;
+        for (int k = threadIdx.x * FAN; k < threadIdx.x * FAN + FAN && k < (int)blockDim.x; ++k) s += buf[k];
+        partial[threadIdx.x] = s;
     }
-    double total = buf[0];
     __syncthreads();
+    double total = 0.0;
+    for (int k = 0; k < groups; ++k) total += partial[k];
     return total;
 }
 
@@ -28,7 +37,7 @@ extern "C" __global__ void batch_norm_forward_##S(const T* __restrict__ x, const
                                                   const T* __restrict__ beta, double eps, T* __restrict__ y, \
                                                   T* __restrict__ x_hat, T* __restrict__ mean, T* __restrict__ var, \
                                                   T* __restrict__ inv_std, int n, int c, int m) { \
-    __shared__ double buf[REDUCE_THREADS]; \
+    __shared__ double buf[REDUCE_THREADS + FAN]; \
     long long count = (long long)n * m; \
     for (int ch = blockIdx.x; ch < c; ch += gridDim.x) { \
         double total = 0.0; \
@@ -57,7 +66,7 @@ extern "C" __global__ void batch_norm_backward_##S(const T* __restrict__ gy, con
                                                    const T* __restrict__ gamma, const T* __restrict__ inv_std, \
                                                    T* __restrict__ gx, T* __restrict__ ggamma, T* __restrict__ gbeta, \
                                                    int n, int c, int m) { \
-    __shared__ double buf[REDUCE_THREADS]; \
+    __shared__ double buf[REDUCE_THREADS + FAN]; \
     long long count = (long long)n * m; \
     for (int ch = blockIdx.x; ch < c; ch += gridDim.x) { \
         double sum_g = 0.0, sum_gx = 0.0; \

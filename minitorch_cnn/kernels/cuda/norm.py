@@ -20,7 +20,7 @@ def batch_norm_forward(x, gamma, beta, eps):
     mean, var, inv_std = (xp.empty(x3.shape[1], x3.dtype) for _ in range(3))
     gamma, beta = (xp.ascontiguousarray(a, dtype=x3.dtype) for a in (gamma, beta))
     per_block(load_kernel("norm", "batch_norm_forward", x3.dtype, x3), x3.shape[1],
-              (x3, gamma, beta, np.float64(eps), y, x_hat, mean, var, inv_std, *i32(*x3.shape)))
+              (x3, gamma, beta, np.float64(eps), y, x_hat, mean, var, inv_std, *i32(*x3.shape)), x3.shape[0] * x3.shape[2])
     return y.reshape(x.shape), x_hat.reshape(x.shape), mean, var, inv_std
 
 
@@ -32,5 +32,5 @@ def batch_norm_backward(gy, x_hat, gamma, inv_std):
     ggamma, gbeta = xp.empty(gy3.shape[1], gy3.dtype), xp.empty(gy3.shape[1], gy3.dtype)
     gamma, inv_std = (xp.ascontiguousarray(a, dtype=gy3.dtype) for a in (gamma, inv_std))
     per_block(load_kernel("norm", "batch_norm_backward", gy3.dtype, gy3), gy3.shape[1],
-              (gy3, x_hat3, gamma, inv_std, gx, ggamma, gbeta, *i32(*gy3.shape)))
+              (gy3, x_hat3, gamma, inv_std, gx, ggamma, gbeta, *i32(*gy3.shape)), gy3.shape[0] * gy3.shape[2])
     return gx.reshape(gy.shape), ggamma, gbeta
