@@ -20,7 +20,8 @@ def batch_norm_forward(x, gamma, beta, eps):
     mean, var, inv_std = (xp.empty(x3.shape[1], x3.dtype) for _ in range(3))
     gamma, beta = (xp.ascontiguousarray(a, dtype=x3.dtype) for a in (gamma, beta))
     per_block(load_kernel("norm", "batch_norm_forward", x3.dtype, x3), x3.shape[1],
-              (x3, gamma, beta, np.float64(eps), y, x_hat, mean, var, inv_std, *i32(*x3.shape)), x3.shape[0] * x3.shape[2])
+              (x3, gamma, beta, np.float64(eps), y, x_hat, mean, var, inv_std, *i32(*x3.shape)),
+              x3.shape[0] * x3.shape[2])
     return y.reshape(x.shape), x_hat.reshape(x.shape), mean, var, inv_std
 
 
