@@ -132,7 +132,7 @@ def check_same_device(arrays, where):
     Called once per Function call (autograd), so a mix fails where the user made it, not deep inside
     a kernel. Free when CuPy is not installed; otherwise one isinstance per array.
     """
-    if _cupy is None:
+    if _cupy is None or len(arrays) < 2:
         return
     devices = {("cuda", a.device.id) if isinstance(a, _cupy.ndarray) else ("cpu", None)
                for a in arrays if isinstance(a, np.ndarray | _cupy.ndarray)}
@@ -140,3 +140,17 @@ def check_same_device(arrays, where):
         names = sorted(f"cuda:{i}" if kind == "cuda" else "cpu (NumPy)" for kind, i in devices)
         raise RuntimeError(f"{where}: inputs on different devices: {' and '.join(names)}; "
                            f"move them to one device first (Tensor.to / Module.to)")
+
+
+def shares_memory(a, b):
+    """Whether arrays ``a`` and ``b`` overlap in memory (False when they live on different devices)."""
+    xp = get_array_module(a)
+    if get_array_module(b) is not xp:
+        return False
+    return bool(xp.shares_memory(a, b))
+
+
+def uniform_on_device(seed, shape, dtype, like):
+    """Uniform [0, 1) samples drawn where ``like`` lives, from a generator seeded with ``seed``: on the
+    GPU no host array is made or copied (random.uniform draws the seed from the framework's generator)."""
+    return _cupy.random.default_rng(seed).random(shape, dtype=dtype)
