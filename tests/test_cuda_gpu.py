@@ -10,9 +10,9 @@ import copy
 
 import numpy as np
 import pytest
+from cuda_cases import TOLERANCE, compare_all, windowed
 from hypothesis import given, settings
 
-from cuda_cases import TOLERANCE, compare_all, windowed
 from minitorch_cnn import backend
 
 pytestmark = [pytest.mark.gpu,
@@ -40,9 +40,10 @@ def test_every_cuda_kernel_matches_reference_on_the_gpu(cfg):
 @pytest.mark.parametrize("name", ["lenet5", "alexnet", "vgg16", "googlenet", "mobilenet_v1", "mobilenet_v2",
                                   "resnet18"])
 def test_training_step_on_the_gpu_equals_numpy(name):
+    from test_cuda_emulator import sgd_step
+
     import minitorch_cnn as mt
     import zoo
-    from test_cuda_emulator import sgd_step
     rng = np.random.default_rng(7)
     x, y = rng.standard_normal((2, 3, 32, 32)), rng.integers(0, 10, 2)
     model = zoo.get_model(name).to(np.float64)
