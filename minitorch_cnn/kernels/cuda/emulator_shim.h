@@ -73,7 +73,7 @@ enum State { READY, AT_BARRIER, DONE };
 struct Fiber { State state; bool made; uint3 tid; char* stack; void* sp; ucontext_t context; };
 
 const int MAX_THREADS = 1024;
-const size_t STACK_BYTES = 256 * 1024;
+const size_t STACK_BYTES = 64 * 1024;   /* kernels only call small device functions, never recurse */
 static Fiber fibers[MAX_THREADS];
 static Fiber* current = nullptr;
 static void* scheduler_sp = nullptr;
