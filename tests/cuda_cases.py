@@ -13,10 +13,10 @@ from minitorch_cnn.kernels import reference
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
 
 
-def rel_err(got, want):
+def rel_err(got, want, floor=0.0):
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     assert got.shape == want.shape, (got.shape, want.shape)
-    scale = max(np.abs(want).max(initial=0.0), 1e-30)
+    scale = max(np.abs(want).max(initial=0.0), floor, 1e-30)
     return float(np.abs(got - want).max(initial=0.0) / scale)
 
 
@@ -42,9 +42,9 @@ def compare_all(k, cfg, dev=lambda a: a, host=np.asarray, seed=0):
     dtype, errs = cfg["dtype"], {}
     conv = (cfg["kernel"], cfg["stride"], cfg["padding"], cfg["dilation"], cfg["out_hw"])
 
-    def check(name, got, want):
+    def check(name, got, want, floor=0.0):
         assert host(got).dtype == want.dtype, (name, host(got).dtype, want.dtype)
-        errs[name] = max(errs.get(name, 0.0), rel_err(host(got), want))
+        errs[name] = max(errs.get(name, 0.0), rel_err(host(got), want, floor))
 
     x = rng.standard_normal(cfg["shape"]).astype(dtype)
     cols = reference.im2col(x, *conv)
@@ -88,9 +88,16 @@ def compare_all(k, cfg, dev=lambda a: a, host=np.asarray, seed=0):
     for part, a, b in zip(("y", "x_hat", "mean", "var", "inv_std"), got, want):
         check(f"batch_norm_forward ({part})", a, b)
     gb = rng.standard_normal(x.shape).astype(dtype)
+    # dx is a difference of terms of size |gy * gamma * inv_std| that cancel (exactly, with two values per
+    # channel): measure its error against that size, not against a result that may be rounding noise.
+    # dgamma and dbeta are sums whose terms may cancel: the reference's own float32 rounding is then
+    # ~1e-7 of the sum of |terms|, which is the size their errors are measured against.
+    floors = {"dx": float(np.abs(gb * gamma.reshape(1, -1, 1, 1) * want[4].reshape(1, -1, 1, 1)).max()),
+              "dgamma": float(np.abs(gb * want[1]).sum(axis=(0, 2, 3)).max()),
+              "dbeta": float(np.abs(gb).sum(axis=(0, 2, 3)).max())}
     for part, a, b in zip(("dx", "dgamma", "dbeta"), k.batch_norm_backward(dev(gb), got[1], dev(gamma), got[4]),
                           reference.batch_norm_backward(gb, want[1], gamma, want[4])):
-        check(f"batch_norm_backward ({part})", a, b)
+        check(f"batch_norm_backward ({part})", a, b, floors[part])
 
     xc = x * 4
     xc.flat[0] = np.nan
