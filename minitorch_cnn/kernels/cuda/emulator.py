@@ -159,6 +159,8 @@ def build(code, kernels):
 class RawModule:
     """``cupy.RawModule(code=...)`` for the emulator: the source compiled for the host."""
     def __init__(self, code, options=(), **_ignored):
+        if not available():
+            raise RuntimeError(f"backend 'cuda-emulator': {unavailable_reason()}")
         self.code = code
         self._kernels = parse_kernels(code)
         self._lib = ctypes.CDLL(str(build(code, self._kernels)))
