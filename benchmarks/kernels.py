@@ -13,6 +13,7 @@ import numpy as np
 import minitorch_cnn as mt
 from minitorch_cnn import functional as F
 
+from .gpu import gpu_section, kernel_rows
 from .harness import format_table, machine_info, matmul_gflops, measure, optional_torch, ratio_chart, save
 
 
@@ -128,7 +129,10 @@ def main(argv=None):
             rows.append(bench_op(op, batch, repeats, torch))
             print(f"  measured {op[0]}", flush=True)
     print(table(rows, info["matmul_gflops"]))
-    results = {"machine": info, "batch": batch, "rows": rows}
+    ops = [op for op in OPS if args.only in op[0]]
+    gpu_rows = gpu_section("GPU", lambda: kernel_rows(ops, batch, repeats, _inputs, _runners, _TorchNS),
+                           ["op", "fwd ms", "fwd+bwd ms", "torch cuda fwd", "torch cuda fwd+bwd"])
+    results = {"machine": info, "batch": batch, "rows": rows, "gpu_rows": gpu_rows}
     chart = lambda plt, res: ratio_chart(  # noqa: E731
         plt, [r["op"] for r in rows], [_ms(r["ours_fwd_bwd"]) for r in rows],
         [_ms(r["torch_fwd_bwd"]) if "torch_fwd_bwd" in r else None for r in rows],

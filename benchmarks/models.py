@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .gpu import gpu_section, model_rows
 from .harness import format_table, machine_info, measure, optional_torch, ratio_chart, save
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,6 +165,8 @@ def main(argv=None):
         print(f"  measured {name}", flush=True)
     print(f"batch {batch}; {info.get('cpu', '')} x{info['cpus']}")
     print(table(rows, batch))
+    gpu_section(f"GPU training step, batch {batch}", lambda: model_rows(args.models.split(","), batch, repeats),
+                ["model", "step ms", "torch cuda step ms"])
     ok = [r for r in rows if "error" not in r["ours"]]
     chart = lambda plt, res: ratio_chart(  # noqa: E731
         plt, [r["model"] for r in ok], [r["ours"]["train"]["median_s"] * 1e3 for r in ok],

@@ -50,6 +50,7 @@ class Function:
     def __call__(self, *inputs):
         from .tensor import Tensor, as_tensor
         tensors = [as_tensor(x) for x in inputs]
+        backend.check_same_device([t.data for t in tensors], type(self).__name__)
         self.needs_input_grad = tuple(t.requires_grad for t in tensors)
         outputs = self.forward(*[t.data for t in tensors])
         single = not isinstance(outputs, tuple)

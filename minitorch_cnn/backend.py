@@ -5,6 +5,11 @@ Everything else asks this module. A layer calls ``get_array_module(x)`` to get
 hand-written kernels for that device (Numba on the CPU, CUDA on the GPU).
 No other file branches on the backend.
 
+Backends: "numpy" (CPU, Numba kernels), "cupy" (GPU, the CUDA kernels of kernels/cuda) and
+"cuda-emulator": arrays stay NumPy, as under "numpy", but ``kernels(x)`` returns the CUDA
+wrappers and their ``.cu`` kernels run on the host emulator (kernels/cuda/emulator.py), so the
+GPU code path runs, and is tested, on machines without a GPU. No Numba kernel runs under it.
+
 CuPy is optional: importing this module without it works, and asking for the
 GPU then raises a clear error.
 """
@@ -33,18 +38,19 @@ def gpu_available():
 
 
 def _module_for(name):
-    if name == "numpy":
+    if name in ("numpy", "cuda-emulator"):
         return np
     if name == "cupy":
         if not gpu_available():
             raise RuntimeError("backend 'cupy' requested but CuPy or a CUDA device is not available "
                                "(install with: pip install .[gpu])")
         return _cupy
-    raise ValueError(f"unknown backend {name!r}; expected 'numpy' or 'cupy'")
+    raise ValueError(f"unknown backend {name!r}; expected 'numpy', 'cupy' or 'cuda-emulator'")
 
 
 def set_backend(name):
-    """Choose where new tensors are created: 'numpy' (CPU) or 'cupy' (GPU)."""
+    """Choose where new tensors are created: 'numpy' (CPU), 'cupy' (GPU), or 'cuda-emulator'
+    (NumPy arrays, GPU kernels run on the host emulator)."""
     _module_for(name)
     _state["default"] = name
 
@@ -79,8 +85,8 @@ def is_array(x):
 
 
 def to_device(array, name):
-    """Copy an array to 'numpy' (host) or 'cupy' (device)."""
-    if name == "numpy":
+    """Copy an array to 'numpy' (host) or 'cupy' (device); 'cuda-emulator' arrays live on the host."""
+    if name in ("numpy", "cuda-emulator"):
         return _cupy.asnumpy(array) if (_cupy is not None and isinstance(array, _cupy.ndarray)) else np.asarray(array)
     return _module_for(name).asarray(array)   # an unknown name is refused there
 
@@ -94,9 +100,57 @@ def device_of(array):
 
 
 def kernels(*arrays):
-    """The kernel module (same function names on every device) for these arrays."""
-    if get_array_module(*arrays) is np:
+    """The kernel module (same function names on every device) for these arrays: the CUDA
+    wrappers for CuPy arrays, and for NumPy arrays under "cuda-emulator"; Numba otherwise."""
+    if get_array_module(*arrays) is np and _state["default"] != "cuda-emulator":
         from .kernels import cpu
         return cpu
     from .kernels import cuda
     return cuda
+
+
+_cuda_modules = {}
+
+
+def cuda_module(code, like):
+    """CUDA source ``code`` compiled for the device of array ``like``: a ``cupy.RawModule`` for a
+    CuPy array, the host emulator's RawModule (same interface) for a NumPy array. Cached."""
+    on_gpu = get_array_module(like) is not np
+    key = (on_gpu, code)
+    if key not in _cuda_modules:
+        if on_gpu:
+            _cuda_modules[key] = _cupy.RawModule(code=code)
+        else:
+            from .kernels.cuda import emulator
+            _cuda_modules[key] = emulator.RawModule(code=code)
+    return _cuda_modules[key]
+
+
+def check_same_device(arrays, where):
+    """Raise one clear error when ``arrays`` live on different devices (host and GPU, or two GPUs).
+
+    Called once per Function call (autograd), so a mix fails where the user made it, not deep inside
+    a kernel. Free when CuPy is not installed; otherwise one isinstance per array.
+    """
+    if _cupy is None or len(arrays) < 2:
+        return
+    devices = {("cuda", a.device.id) if isinstance(a, _cupy.ndarray) else ("cpu", None)
+               for a in arrays if isinstance(a, np.ndarray | _cupy.ndarray)}
+    if len(devices) > 1:
+        names = sorted(f"cuda:{i}" if kind == "cuda" else "cpu (NumPy)" for kind, i in devices)
+        raise RuntimeError(f"{where}: inputs on different devices: {' and '.join(names)}; "
+                           f"move them to one device first (Tensor.to / Module.to)")
+
+
+def shares_memory(a, b):
+    """Whether arrays ``a`` and ``b`` overlap in memory (False when they live on different devices)."""
+    xp = get_array_module(a)
+    if get_array_module(b) is not xp:
+        return False
+    return bool(xp.shares_memory(a, b))
+
+
+def uniform_on_device(seed, shape, dtype, like):
+    """Uniform [0, 1) samples drawn where ``like`` lives, from a generator seeded with ``seed``: on the
+    GPU no host array is made or copied (random.uniform draws the seed from the framework's generator)."""
+    return _cupy.random.default_rng(seed).random(shape, dtype=dtype)

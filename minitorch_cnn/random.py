@@ -24,10 +24,17 @@ def set_rng_state(state):
 
 
 def uniform(shape, like):
-    """Uniform [0, 1) samples of ``like``'s dtype on ``like``'s device."""
+    """Uniform [0, 1) samples of ``like``'s dtype on ``like``'s device.
+
+    On the GPU the samples are drawn there (a dropout mask is never made on the host and copied):
+    the framework's generator gives the seed of a device generator, so a seeded run still repeats
+    and a checkpoint's generator state still covers it; the draws differ from the CPU's.
+    """
     dtype = like.dtype if like.dtype.kind == "f" else backend.DEFAULT_DTYPE
-    sample = _generator[0].random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
-    return backend.to_device(sample, backend.device_of(like))
+    dtype = np.float32 if dtype == np.float32 else np.float64
+    if backend.device_of(like) != "numpy":
+        return backend.uniform_on_device(int(_generator[0].integers(2 ** 63)), shape, dtype, like)
+    return _generator[0].random(shape, dtype=dtype)
 
 
 def normal(shape, std=1.0, dtype=None):

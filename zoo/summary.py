@@ -85,7 +85,7 @@ def layer_table(model, input_shape, batch_size=64):
         seen.add(id(module))
         own = sum(p.size for p in module.parameters(recurse=False)) + sum(b.size for b in _counted_buffers(module))
         shape = tuple(output.shape[1:])
-        is_view = any(isinstance(x, Tensor) and np.shares_memory(x.data, output.data) for x in inputs)
+        is_view = any(isinstance(x, Tensor) and backend.shares_memory(x.data, output.data) for x in inputs)
         rows.append({"name": names[id(module)], "type": type(module).__name__, "shape": shape,
                      "params": own if first_call else 0, "macs": _macs(module, shape),
                      "im2col_bytes": _im2col_bytes(module, shape, batch_size, itemsize),

@@ -3,6 +3,9 @@
 With p = softmax(z) and the smoothed target q = (1 - eps) * onehot(t) + eps / K,
 loss = -sum_k q_k log p_k, and its gradient is simply dloss/dz = p - q.
 """
+import numpy as np
+
+from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor, as_tensor
@@ -41,7 +44,9 @@ def cross_entropy(input, target, label_smoothing=0.0, reduction="mean"):
     z = as_tensor(input)
     t = target.data if isinstance(target, Tensor) else target
     xp = get_array_module(z.data)
-    t = xp.asarray(t)
+    # Host labels (what the loader yields) are range-checked on the host, before the one copy to the
+    # device: no device sync per call. Labels already on the device are checked there (one sync).
+    t = t if backend.is_array(t) else np.asarray(t)
     if z.ndim != 2:
         raise ValueError(f"cross_entropy: expected logits (N, K), got shape {tuple(z.shape)}")
     if t.ndim != 1 or t.shape[0] != z.shape[0]:
@@ -49,11 +54,11 @@ def cross_entropy(input, target, label_smoothing=0.0, reduction="mean"):
                          f"got shape {tuple(t.shape)}")
     if t.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {t.dtype}")
-    if t.size and (int(t.min()) < 0 or int(t.max()) >= z.shape[1]):
+    if t.size and bool(((t < 0) | (t >= z.shape[1])).any()):
         raise ValueError(f"cross_entropy: target values must be in [0, {z.shape[1] - 1}] for "
                          f"{z.shape[1]} classes, got min {int(t.min())} and max {int(t.max())}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return CrossEntropy(t.astype("int64", copy=False), label_smoothing, reduction)(z)
+    return CrossEntropy(xp.asarray(t, dtype="int64"), label_smoothing, reduction)(z)

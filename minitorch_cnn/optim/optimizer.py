@@ -106,6 +106,8 @@ class Optimizer:
                 state = self.state[p]
                 if not state:
                     state.update(self._init_state(p.data, group))
+                else:   # kept on the parameter's device and dtype, also after Module.to moved it
+                    _follow_param(state, p.data)
                 self._update(p.data, self._gradient(p, group), state, group)
         return loss
 
@@ -188,3 +190,11 @@ def _like_param(value, param, name, key):
         raise ValueError(f"{name}: saved state {key!r} has shape {tuple(value.shape)}, "
                          f"but its parameter has shape {tuple(param.shape)}")
     return to_device(value, device_of(param)).astype(param.dtype, copy=False)
+
+
+def _follow_param(state, param):
+    """Move a parameter's state arrays to where the parameter now is (``Module.to`` changed its
+    device or dtype): one isinstance and dtype look-up per array when nothing moved."""
+    for key, value in state.items():
+        if is_array(value) and (value.dtype != param.dtype or device_of(value) != device_of(param)):
+            state[key] = to_device(value, device_of(param)).astype(param.dtype, copy=False)

@@ -10,3 +10,8 @@ from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_po
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
            "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col",
            "max_pool_backward", "max_pool_forward"]
+
+# Kernels of algorithms only the CPU offers; functional.conv.conv_path asks
+# getattr(kernels(x), 'conv_algorithms', ('im2col',)). Every other name here has a GPU twin of the same
+# signature in kernels/cuda (tests/test_kernels.py holds them to it).
+CPU_ONLY = ()

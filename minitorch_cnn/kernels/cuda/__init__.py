@@ -1,18 +1,22 @@
-"""GPU kernels. Until CUDA sources land here, the GPU runs the reference kernels, which are
-written with array slicing only and so run unchanged on CuPy arrays."""
-from ..reference import (
-                         avg_pool_backward,
-                         avg_pool_forward,
-                         batch_norm_backward,
-                         batch_norm_forward,
-                         clamp_forward,
-                         col2im,
-                         depthwise_backward,
-                         depthwise_forward,
-                         im2col,
-                         max_pool_backward,
-                         max_pool_forward,
-)
+"""GPU kernels: CUDA C sources (``*.cu``) and the Python wrappers that launch them.
+
+Same names and signatures as ``kernels/cpu`` and ``kernels/reference``; ``backend.kernels(x)``
+returns this module for CuPy arrays, and for NumPy arrays under the "cuda-emulator" backend, where
+the same ``.cu`` files run on the host emulator (``emulator.py``). GEMMs are not here: they stay
+``xp.matmul`` (cuBLAS on the GPU).
+
+What is verified where: every kernel is compared with ``kernels/reference`` on the emulator in CI
+(tests/test_cuda_kernels.py), and every ``.cu`` file is compiled for sm_80 and sm_90 through CuPy's
+NVRTC path and ``nvcc -Xptxas -v`` (tests/test_cuda_compile.py). Runs on a real GPU happen only in the
+``@pytest.mark.gpu`` tests, which skip on machines without one.
+"""
+from .conv import col2im, depthwise_backward, depthwise_forward, im2col
+from .elementwise import clamp_forward
+from .norm import batch_norm_backward, batch_norm_forward
+from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
+
+# The convolution algorithms these kernels offer (functional.conv.conv_path asks for them).
+conv_algorithms = ("im2col",)
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp_forward",
            "col2im", "depthwise_backward", "depthwise_forward", "im2col", "max_pool_backward", "max_pool_forward"]

@@ -1,0 +1,20 @@
+/* Clamped linear units (ReLU, ReLU6): the output and the mask where dy/dx = 1, in one pass.
+ *
+ * Kernels only, no host code, no #include (NVRTC and the g++ emulator compile this same text).
+ * Any grid, 1-D blocks, a grid-stride loop. The backward is gy * mask, one array multiply.
+ */
+#define ELEMENTWISE_KERNELS(T, S) \
+/* y = min(max(x, 0), high) (no upper bound when bounded == 0); mask = 0 < x < high; NaN stays NaN */ \
+extern "C" __global__ void clamp_forward_##S(const T* __restrict__ x, T* __restrict__ y, bool* __restrict__ mask, \
+                                             long long size, T high, int bounded) { \
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < size; \
+         i += (long long)blockDim.x * gridDim.x) { \
+        T v = x[i]; \
+        bool inside = v > (T)0 && (!bounded || v < high); \
+        mask[i] = inside; \
+        y[i] = inside ? v : (v > (T)0 ? high : (v != v ? v : (T)0)); \
+    } \
+}
+
+ELEMENTWISE_KERNELS(float, f32)
+ELEMENTWISE_KERNELS(double, f64)

@@ -1,0 +1,91 @@
+/* Training-mode batch norm, forward and backward: one block per channel, statistics in double.
+ *
+ * Kernels only, no host code, no #include (NVRTC and the g++ emulator compile this same text).
+ * x is viewed as (N, C, M) with M = H*W (or 1). Launch with blockDim.x <= REDUCE_THREADS; any grid
+ * (each block takes channels blockIdx.x, blockIdx.x + gridDim.x, ...). Sums accumulate in double
+ * and are combined by a shared-memory tree, like the CPU kernel's float64 accumulators.
+ */
+#define FAN 16
+#define REDUCE_THREADS (FAN * FAN)   /* threads of a reducing block; launch.REDUCE_THREADS */
+
+/* Sum of v over the block (blockDim.x <= REDUCE_THREADS == FAN * FAN), returned to every thread.
+ * A two-level shared-memory tree with fan-in FAN: the first ceil(blockDim.x / FAN) threads each add up
+ * to FAN values, then every thread adds those partial sums itself. Two barriers instead of the eight
+ * of a binary tree, and none at the end: a second call writes `partial` only after its first barrier,
+ * which every thread reaches after reading `total`. Every thread of the block must call it.
+ * buf: a __shared__ double[REDUCE_THREADS + FAN]. */
+static __device__ double block_sum(double v, double* buf) {
+    double* partial = buf + REDUCE_THREADS;
+    int groups = (blockDim.x + FAN - 1) / FAN;
+    buf[threadIdx.x] = v;
+    __syncthreads();
+    if ((int)threadIdx.x < groups) {
+        double s = 0.0;
+        for (int k = threadIdx.x * FAN; k < threadIdx.x * FAN + FAN && k < (int)blockDim.x; ++k) s += buf[k];
+        partial[threadIdx.x] = s;
+    }
+    __syncthreads();
+    double total = 0.0;
+    for (int k = 0; k < groups; ++k) total += partial[k];
+    return total;
+}
+
+#define NORM_KERNELS(T, S) \
+/* mean, var (biased) and inv_std = 1/sqrt(var + eps) per channel; x_hat = (x - mean) * inv_std; y = x_hat*gamma + beta. \
+   The variance is a second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2. */ \
+extern "C" __global__ void batch_norm_forward_##S(const T* __restrict__ x, const T* __restrict__ gamma, \
+                                                  const T* __restrict__ beta, double eps, T* __restrict__ y, \
+                                                  T* __restrict__ x_hat, T* __restrict__ mean, T* __restrict__ var, \
+                                                  T* __restrict__ inv_std, int n, int c, int m) { \
+    __shared__ double buf[REDUCE_THREADS + FAN]; \
+    long long count = (long long)n * m; \
+    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) { \
+        double total = 0.0; \
+        for (long long p = threadIdx.x; p < count; p += blockDim.x) \
+            total += (double)x[((p / m) * c + ch) * m + p % m]; \
+        double mu = block_sum(total, buf) / (double)count; \
+        double sq = 0.0; \
+        for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
+            double d = (double)x[((p / m) * c + ch) * m + p % m] - mu; \
+            sq += d * d; \
+        } \
+        double v = block_sum(sq, buf) / (double)count; \
+        double s = 1.0 / sqrt(v + eps); \
+        if (threadIdx.x == 0) { mean[ch] = (T)mu; var[ch] = (T)v; inv_std[ch] = (T)s; } \
+        double g = (double)gamma[ch], bt = (double)beta[ch]; \
+        for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
+            long long k = ((p / m) * c + ch) * m + p % m; \
+            double hv = ((double)x[k] - mu) * s; \
+            x_hat[k] = (T)hv; \
+            y[k] = (T)(hv * g + bt); \
+        } \
+    } \
+} \
+/* dbeta = sum gy, dgamma = sum gy*x_hat; with g = gy*gamma: dx = inv_std * (g - mean(g) - x_hat * mean(g*x_hat)) */ \
+extern "C" __global__ void batch_norm_backward_##S(const T* __restrict__ gy, const T* __restrict__ x_hat, \
+                                                   const T* __restrict__ gamma, const T* __restrict__ inv_std, \
+                                                   T* __restrict__ gx, T* __restrict__ ggamma, T* __restrict__ gbeta, \
+                                                   int n, int c, int m) { \
+    __shared__ double buf[REDUCE_THREADS + FAN]; \
+    long long count = (long long)n * m; \
+    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) { \
+        double sum_g = 0.0, sum_gx = 0.0; \
+        for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
+            long long k = ((p / m) * c + ch) * m + p % m; \
+            sum_g += (double)gy[k]; \
+            sum_gx += (double)gy[k] * (double)x_hat[k]; \
+        } \
+        sum_g = block_sum(sum_g, buf); \
+        sum_gx = block_sum(sum_gx, buf); \
+        if (threadIdx.x == 0) { gbeta[ch] = (T)sum_g; ggamma[ch] = (T)sum_gx; } \
+        double g = (double)gamma[ch], s = (double)inv_std[ch]; \
+        double mg = sum_g * g / (double)count, mgx = sum_gx * g / (double)count; \
+        for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
+            long long k = ((p / m) * c + ch) * m + p % m; \
+            gx[k] = (T)(s * ((double)gy[k] * g - mg - (double)x_hat[k] * mgx)); \
+        } \
+    } \
+}
+
+NORM_KERNELS(float, f32)
+NORM_KERNELS(double, f64)
