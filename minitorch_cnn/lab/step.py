@@ -12,10 +12,11 @@ from ..kernels import reference
 from ..tensor import Tensor
 from .gradcheck import sparse_gradcheck
 
-# The input of a step is nudged by noise this small (relative to its std) before a gradcheck: the zeros
-# a ReLU feeds a max pool are ties, where a finite difference straddles a kink and disagrees with
-# any subgradient. 1e-4 separates the ties far beyond eps = 1e-6 and changes nothing else visible.
-JITTER = 1e-4
+# The input of a step is nudged by noise of JITTER x its std before a gradcheck: the zeros a ReLU feeds
+# a max pool are exact ties, where any finite difference straddles a kink and disagrees with every
+# subgradient. The noise spreads tied values about 1e-2 apart, so that the gradcheck's steps (at least
+# 1e-7, see gradcheck.py) rarely reach a neighbour; it moves the point checked, not the layer's math.
+JITTER = 1e-2
 
 
 @dataclass
@@ -116,14 +117,14 @@ class Step:
             return module, list(module.named_parameters())
         return self._replay, []
 
-    def gradcheck(self, samples=32, seed=0, eps=1e-6):
+    def gradcheck(self, samples=32, seed=0, eps=1e-5):
         """Finite differences against backward on a float64 copy of this step; see gradcheck.py."""
         fn, params = self._runner(np.float64)
         rng = np.random.default_rng(seed)
         inputs = []
         for x in self.inputs:
             x = x.astype(np.float64)
-            x = x + JITTER * (x.std() + 1e-3) * rng.standard_normal(x.shape)
+            x = x + JITTER * (x.std() + 1e-2) * rng.standard_normal(x.shape)
             inputs.append(Tensor(x))
         return sparse_gradcheck(fn, inputs, params, samples=samples, seed=seed, eps=eps, name=self.name)
 
