@@ -3,7 +3,7 @@ import numpy as np
 
 
 def _figure(**kw):
-    from matplotlib.figure import Figure   # a Figure without pyplot: no window, no global state
+    from matplotlib.figure import Figure  # a Figure without pyplot: no window, no global state
     return Figure(**kw)
 
 

@@ -36,13 +36,15 @@ def _read_picture(path, size, channels):
     return a[None]
 
 
-def sample_image(source="photo", index=0, split="test", data_dir=None, size=32, channels=3, as_tensor=True):
+def sample_image(source="photo", index=0, split="test", data_dir=None, size=32, channels=3, as_tensor=True,
+                 verify="checksum"):
     """(x, label): x (1, C, size, size) float32 normalised as in training, label an int (None for a picture).
 
     ``source``: 'mnist', 'fashion-mnist', 'cifar10' (image ``index`` of ``split``, from the official
     files; nothing is downloaded), 'photo' (Grace Hopper, from matplotlib's sample data) or the path of a
     PNG/JPEG file. Pictures are centre-cropped, resized to ``size`` (None keeps the full resolution) and
     normalised with CIFAR-10's statistics (``channels=3``) or MNIST's (``channels=1``, greyscale).
+    ``verify`` goes to ``load_dataset`` ('structure' for generated files, which no checksum knows).
     """
     if str(source).lower() == "photo" or Path(str(source)).suffix.lower() in (".png", ".jpg", ".jpeg"):
         path = _photo_path() if str(source).lower() == "photo" else source
@@ -53,7 +55,7 @@ def sample_image(source="photo", index=0, split="test", data_dir=None, size=32, 
         return (Tensor(x) if as_tensor else x), None
     info = get_info(source)
     try:
-        data = load_dataset(info.name, split, data_dir=data_dir, download=False)
+        data = load_dataset(info.name, split, data_dir=data_dir, download=False, verify=verify)
     except DatasetNotFoundError as err:
         raise DatasetNotFoundError(
             f"sample_image({source!r}): the {info.name} files are not here. Put the official files in "
