@@ -48,7 +48,7 @@ def test_lab_runs_and_every_check_passes(lab, tmp_path):
 @pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
 def test_student_copy_compiles(lab):
     text = lab.read_text()
-    student = strip_solutions.strip(text)
+    student = strip_solutions.student_copy(text)
     blocks = text.count("# BEGIN SOLUTION")
     assert blocks >= 1 and "SOLUTION" not in student
     assert student.count("raise NotImplementedError") == blocks
@@ -57,9 +57,9 @@ def test_student_copy_compiles(lab):
 
 def test_stripper_rejects_unbalanced_markers():
     with pytest.raises(ValueError, match="never closed"):
-        strip_solutions.strip("    # BEGIN SOLUTION\n    x = 1\n")
+        strip_solutions.student_copy("    # BEGIN SOLUTION\n    x = 1\n")
     with pytest.raises(ValueError, match="without a BEGIN"):
-        strip_solutions.strip("# END SOLUTION\n")
+        strip_solutions.student_copy("# END SOLUTION\n")
 
 
 # ------------------------------------------------------------ right and planted wrong implementations

@@ -13,7 +13,7 @@ from pathlib import Path
 BEGIN, END = re.compile(r"^(\s*)# BEGIN SOLUTION"), re.compile(r"^\s*# END SOLUTION")
 
 
-def strip(text):
+def student_copy(text):
     """The lab's source with each solution block replaced; raises ValueError on unbalanced markers."""
     out, inside = [], None
     for number, line in enumerate(text.splitlines(keepends=True), 1):
@@ -45,7 +45,7 @@ def main(argv=None):
         target = out / lab.name if many else out
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
-        tmp.write_text(strip(lab.read_text()))
+        tmp.write_text(student_copy(lab.read_text()))
         os.replace(tmp, target)
     return 0
 
