@@ -188,3 +188,13 @@ def test_zoo_step_cli_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "features.conv1" in out and "12 of 12 steps passed" in out
     assert len(list(tmp_path.glob("*.png"))) == 12
+
+
+def test_recording_leaves_no_hooks_behind_even_when_forward_fails():
+    from minitorch_cnn import autograd
+    st = small_stepper()
+    assert autograd.call_hooks == [] and all(not m._forward_hooks and not m._forward_pre_hooks
+                                             for m in st.model.modules())
+    with pytest.raises(ValueError):
+        Stepper(nn.Sequential(nn.Linear(4, 3), nn.Linear(5, 2)), Tensor(np.ones((1, 4), np.float32)))
+    assert autograd.call_hooks == []
