@@ -39,6 +39,7 @@ def save_figure(fig, path):
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=80)
+        os.chmod(tmp, 0o644)        # mkstemp makes it private; a figure is for everyone to read
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -48,6 +48,7 @@ def save_figure(fig, name):
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=90, bbox_inches="tight")
+        os.chmod(tmp, 0o644)        # mkstemp makes it private; a figure is for everyone to read
         os.replace(tmp, FIGURES / name)
     finally:
         if os.path.exists(tmp):
