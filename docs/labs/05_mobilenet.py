@@ -1,0 +1,75 @@
+# %% [markdown]
+# # Lab 5 — Depthwise separable convolutions and MobileNet
+#
+# A standard k x k conv mixes space and channels at once: C*N*k^2 multiply-adds per output pixel.
+# MobileNet splits it: a *depthwise* k x k conv (groups = C, one filter per channel: C*k^2) then a
+# *pointwise* 1x1 conv (C*N). The ratio is 1/N + 1/k^2: about 1/8 for 3x3 filters.
+# Then MobileNetV2's inverted residual, stepped: expand (1x1) -> depthwise (3x3) -> project (1x1).
+
+# %%
+import numpy as np
+from labcheck import check_grouped_conv, check_mac_ratio, report, save_figure
+
+import minitorch_cnn as mt
+import zoo
+from minitorch_cnn import functional as F
+from minitorch_cnn.lab import Stepper, sample_image
+
+# %% [markdown]
+# ## Exercise 1: a grouped convolution is G convolutions side by side
+# Split the input channels into G groups and the filters into G groups; group g's filters only see
+# group g's channels. Write it with `F.conv2d` (groups=1) on slices, and concatenate.
+
+# %%
+def grouped_conv(x, w, groups, pad):
+    """x (N, C, H, W), w (F, C/groups, kh, kw) -> (N, F, Ho, Wo)."""
+    # BEGIN SOLUTION
+    c, f = x.shape[1] // groups, w.shape[0] // groups
+    parts = [F.conv2d(mt.Tensor(x[:, g * c:(g + 1) * c]), mt.Tensor(w[g * f:(g + 1) * f]), padding=pad).data
+             for g in range(groups)]
+    return np.concatenate(parts, axis=1)
+    # END SOLUTION
+
+
+check_grouped_conv(grouped_conv)
+
+# %% [markdown]
+# ## Exercise 2: the multiply-add ratio
+# Write the ratio (depthwise + pointwise MACs) / (standard MACs) for N output channels and k x k filters.
+# The check counts the MACs of real layers.
+
+# %%
+def separable_ratio(n_out, k):
+    # BEGIN SOLUTION
+    return 1 / n_out + 1 / k ** 2
+    # END SOLUTION
+
+
+check_mac_ratio(separable_ratio)
+v1 = zoo.summary(zoo.get_model("mobilenet_v1"), (3, 32, 32))
+print("\n".join(line for line in v1.splitlines() if line.startswith(("Total params", "Total MACs"))))
+
+# %% [markdown]
+# ## The inverted residual, step by step
+# Narrow (24 channels) -> wide (x6 = 144) -> depthwise 3x3 on the wide tensor -> narrow again,
+# with no activation after the projection (the linear bottleneck), plus the shortcut.
+
+# %%
+x, _ = sample_image("photo")
+model = zoo.get_model("mobilenet_v2").eval()
+st = Stepper(model, x)
+block = [s for s in st if s.name.startswith("features.3.")]
+for s in block:
+    view = s.im2col()
+    print(f"{s.name:<28} {s.kind:<12} {s.shapes():<44} {'' if view is None else view.path}")
+report("the block's steps: expand, depthwise, project, add",
+       [s.name.split(".")[2] for s in block if s.kind == "Conv2d"] + [block[-1].kind],
+       "['expand', 'depthwise', 'project', 'add']",
+       [s.name.split(".")[2] for s in block if s.kind == "Conv2d"] + [block[-1].kind] ==
+       ["expand", "depthwise", "project", "add"])
+dw = st["features.3.depthwise.conv"]
+print(dw.im2col())
+result = dw.gradcheck(samples=16)
+print(result)
+report("depthwise step gradcheck passed", result.passed, "True", result.passed)
+save_figure(st["features.3.depthwise.relu"].show(max_maps=48), "05_mobilenet_depthwise_maps.png")

@@ -1,0 +1,234 @@
+"""What every lab shares: the QUICK switch, CS231n-style check lines, figure saving, and one check
+function per exercise. Each check takes the student's implementation, prints lines such as
+
+    dx error 3.1e-09 (expect < 1e-07): ok
+
+and returns True when every line is ok. tests/test_labs.py runs each check on a planted wrong
+implementation too, to show that it can fail.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import minitorch_cnn as mt
+from minitorch_cnn import functional as F
+from minitorch_cnn import nn
+from minitorch_cnn.kernels import reference
+
+QUICK = os.environ.get("LABS_QUICK") == "1"          # CI: small data, few steps; everything still runs
+FIGURES = Path(os.environ.get("LABS_FIGURES", Path(__file__).resolve().parent / "figures"))
+DATA_DIR = os.environ.get("MINITORCH_DATA") or (
+    "/work/shared/data" if Path("/work/shared/data").is_dir() else None)
+
+
+def rel_error(a, b):
+    """CS231n's relative error: max |a - b| / max(1e-8, |a| + |b|)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return np.inf
+    return float((np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))).max(initial=0.0))
+
+
+def report(label, value, expect, ok):
+    print(f"{label} {value} (expect {expect}): {'ok' if ok else 'FAIL'}")
+    return bool(ok)
+
+
+def check_close(label, got, want, tol=1e-7):
+    err = rel_error(got, want)
+    return report(f"{label} error", f"{err:.1e}", f"< {tol:.0e}", err < tol)
+
+
+def save_figure(fig, name):
+    """Write ``fig`` to FIGURES/name atomically (temporary file, then rename); returns the path."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=FIGURES)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight")
+        os.chmod(tmp, 0o644)        # mkstemp makes it private; a figure is for everyone to read
+        os.replace(tmp, FIGURES / name)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(f"figure: {FIGURES / name}")
+    return FIGURES / name
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _grad(fn, *arrays):
+    """Gradients of sum(fn(*tensors) * R) for a fixed random R, by the framework's backward."""
+    ts = [mt.Tensor(a.astype(np.float64), requires_grad=True) for a in arrays]
+    out = fn(*ts)
+    weight = _rng(9).standard_normal(out.shape)
+    (out * mt.Tensor(weight)).sum().backward()
+    return weight, [t.grad for t in ts]
+
+
+# ---------------------------------------------------------------- lab 1: autograd
+def check_function(function_class, reference_fn, label="dx"):
+    """A Function's backward against finite differences (mt.gradcheck) and its forward against NumPy."""
+    x = _rng(1).standard_normal((4, 5))
+    ok = check_close(f"{label} forward", function_class()(mt.Tensor(x)).data, reference_fn(x))
+    result = mt.gradcheck(lambda t: function_class()(t), [mt.Tensor(x, requires_grad=True)])
+    return report(f"{label} error", f"{result.max_error:.1e}", "< 1e-07", result.max_error < 1e-7) and ok
+
+
+# ---------------------------------------------------------------- lab 2: convolution
+CONV_CASES = [((2, 3, 7, 7), (4, 3, 3, 3), 1, 1), ((1, 2, 8, 6), (3, 2, 3, 2), 2, 0)]
+
+
+def check_conv_forward(conv_fn):
+    ok = True
+    for xs, ws, stride, pad in CONV_CASES:
+        r = _rng(2)
+        x, w, b = r.standard_normal(xs), r.standard_normal(ws), r.standard_normal(ws[0])
+        want = F.conv2d(mt.Tensor(x), mt.Tensor(w), mt.Tensor(b), stride=stride, padding=pad).data
+        ok &= check_close(f"conv out stride={stride} pad={pad}", conv_fn(x, w, b, stride, pad), want)
+    return ok
+
+
+def check_im2col(im2col_fn):
+    ok = True
+    for xs, ws, stride, pad in CONV_CASES:
+        x = _rng(3).standard_normal(xs)
+        kh, kw = ws[2:]
+        out_hw = ((xs[2] + 2 * pad - kh) // stride + 1, (xs[3] + 2 * pad - kw) // stride + 1)
+        want = reference.im2col(x, (kh, kw), (stride, stride), (pad, pad), (1, 1), out_hw)
+        ok &= check_close(f"cols stride={stride} pad={pad}", im2col_fn(x, kh, kw, stride, pad), want)
+    return ok
+
+
+def check_conv_backward(backward_fn):
+    xs, ws, stride, pad = CONV_CASES[0]
+    r = _rng(4)
+    x, w, b = r.standard_normal(xs), r.standard_normal(ws), r.standard_normal(ws[0])
+    dout, (dx, dw, db) = _grad(lambda a, c, d: F.conv2d(a, c, d, stride=stride, padding=pad), x, w, b)
+    got = backward_fn(dout, x, w, stride, pad)
+    ok = check_close("dx", got[0], dx)
+    ok &= check_close("dw", got[1], dw)
+    return check_close("db", got[2], db) and ok
+
+
+# ---------------------------------------------------------------- lab 3: pooling, batch norm
+def check_max_pool_backward(backward_fn):
+    x = _rng(5).standard_normal((2, 3, 6, 6))
+    dout, (dx,) = _grad(lambda t: F.max_pool2d(t, 2), x)
+    return check_close("max-pool dx", backward_fn(dout, x, 2), dx)
+
+
+def check_batch_norm(bn_fn):
+    """bn_fn(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5) -> y,
+    updating the running arrays in place while training."""
+    r = _rng(6)
+    x, gamma, beta = r.standard_normal((8, 3, 4, 4)) * 3 + 1, r.standard_normal(3), r.standard_normal(3)
+    layer = nn.BatchNorm2d(3).double()
+    layer.weight.data[:], layer.bias.data[:] = gamma, beta
+    mean, var = np.zeros(3), np.ones(3)
+    ok = check_close("train-mode y", bn_fn(x, gamma, beta, mean, var, True), layer(mt.Tensor(x)).data)
+    ok &= check_close("running_mean", mean, layer.running_mean)
+    ok &= check_close("running_var", var, layer.running_var)
+    layer.eval()
+    return check_close("eval-mode y", bn_fn(x, gamma, beta, mean, var, False), layer(mt.Tensor(x)).data) and ok
+
+
+def check_saturation(fraction_fn):
+    x = _rng(7).standard_normal(1000) * 5
+    return check_close("saturated fraction", fraction_fn(np.clip(x, 0, 6)), np.mean(x >= 6))
+
+
+# ---------------------------------------------------------------- lab 4: LeNet-5
+def check_parameter_count(model, expected):
+    n = sum(p.size for p in model.parameters())
+    return report("parameter count", n, f"== {expected}", n == expected)
+
+
+def check_initial_loss(loss, num_classes=10):
+    return report("initial loss", f"{loss:.3f}", f"ln {num_classes} = {np.log(num_classes):.3f} +- 0.15",
+                  abs(loss - np.log(num_classes)) < 0.15)
+
+
+# ---------------------------------------------------------------- lab 5: MobileNet
+def check_grouped_conv(grouped_fn):
+    r = _rng(8)
+    x, w = r.standard_normal((2, 6, 5, 5)), r.standard_normal((9, 2, 3, 3))
+    want = F.conv2d(mt.Tensor(x), mt.Tensor(w), padding=1, groups=3).data
+    return check_close("grouped conv out", grouped_fn(x, w, 3, 1), want)
+
+
+def check_mac_ratio(ratio_fn):
+    ok = True
+    for c_in, c_out, k in [(32, 64, 3), (128, 128, 3), (64, 256, 5)]:
+        standard = nn.Conv2d(c_in, c_out, k, padding=k // 2)
+        depthwise, pointwise = nn.Conv2d(c_in, c_in, k, padding=k // 2, groups=c_in), nn.Conv2d(c_in, c_out, 1)
+        macs = [m.weight.size * 8 * 8 for m in (standard, depthwise, pointwise)]   # per output pixel x 64 pixels
+        ok &= check_close(f"MAC ratio C={c_in} N={c_out} k={k}", ratio_fn(c_out, k), (macs[1] + macs[2]) / macs[0])
+    return ok
+
+
+# ---------------------------------------------------------------- lab 6: ResNet
+def check_basic_block(block_class):
+    from zoo.resnet import BasicBlock
+    ok = True
+    for c_in, c_out, stride in [(8, 8, 1), (8, 16, 2)]:
+        mt.manual_seed(0)
+        mine, ref = block_class(c_in, c_out, stride).double(), BasicBlock(c_in, c_out, stride).double()
+        try:
+            mine.load_state_dict(ref.state_dict())
+        except ValueError as err:
+            print(err)
+            return report(f"block {c_in}->{c_out} state_dict", "mismatch", "zoo's names and shapes", False)
+        x = mt.Tensor(_rng(10).standard_normal((2, c_in, 8, 8)))
+        ok &= check_close(f"block {c_in}->{c_out} stride {stride} out", mine.eval()(x).data, ref.eval()(x).data)
+    return ok
+
+
+def check_identity(block, x):
+    y = block.eval()(mt.Tensor(x)).data
+    return check_close("zero-gamma block vs relu(x)", y, np.maximum(x, 0))
+
+
+# ---------------------------------------------------------------- lab 7: Inception
+def check_inception_channels(channels_fn):
+    from zoo.googlenet import INCEPTION, Inception
+    ok = True
+    for name, widths in INCEPTION.items():
+        real = Inception(8, *widths).out_channels
+        ok &= report(f"inception {name} channels", channels_fn(*widths), f"== {real}", channels_fn(*widths) == real)
+    return ok
+
+
+def check_aux_loss(loss_fn):
+    from zoo import googlenet_loss
+    r = _rng(11)
+    outs = tuple(mt.Tensor(r.standard_normal((4, 10))) for _ in range(3))
+    y = np.array([1, 2, 3, 4])
+    ok = True
+    for main_weight in (1.0, 0.7):
+        want = googlenet_loss(outs, y, 0.3, main_weight).item()
+        ok &= check_close(f"loss main={main_weight} aux=0.3", loss_fn(outs, y, 0.3, main_weight).item(), want)
+    return ok
+
+
+# ---------------------------------------------------------------- lab 8: kernels
+def check_relu6_kernel(kernel_fn):
+    x = (_rng(12).standard_normal(1000) * 5).astype(np.float32)
+    y, mask = np.empty_like(x), np.empty(x.shape, np.bool_)
+    kernel_fn(x, y, mask)
+    want_y, want_mask = reference.clamp_forward(x, 6.0)
+    ok = check_close("relu6 y", y, want_y)
+    return report("relu6 mask mismatches", int((mask != want_mask).sum()), "== 0", (mask == want_mask).all()) and ok
+
+
+def check_im2col_kernel(kernel_fn):
+    x = _rng(13).standard_normal((2, 3, 6, 5)).astype(np.float32)
+    kh, kw, s, p = 3, 3, 2, 1
+    ho, wo = (6 + 2 * p - kh) // s + 1, (5 + 2 * p - kw) // s + 1
+    cols = np.full((3 * kh * kw, 2 * ho * wo), np.nan, np.float32)
+    kernel_fn(x, cols, kh, kw, s, p, ho, wo)
+    return check_close("im2col kernel cols", cols, reference.im2col(x, (kh, kw), (s, s), (p, p), (1, 1), (ho, wo)))

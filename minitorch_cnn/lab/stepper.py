@@ -1,0 +1,124 @@
+"""``Stepper``: run a model once on an input and keep every step, to read like a table."""
+import html
+
+import numpy as np
+
+from .. import backend, functional
+from ..random import manual_seed
+from ..tensor import Tensor
+from .recorder import Recorder
+from .step import Step
+
+COLUMNS = ("#", "name", "type", "input -> output", "mean", "std", "min", "max", "%zero", "fwd ms", "im2col")
+
+
+def default_loss(output, target):
+    """Cross-entropy at the output; for a tuple (GoogLeNet's logits, aux1, aux2) the paper's weighting,
+    main + 0.3 * each auxiliary loss."""
+    if isinstance(output, tuple):
+        loss = functional.cross_entropy(output[0], target)
+        for aux in output[1:]:
+            loss = loss + 0.3 * functional.cross_entropy(aux, target)
+        return loss
+    return functional.cross_entropy(output, target)
+
+
+class Stepper:
+    """``Stepper(model, x)`` runs ``model(x)`` once and records every step in execution order.
+
+    ``len(st)``, ``st[5]``, ``st["layer1.0.conv1"]`` and ``for s in st`` give ``Step`` objects
+    (step.py). The model runs in whatever mode it is in: ``model.eval()`` for what a trained network
+    does, ``model.train()`` to see dropout, batch statistics and GoogLeNet's auxiliary heads.
+    ``seed`` fixes dropout's masks, so two Steppers of one model record the same numbers.
+    """
+
+    def __init__(self, model, x, seed=0):
+        self.model = model
+        self.x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+        manual_seed(seed)
+        with Recorder(model) as recorder:
+            self.output = model(self.x)
+        self.steps = [Step(i, raw) for i, raw in enumerate(recorder.steps)]
+        self._by_name = {}
+        for s in self.steps:
+            self._by_name.setdefault(s.name, s)
+            if s.forward_ms is None:     # a functional op: time one more run of it
+                s.forward_ms = s.time(repeat=1)["forward_ms"] if s.inputs else 0.0
+
+    # ---- a list of steps, indexable by position or name ---------------------------------------------
+    def __len__(self):
+        return len(self.steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            if key not in self._by_name:
+                close = [n for n in self._by_name if key in n][:5]
+                raise KeyError(f"no step named {key!r}" + (f"; did you mean {close}?" if close else ""))
+            return self._by_name[key]
+        return self.steps[key]
+
+    @property
+    def names(self):
+        return [s.name for s in self.steps]
+
+    def find(self, kind):
+        """Every step of one kind: ``st.find("add")``, ``st.find("ReLU6")``."""
+        return [s for s in self.steps if s.kind == kind]
+
+    # ---- gradients ----------------------------------------------------------------------------------
+    def backward(self, label, loss_fn=None):
+        """Cross-entropy of the output against ``label`` (``loss_fn(output, target)`` replaces it),
+        backward through the recorded graph; afterwards every step has ``.grad_output``. Returns the loss."""
+        if label is None:
+            raise ValueError("Stepper.backward needs an integer class label (sample_image gives None for photos)")
+        target = np.full(self.x.shape[0], int(label), dtype=np.int64)
+        for s in self.steps:
+            s._tensor.grad = None
+        loss = (loss_fn or default_loss)(self.output, target)
+        loss.backward(retain_graph=True)
+        for s in self.steps:
+            g = s._tensor.grad
+            s.grad_output = None if g is None else np.array(backend.to_numpy(g))
+        return float(loss.item())
+
+    def grad_norms(self):
+        """name -> L2 norm of the gradient at each step's output (after ``backward``)."""
+        return {s.name: float(np.linalg.norm(s.grad_output)) for s in self.steps if s.grad_output is not None}
+
+    def plot_grads(self, title=None):
+        """Figure: gradient norm per step, input side on the left; functional ops marked."""
+        from .figures import grad_norm_plot
+        if all(s.grad_output is None for s in self.steps):
+            raise RuntimeError("call Stepper.backward(label) before plot_grads()")
+        return grad_norm_plot(self.steps, title or f"{type(self.model).__name__}: gradient norm per step")
+
+    # ---- text ---------------------------------------------------------------------------------------
+    def rows(self):
+        """The table as lists of strings, one per step (columns: ``COLUMNS``)."""
+        out = []
+        for s in self.steps:
+            st = s.stats()
+            cols = s.im2col_shape()
+            out.append([str(s.index), s.name, s.kind, s.shapes(), f"{st['mean']:.3g}", f"{st['std']:.3g}",
+                        f"{st['min']:.3g}", f"{st['max']:.3g}", f"{100 * st['zero_fraction']:.0f}",
+                        f"{s.forward_ms:.2f}", "" if cols is None else f"{cols[0]}x{cols[1]}"])
+        return out
+
+    def __str__(self):
+        rows = [list(COLUMNS)] + self.rows()
+        widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+        lines = ["  ".join(c.ljust(w) if i in (1, 2, 3) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                 for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"Stepper({type(self.model).__name__}, {len(self)} steps, input {tuple(self.x.shape)})"
+
+    def _repr_html_(self):
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self.rows())
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -1,0 +1,200 @@
+"""The eight labs in docs/labs: each runs as a script (LABS_QUICK=1, MPLBACKEND=Agg) and every check
+it prints passes; every check function fails on a planted wrong implementation and passes on a right
+one; the student copy of each lab (solutions stripped) compiles."""
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minitorch_cnn as mt
+from minitorch_cnn import Function, nn
+from minitorch_cnn import functional as F
+from minitorch_cnn.kernels import reference
+
+ROOT = Path(__file__).resolve().parents[1]
+LABS_DIR = ROOT / "docs" / "labs"
+LABS = sorted(LABS_DIR.glob("[0-9][0-9]_*.py"))
+CHECK_LINE = re.compile(r"\(expect .+\): (ok|FAIL)$")
+sys.path.insert(0, str(LABS_DIR))
+import labcheck  # noqa: E402
+import strip_solutions  # noqa: E402
+
+
+def test_there_are_eight_labs():
+    assert [p.name[:2] for p in LABS] == [f"{i:02d}" for i in range(1, 9)]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
+def test_lab_runs_and_every_check_passes(lab, tmp_path):
+    env = dict(os.environ, LABS_QUICK="1", MPLBACKEND="Agg", LABS_FIGURES=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, str(lab)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    seconds = time.perf_counter() - start
+    print(f"{lab.name}: {seconds:.1f} s")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    checks = [line for line in run.stdout.splitlines() if CHECK_LINE.search(line)]
+    failed = [line for line in checks if line.endswith("FAIL")]
+    assert len(checks) >= 2 and not failed, "\n".join(failed or ["no check lines printed"])
+    assert len(list(tmp_path.glob("*.png"))) >= 1            # the lab drew its figure
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
+def test_student_copy_compiles(lab):
+    text = lab.read_text()
+    student = strip_solutions.student_copy(text)
+    blocks = text.count("# BEGIN SOLUTION")
+    assert blocks >= 1 and "SOLUTION" not in student
+    assert student.count("raise NotImplementedError") == blocks
+    compile(student, lab.name, "exec")
+
+
+def test_stripper_rejects_unbalanced_markers():
+    with pytest.raises(ValueError, match="never closed"):
+        strip_solutions.student_copy("    # BEGIN SOLUTION\n    x = 1\n")
+    with pytest.raises(ValueError, match="without a BEGIN"):
+        strip_solutions.student_copy("# END SOLUTION\n")
+
+
+# ------------------------------------------------------------ right and planted wrong implementations
+class Tanh(Function):
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y ** 2)
+
+
+class TanhWrongBackward(Tanh):
+    def backward(self, gy):
+        return gy * (1 - self.y)                        # planted: forgot the square
+
+
+def conv(x, w, b, stride, pad):
+    return F.conv2d(mt.Tensor(x), mt.Tensor(w), mt.Tensor(b), stride=stride, padding=pad).data
+
+
+def conv_backward(dout, x, w, stride, pad, planted=False):
+    xs = [mt.Tensor(a, requires_grad=True) for a in (x, w, np.zeros(w.shape[0]))]
+    (F.conv2d(*xs, stride=stride, padding=pad) * mt.Tensor(dout)).sum().backward()
+    db = dout.sum(axis=(0, 2, 3)) if not planted else dout.sum(axis=(0, 2))[:, 0]   # planted: db misses a sum
+    return xs[0].grad, xs[1].grad, db
+
+
+def im2col(x, kh, kw, stride, pad):
+    out_hw = ((x.shape[2] + 2 * pad - kh) // stride + 1, (x.shape[3] + 2 * pad - kw) // stride + 1)
+    return reference.im2col(x, (kh, kw), (stride, stride), (pad, pad), (1, 1), out_hw)
+
+
+def max_pool_backward(dout, x, k, planted=False):
+    t = mt.Tensor(x, requires_grad=True)
+    out = F.avg_pool2d(t, k) if planted else F.max_pool2d(t, k)          # planted: spread evenly
+    (out * mt.Tensor(dout)).sum().backward()
+    return t.grad
+
+
+def batch_norm(x, gamma, beta, rm, rv, training, momentum=0.1, eps=1e-5, unbiased=True):
+    if training:
+        mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+        m = x.size // x.shape[1]
+        rm[:] = (1 - momentum) * rm + momentum * mean
+        rv[:] = (1 - momentum) * rv + momentum * var * (m / (m - 1) if unbiased else 1)
+    else:
+        mean, var = rm, rv
+    shape = (1, -1, 1, 1)
+    return gamma.reshape(shape) * (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) + beta.reshape(shape)
+
+
+def lenet(bias=True):
+    return nn.Sequential(OrderedDict([("c1", nn.Conv2d(1, 6, 5, bias=bias)), ("c2", nn.Conv2d(6, 16, 5)),
+                                      ("f1", nn.Linear(400, 120)), ("f2", nn.Linear(120, 84)),
+                                      ("f3", nn.Linear(84, 10))]))
+
+
+def grouped(x, w, groups, pad):
+    return F.conv2d(mt.Tensor(x), mt.Tensor(w), padding=pad, groups=groups).data
+
+
+def grouped_wrong(x, w, groups, pad):     # planted: every group reads the first group's channels
+    c, f = x.shape[1] // groups, w.shape[0] // groups
+    return np.concatenate([grouped(x[:, :c], w[g * f:(g + 1) * f], 1, pad) for g in range(groups)], axis=1)
+
+
+def basic_block_without_shortcut():
+    from zoo.resnet import BasicBlock
+
+    class NoShortcut(BasicBlock):         # planted: the residual add is missing
+        def forward(self, x):
+            return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+    return NoShortcut
+
+
+def zero_gamma_block(zero):
+    from zoo.resnet import BasicBlock
+    mt.manual_seed(0)
+    block = BasicBlock(4, 4).double()
+    if zero:
+        block.bn2.weight.data[:] = 0
+        block.bn2.bias.data[:] = 0
+    return block
+
+
+def aux_loss(outs, y, aux_weight, main_weight, planted=False):
+    main = F.cross_entropy(outs[0], y)
+    main = main if planted else main_weight * main                     # planted: main weight ignored
+    return main + aux_weight * (F.cross_entropy(outs[1], y) + F.cross_entropy(outs[2], y))
+
+
+def relu6_kernel(x, y, mask, high=6.0):
+    y[:], mask[:] = reference.clamp_forward(x, high)
+
+
+def im2col_kernel(x, cols, kh, kw, s, p, ho, wo, planted=False):
+    cols[:] = reference.im2col(x, (kh, kw), (s, s), (p, p), (1, 1), (ho, wo))
+    if planted:                              # planted: windows read one pixel too far right
+        cols[:] = reference.im2col(np.roll(x, -1, axis=3), (kh, kw), (s, s), (p, p), (1, 1), (ho, wo))
+
+
+X6 = np.random.default_rng(0).standard_normal((2, 4, 6, 6))
+CASES = {   # check: (right arguments, planted-wrong arguments)
+    "check_function": ((Tanh, np.tanh), (TanhWrongBackward, np.tanh)),
+    "check_conv_forward": ((conv,), (lambda x, w, b, s, p: conv(x, w[:, :, ::-1, ::-1], b, s, p),)),  # flipped
+    "check_im2col": ((im2col,), (lambda x, kh, kw, s, p: im2col(x, kw, kh, s, p) if kh != kw
+                                 else im2col(x.transpose(0, 1, 3, 2), kh, kw, s, p),)),           # transposed
+    "check_conv_backward": ((conv_backward,), (lambda *a: conv_backward(*a, planted=True),)),
+    "check_max_pool_backward": ((max_pool_backward,), (lambda *a: max_pool_backward(*a, planted=True),)),
+    "check_batch_norm": ((batch_norm,), (lambda *a, **k: batch_norm(*a, **k, unbiased=False),)),
+    "check_saturation": ((lambda a: np.mean(a >= 6),), (lambda a: np.mean(a > 6),)),
+    "check_parameter_count": ((lenet(), 61706), (lenet(bias=False), 61706)),
+    "check_initial_loss": ((2.31,), (4.6,)),
+    "check_grouped_conv": ((grouped,), (grouped_wrong,)),
+    "check_mac_ratio": ((lambda n, k: 1 / n + 1 / k ** 2,), (lambda n, k: 1 / n + 1 / k,)),
+    "check_basic_block": ((__import__("zoo.resnet").resnet.BasicBlock,), (basic_block_without_shortcut(),)),
+    "check_identity": ((zero_gamma_block(True), X6), (zero_gamma_block(False), X6)),
+    "check_inception_channels": ((lambda a, b, c, d, e, f: a + c + e + f,),
+                                 (lambda a, b, c, d, e, f: a + b + c + d + e + f,)),
+    "check_aux_loss": ((aux_loss,), (lambda *a: aux_loss(*a, planted=True),)),
+    "check_relu6_kernel": ((relu6_kernel,), (lambda x, y, m: relu6_kernel(x, y, m, high=None),)),
+    "check_im2col_kernel": ((im2col_kernel,), (lambda *a: im2col_kernel(*a, planted=True),)),
+}
+
+
+def test_every_check_function_is_covered():
+    checks = {name for name in dir(labcheck) if name.startswith("check_") and name != "check_close"}
+    assert checks == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_check_passes_right_and_fails_planted_wrong(name, capsys):
+    right, wrong = CASES[name]
+    check = getattr(labcheck, name)
+    assert check(*right) is True, capsys.readouterr().out
+    assert check(*wrong) is False
+    assert "FAIL" in capsys.readouterr().out
