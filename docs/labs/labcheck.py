@@ -19,8 +19,10 @@ from minitorch_cnn.kernels import reference
 
 QUICK = os.environ.get("LABS_QUICK") == "1"          # CI: small data, few steps; everything still runs
 FIGURES = Path(os.environ.get("LABS_FIGURES", Path(__file__).resolve().parent / "figures"))
-DATA_DIR = os.environ.get("MINITORCH_DATA") or (
-    "/work/shared/data" if Path("/work/shared/data").is_dir() else None)
+# The real data: $MINITORCH_DATA, else a shared/data folder beside the repository (the layout this project's
+# machines use), else the labs fall back to Fashion-MNIST from the Debian package or drawn digits.
+_SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA_DIR = os.environ.get("MINITORCH_DATA") or (str(_SHARED) if _SHARED.is_dir() else None)
 
 
 def rel_error(a, b):
