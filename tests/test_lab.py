@@ -2,10 +2,11 @@
 gradcheck catches a planted wrong backward, im2col() is the matrix really multiplied, zoo.step runs."""
 import numpy as np
 import pytest
+from fixtures import write_idx_gz
 
 import zoo
 from minitorch_cnn import Tensor, manual_seed, nn
-from minitorch_cnn.data import DatasetNotFoundError, write_idx_gz
+from minitorch_cnn.data import DatasetNotFoundError
 from minitorch_cnn.data import datasets as datasets_module
 from minitorch_cnn.functional import activation, tensor_ops
 from minitorch_cnn.lab import Stepper, sample_image
