@@ -219,12 +219,11 @@ def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                loss_value = loss.item()
+                loss_value, hits1, hits5 = batch_scores(loss, logits_of(output), y)
                 check_finite_loss(loss_value, position, len(loader), optimizer)
-                scores = backend.to_numpy(logits_of(output).data)
                 position.loss_sum += loss_value * len(y)
-                position.correct += int((scores.argmax(axis=1) == y).sum())
-                position.correct5 += topk_correct(scores, y, 5)
+                position.correct += hits1
+                position.correct5 += hits5
                 position.seen += len(y)
                 now = time.perf_counter()
                 position.seconds += now - last  # the step and the wait for its batch
@@ -245,17 +244,37 @@ def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="
 
 # ----------------------------------------------------------------------------- the test pass
 
-def topk_correct(logits, target, k):
-    """How many rows of ``logits`` have ``target`` among their ``k`` largest entries.
+def topk_hits(logits, target, k):
+    """How many rows of ``logits`` have ``target`` among their ``k`` largest entries, as a 0-d array on
+    the logits' device (no transfer).
 
     Ties go to the lower class index, as in ``argmax`` (so top-1 agrees with the confusion matrix):
     the target's rank is the number of classes scored above it, plus those scored the same with a
     lower index. ``k`` larger than the number of classes counts every row.
     """
-    score = logits[np.arange(len(target)), target][:, None]
-    lower_index = np.arange(logits.shape[1])[None, :] < target[:, None]
+    xp = backend.get_array_module(logits)
+    score = logits[xp.arange(len(target)), target][:, None]
+    lower_index = xp.arange(logits.shape[1])[None, :] < target[:, None]
     rank = (logits > score).sum(axis=1) + ((logits == score) & lower_index).sum(axis=1)
-    return int((rank < k).sum())
+    return (rank < k).sum()
+
+
+def topk_correct(logits, target, k):
+    """``topk_hits`` as a Python int."""
+    return int(topk_hits(logits, target, k))
+
+
+def batch_scores(loss, logits, y):
+    """(loss, top-1 hits, top-5 hits) of one training batch as Python numbers.
+
+    They are computed where the logits are and fetched in one transfer: on the GPU this is the step's
+    only device-to-host round trip (the loss the progress bar shows and the divergence check reads).
+    """
+    xp = backend.get_array_module(logits.data)
+    target = xp.asarray(y)
+    hits = [topk_hits(logits.data, target, k) for k in (1, 5)]
+    values = backend.to_numpy(xp.stack([loss.data.astype(xp.float64)] + [h.astype(xp.float64) for h in hits]))
+    return float(values[0]), int(values[1]), int(values[2])
 
 
 def evaluate(model, loader, num_classes, ctrl_c=None, desc="test"):
