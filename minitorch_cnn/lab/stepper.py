@@ -4,6 +4,7 @@ import html
 import numpy as np
 
 from .. import backend, functional
+from ..autograd import no_grad
 from ..random import manual_seed
 from ..tensor import Tensor
 from .recorder import Recorder
@@ -35,6 +36,12 @@ class Stepper:
     def __init__(self, model, x, seed=0):
         self.model = model
         self.x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+        if not model.training:
+            # One unrecorded pass first, so the table's ms do not include one-time costs (Numba loading its
+            # kernels, first buffers). Only in eval mode: in training mode a pass would move batch norm's
+            # running statistics, so there the first steps' ms include those costs.
+            with no_grad():
+                model(self.x)
         manual_seed(seed)
         with Recorder(model) as recorder:
             self.output = model(self.x)
