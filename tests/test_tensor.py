@@ -21,7 +21,7 @@ def test_to_numpy_keeps_values_dtype_and_requires_grad():
 
 
 def test_to_an_unknown_device_names_the_choices():
-    with pytest.raises(ValueError, match=r"unknown backend 'tpu'; expected 'numpy' or 'cupy'"):
+    with pytest.raises(ValueError, match=r"unknown backend 'tpu'; expected 'numpy', 'cupy' or 'cuda-emulator'"):
         leaf([1.0]).to("tpu")
 
 
@@ -69,7 +69,7 @@ def test_comparisons_match_numpy_and_torch(op):
 
 
 def test_set_backend_refuses_unknown_names_and_changes_nothing():
-    with pytest.raises(ValueError, match=r"unknown backend 'torch'; expected 'numpy' or 'cupy'"):
+    with pytest.raises(ValueError, match=r"unknown backend 'torch'; expected 'numpy', 'cupy' or 'cuda-emulator'"):
         backend.set_backend("torch")
     assert backend.default_module() is np
     with pytest.raises(ValueError, match=r"unknown backend 'gpu'"):
