@@ -13,7 +13,17 @@ import numpy as np
 import minitorch_cnn as mt
 from minitorch_cnn import functional as F
 
-from .harness import format_table, machine_info, matmul_gflops, measure, optional_torch, ratio_chart, save
+from .harness import (
+    blas_line,
+    format_table,
+    machine_info,
+    matmul_gflops,
+    measure,
+    optional_torch,
+    ratio_chart,
+    run_on_own_blas_kernel,
+    save,
+)
 
 
 def _conv(c_in, c_out, hw, k=3, stride=1, groups=1):
@@ -108,6 +118,8 @@ def table(rows, peak):
 
 
 def main(argv=None):
+    if run_on_own_blas_kernel("benchmarks.kernels", argv):
+        return None
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and batch 16: a minute or two")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 64, 16 with --quick)")
@@ -122,6 +134,7 @@ def main(argv=None):
     info["matmul_gflops"] = round(matmul_gflops(1024 if args.quick else 2048), 1)
     print(f"{info.get('cpu', '')} x{info['cpus']}, NumPy float32 matmul {info['matmul_gflops']} GFLOP/s; "
           f"batch {batch}; PyTorch {'absent: our numbers only' if torch is None else info['torch']}")
+    print(f"BLAS: {blas_line(info['blas'])}", flush=True)
     rows = []
     for op in OPS:
         if args.only in op[0]:
