@@ -1,0 +1,101 @@
+"""Numba Winograd F(2x2, 3x3) convolution, cache-blocked (the math: ``kernels/reference.py``).
+
+The two transforms are memory-bound: the transformed input V is 4x the input
+(16 values per 4 input pixels), so writing all of it out and reading it back
+for the matrix multiplies costs more than the multiplies save. Instead the
+tiles go in chunks of a few rows of tiles: transform a chunk into a small V
+(16, C, chunk), run the 16 matrix multiplies into a small M (16, F, chunk),
+inverse-transform M into the output, and go on, while V and M are still in
+cache. Both transforms work on whole rows of tiles, so their inner loops run
+over contiguous (or stride-2) rows and vectorise.
+"""
+import numpy as np
+from numba import prange
+
+from ... import workspace
+from ..reference import winograd_weights
+from .jit import kernel
+
+CHUNK_BYTES = 1 << 22   # bytes of V (and of M) per chunk: within the L3 cache, a few chunks per convolution
+
+
+@kernel
+def _input_tiles(x, v, row0, th, tw, ph, pw):
+    """V[:, :, tiles of tile-rows row0 ...] = B^T d B for every 4x4 tile d of every channel."""
+    n, c, h, w = x.shape
+    wp = 2 * tw + 2
+    rows_here = v.shape[2] // tw
+    cols = min(w, wp - pw)
+    for ci in prange(c):
+        d = np.zeros((4, wp), x.dtype)      # the 4 (zero-padded) input rows under one row of tiles
+        t = np.empty((4, wp), x.dtype)      # B^T d: combinations of those rows
+        for r in range(rows_here):
+            b, ty = (row0 + r) // th, (row0 + r) % th
+            for a in range(4):
+                iy = 2 * ty - ph + a
+                if 0 <= iy < h:
+                    d[a, pw:pw + cols] = x[b, ci, iy, :cols]
+                else:
+                    d[a, :] = 0
+            for k in range(wp):
+                t[0, k] = d[0, k] - d[2, k]
+                t[1, k] = d[1, k] + d[2, k]
+                t[2, k] = d[2, k] - d[1, k]
+                t[3, k] = d[1, k] - d[3, k]
+            base = r * tw
+            for i in range(4):   # (B^T d) B: the same combinations along the row, 2 pixels per tile
+                t_row, out = t[i], v[4 * i:4 * i + 4, ci]
+                for tx in range(tw):
+                    k, p = np.uintp(2 * tx), np.uintp(base + tx)
+                    out[0, p] = t_row[k] - t_row[k + 2]
+                    out[1, p] = t_row[k + 1] + t_row[k + 2]
+                    out[2, p] = t_row[k + 2] - t_row[k + 1]
+                    out[3, p] = t_row[k + 1] - t_row[k + 3]
+
+
+@kernel
+def _output_tiles(m, y, bias, has_bias, row0, th, tw):
+    """y[tiles of tile-rows row0 ...] = A^T M A for every 2x2 output tile, plus the bias."""
+    n, f, ho, wo = y.shape
+    rows_here = m.shape[2] // tw
+    for fi in prange(f):
+        s = np.empty((2, 4, tw), m.dtype)   # A^T m for one row of tiles
+        out = np.empty((2, 2 * tw), m.dtype)
+        bv = bias[fi] if has_bias else 0.0
+        for r in range(rows_here):
+            b, ty = (row0 + r) // th, (row0 + r) % th
+            base = r * tw
+            for k in range(4):
+                m0, m1, m2, m3 = m[k, fi], m[4 + k, fi], m[8 + k, fi], m[12 + k, fi]
+                for tx in range(tw):
+                    p = np.uintp(base + tx)
+                    s[0, k, tx] = m0[p] + m1[p] + m2[p]
+                    s[1, k, tx] = m1[p] - m2[p] - m3[p]
+            for i in range(2):
+                for tx in range(tw):
+                    out[i, 2 * tx] = s[i, 0, tx] + s[i, 1, tx] + s[i, 2, tx] + bv
+                    out[i, 2 * tx + 1] = s[i, 1, tx] - s[i, 2, tx] - s[i, 3, tx] + bv
+                if 2 * ty + i < ho:
+                    y[b, fi, 2 * ty + i, :] = out[i, :wo]
+
+
+def winograd_conv(x, u, padding, out_hw, bias=None):
+    """As ``reference.winograd_conv``: x (N, C, H, W), U (16, F, C) -> y (N, F, Ho, Wo), 3x3 stride 1."""
+    x = np.ascontiguousarray(x)
+    (n, c, _, _), f, (ho, wo) = x.shape, u.shape[1], out_hw
+    th, tw = -(-ho // 2), -(-wo // 2)
+    y = np.empty((n, f, ho, wo), x.dtype)
+    rows = n * th
+    per_chunk = max(1, min(rows, CHUNK_BYTES // (16 * max(c, f) * tw * x.itemsize)))
+    b = np.zeros(1, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    for row0 in range(0, rows, per_chunk):
+        tiles = (min(rows, row0 + per_chunk) - row0) * tw
+        v = workspace.borrow("winograd_v", (16, c, tiles), x.dtype, np)
+        m = workspace.borrow("winograd_m", (16, f, tiles), x.dtype, np)
+        _input_tiles(v.size, x, v, row0, th, tw, *padding)
+        np.matmul(u, v, out=m)
+        _output_tiles(m.size, m, y, b, bias is not None, row0, th, tw)
+    return y
+
+
+__all__ = ["winograd_conv", "winograd_weights"]
