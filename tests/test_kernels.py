@@ -140,7 +140,8 @@ def test_every_kernel_module_offers_the_same_functions():
     from minitorch_cnn.kernels import cuda
     assert sorted(set(cpu.__all__) - set(cpu.CPU_ONLY)) == sorted(cuda.__all__)
     for name in cpu.__all__:
-        assert callable(getattr(cpu, name)) and callable(getattr(cuda, name)) and callable(getattr(reference, name))
+        assert callable(getattr(cpu, name)) and callable(getattr(reference, name))
+        assert name in cpu.CPU_ONLY or callable(getattr(cuda, name))
 
 
 def test_clamp_matches_reference():

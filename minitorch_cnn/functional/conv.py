@@ -64,10 +64,18 @@ class Conv2d(Function):
         g, (f, cg, kh, kw) = self.groups, w.shape
         self.x, self.kernel = x, (kh, kw)
         self.w_mat = w.reshape(g, f // g, cg * kh * kw)
-        y = xp.matmul(self.w_mat, self._cols(x))                                  # (G, F/G, N*Ho*Wo)
-        y = y.reshape(f, x.shape[0], *self.out_hw).transpose(1, 0, 2, 3)          # (N, F, Ho, Wo)
-        y = xp.ascontiguousarray(y)
-        return _add_bias(y, b)
+        cols, n = self._cols(x), x.shape[0]
+        y_mat = workspace.borrow("conv_gemm", (g, f // g, cols.shape[2]), x.dtype, xp)   # reused: no page faults
+        xp.matmul(self.w_mat, cols, out=y_mat)                                    # (G, F/G, N*Ho*Wo)
+        # Back to (N, F, Ho, Wo) in one pass that adds the bias on the way (a transposing copy and a
+        # separate bias pass took ~20 ms of a 55 ms forward at 64@32, batch 64).
+        y = xp.empty((n, f) + tuple(self.out_hw), x.dtype)
+        y_nfp = y_mat.reshape(f, n, -1).transpose(1, 0, 2)                        # (N, F, Ho*Wo), a view
+        if b is None:
+            y.reshape(n, f, -1)[...] = y_nfp
+        else:
+            xp.add(y_nfp, b.reshape(1, -1, 1), out=y.reshape(n, f, -1))
+        return y
 
     def _weight_grad(self, gy_mat):
         """dW = dY @ cols^T, with cols rebuilt: gy_mat (G, F/G, N*Ho*Wo) -> (F, C/G, kh, kw)."""
