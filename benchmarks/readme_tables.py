@@ -37,7 +37,8 @@ def kernel_table(res):
     for r in res["rows"]:
         f, tf, fb, tfb = (_ms(r.get(k)) for k in ("ours_fwd", "torch_fwd", "ours_fwd_bwd", "torch_fwd_bwd"))
         guard = _guard([r.get(k) for k in ("ours_fwd", "torch_fwd", "ours_fwd_bwd", "torch_fwd_bwd")])
-        lines.append(f"| {r['op']} | {_num(f)} | {_num(tf)} | {_ratio(f, tf)} | {_num(fb)} | {_num(tfb)} | "
+        name = r["op"] + (" (winograd)" if r.get("algorithm") == "winograd" else "")
+        lines.append(f"| {name} | {_num(f)} | {_num(tf)} | {_ratio(f, tf)} | {_num(fb)} | {_num(tfb)} | "
                      f"{_ratio(fb, tfb)} | {guard:.0%} |")
     return "\n".join(lines)
 

@@ -79,15 +79,17 @@ def test_winograd_path_passes_gradcheck(p, monkeypatch):
 def test_numba_kernel_matches_reference_across_chunks_and_threads(dtype, monkeypatch):
     rng = np.random.default_rng(3)
     cases = [(1, 3, 2, 5, 7, 1), (3, 20, 9, 9, 12, 0), (8, 64, 32, 17, 16, 2)]   # the last one runs threaded
+    tol = 1e-12 if dtype == np.float64 else 1e-6
     for chunk in (1, winograd.CHUNK_BYTES):   # 1 byte: every row of tiles its own chunk
         monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)
         for n, c, f, h, w, p in cases:
             (x, wt, b), _, out_hw = _case(rng, n, c, f, h, w, p, dtype)
             u = cpu.winograd_weights(wt)
+            assert u.dtype == dtype and rel_err(u, reference.winograd_weights(wt)) <= tol
             for bias in (None, b):
                 got, want = cpu.winograd_conv(x, u, (p, p), out_hw, bias), reference.winograd_conv(x, u, (p, p),
                                                                                                    out_hw, bias)
-                assert got.dtype == dtype and rel_err(got, want) <= (1e-12 if dtype == np.float64 else 1e-6)
+                assert got.dtype == dtype and rel_err(got, want) <= tol
 
 
 def test_conv_path_picks_winograd_only_where_it_applies(monkeypatch):

@@ -13,7 +13,6 @@ import numpy as np
 from numba import prange
 
 from ... import workspace
-from ..reference import winograd_weights
 from .jit import kernel
 
 CHUNK_BYTES = 1 << 22   # bytes of V (and of M) per chunk: within the L3 cache, a few chunks per convolution
@@ -77,6 +76,30 @@ def _output_tiles(m, y, bias, has_bias, row0, th, tw):
                     out[i, 2 * tx + 1] = s[i, 1, tx] - s[i, 2, tx] - s[i, 3, tx] + bv
                 if 2 * ty + i < ho:
                     y[b, fi, 2 * ty + i, :] = out[i, :wo]
+
+
+@kernel
+def _weights(w, u):
+    f, c = w.shape[0], w.shape[1]
+    for fi in prange(f):
+        t = np.empty((4, 3), u.dtype)         # G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2
+        for ci in range(c):
+            g = w[fi, ci]
+            for j in range(3):
+                t[0, j], t[3, j] = g[0, j], g[2, j]
+                t[1, j] = 0.5 * (g[0, j] + g[1, j] + g[2, j])
+                t[2, j] = 0.5 * (g[0, j] - g[1, j] + g[2, j])
+            for i in range(4):                # (G g) G^T: the same combinations of the columns
+                u[4 * i, fi, ci], u[4 * i + 3, fi, ci] = t[i, 0], t[i, 2]
+                u[4 * i + 1, fi, ci] = 0.5 * (t[i, 0] + t[i, 1] + t[i, 2])
+                u[4 * i + 2, fi, ci] = 0.5 * (t[i, 0] - t[i, 1] + t[i, 2])
+
+
+def winograd_weights(w):
+    """As ``reference.winograd_weights``: w (F, C, 3, 3) -> U (16, F, C) = G w G^T per filter."""
+    u = np.empty((16,) + w.shape[:2], w.dtype)
+    _weights(w.size, np.ascontiguousarray(w), u)
+    return u
 
 
 def winograd_conv(x, u, padding, out_hw, bias=None):
