@@ -86,6 +86,9 @@ def test_numba_kernel_matches_reference_across_chunks_and_threads(dtype, monkeyp
             (x, wt, b), _, out_hw = _case(rng, n, c, f, h, w, p, dtype)
             u = cpu.winograd_weights(wt)
             assert u.dtype == dtype and rel_err(u, reference.winograd_weights(wt)) <= tol
+            gy = rng.standard_normal((n, f) + out_hw).astype(dtype)
+            got, want = cpu.winograd_weight_grad(x, gy, (p, p)), reference.winograd_weight_grad(x, gy, (p, p))
+            assert got.dtype == dtype and got.shape == wt.shape and rel_err(got, want) <= tol * 10
             for bias in (None, b):
                 got, want = cpu.winograd_conv(x, u, (p, p), out_hw, bias), reference.winograd_conv(x, u, (p, p),
                                                                                                    out_hw, bias)

@@ -96,28 +96,27 @@ class Conv2d(Function):
         return _with_bias_grad(self, gx, gw, gy)
 
 
-class WinogradConv2d(Conv2d):
+class WinogradConv2d(Function):
     """x: (N, C, H, W), w: (F, C, 3, 3), b: (F,) -> (N, F, Ho, Wo): 3x3, stride 1, dilation 1, groups 1.
 
     Winograd F(2x2, 3x3) (the math is in kernels/reference.py): y = A^T [U * V] A per 2x2 output
     tile, with U = G w G^T and V = B^T d B, summed over input channels as 16 matrix multiplies.
     dx is itself such a convolution: of gy, padded by 2 - p, with every filter flipped and the
-    input and output channels swapped. dW is im2col's matrix multiply (``Conv2d._weight_grad``).
+    input and output channels swapped. dW is im2col's matrix multiply, a few images at a time.
     """
     def __init__(self, padding, out_hw):
-        super().__init__((1, 1), padding, (1, 1), 1, out_hw)
+        self.padding, self.out_hw = padding, out_hw
 
     def forward(self, x, w, b=None):
         k = kernels(x)
-        self.x, self.w, self.kernel = x, w, (3, 3)
-        self.w_mat = w.reshape(1, w.shape[0], -1)
+        self.x, self.w = x, w
         return k.winograd_conv(x, k.winograd_weights(w), self.padding, self.out_hw, b)
 
     def backward(self, gy):
         k, (ph, pw) = kernels(gy), self.padding
         gx = gw = None
         if self.needs_input_grad[1]:
-            gw = self._weight_grad(gy.transpose(1, 0, 2, 3).reshape(1, gy.shape[1], -1))
+            gw = k.winograd_weight_grad(self.x, gy, self.padding)
         if self.needs_input_grad[0]:
             flipped = self.w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)               # (C, F, 3, 3)
             gx = k.winograd_conv(gy, k.winograd_weights(flipped), (2 - ph, 2 - pw), self.x.shape[2:])

@@ -19,6 +19,7 @@ import numpy as np
 from numba import prange
 
 from ... import workspace
+from .conv import _im2col
 from .jit import PARALLEL_FROM, kernel
 
 CHUNK_BYTES = 1 << 22   # bytes of V (and of M) per chunk: within the L3 cache, a few chunks per convolution
@@ -143,6 +144,41 @@ def winograd_conv(x, u, padding, out_hw, bias=None):
     return y
 
 
+def _weight_grad_images(x, gy, padding, starts, per_chunk, name):
+    """sum over the chunks of images at ``starts`` of dY_chunk @ cols_chunk^T: (F, C*9), serially."""
+    (n, c, _, _), (f, ho, wo) = x.shape, gy.shape[1:]
+    total = np.zeros((f, c * 9), x.dtype)
+    for n0 in starts:
+        n1 = min(n, n0 + per_chunk)
+        cols = workspace.borrow("winograd_cols" + name, (c * 9, (n1 - n0) * ho * wo), x.dtype, np)
+        _im2col.serial(x[n0:n1], cols, 3, 3, 1, 1, *padding, 1, 1, ho, wo)
+        gy_chunk = gy[n0:n1].transpose(1, 0, 2, 3).reshape(f, -1)     # a small copy, in cache
+        total += gy_chunk @ cols.T
+    return total
+
+
+def winograd_weight_grad(x, gy, padding):
+    """As ``reference.winograd_weight_grad``: dW (F, C, 3, 3) = sum over images of dY @ im2col(x)^T.
+
+    In chunks of images, one thread per core: each builds the columns of a few images only (no
+    column matrix for the whole batch) and multiplies them with single-threaded BLAS.
+    """
+    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
+    n, hw = x.shape[0], gy.shape[2] * gy.shape[3]
+    workers = _threads.workers if gy.size * x.shape[1] * 9 >= PARALLEL_FROM else 1
+    per_chunk = max(1, min(-(-n // workers), 2048 // hw))
+    starts = list(range(0, n, per_chunk))
+    workers = min(workers, len(starts))
+    if workers == 1:
+        total = _weight_grad_images(x, gy, padding, starts, per_chunk, "")
+    else:
+        with _threads.one_blas_thread():
+            jobs = [_threads.pool.submit(_weight_grad_images, x, gy, padding, starts[i::workers], per_chunk, str(i))
+                    for i in range(workers)]
+            total = sum(job.result() for job in jobs)
+    return total.reshape(gy.shape[1], x.shape[1], 3, 3)
+
+
 class _Threads:
     """One Python thread per core, each running whole chunks, with single-threaded BLAS meanwhile.
 
@@ -167,4 +203,4 @@ class _Threads:
 _threads = _Threads()
 
 
-__all__ = ["winograd_conv", "winograd_weights"]
+__all__ = ["winograd_conv", "winograd_weight_grad", "winograd_weights"]
