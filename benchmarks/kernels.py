@@ -12,9 +12,20 @@ import numpy as np
 
 import minitorch_cnn as mt
 from minitorch_cnn import functional as F
+from minitorch_cnn.functional import conv
 
 from .gpu import gpu_section, kernel_rows
-from .harness import format_table, machine_info, matmul_gflops, measure, optional_torch, ratio_chart, save
+from .harness import (
+    blas_line,
+    format_table,
+    machine_info,
+    matmul_gflops,
+    measure,
+    optional_torch,
+    ratio_chart,
+    run_on_own_blas_kernel,
+    save,
+)
 
 
 def _conv(c_in, c_out, hw, k=3, stride=1, groups=1):
@@ -24,8 +35,25 @@ def _conv(c_in, c_out, hw, k=3, stride=1, groups=1):
         (c_out, c_in // groups, k, k), flops
 
 
+def _im2col_only(op):
+    """The same convolution with Winograd switched off, so conv_path picks im2col: both algorithms side by side."""
+    name, spec, fn, extra, flops = op
+
+    def run(t, x, w):
+        if t is not F:
+            return fn(t, x, w)
+        saved, conv.WINOGRAD_MIN_CHANNELS = conv.WINOGRAD_MIN_CHANNELS, float("inf")
+        try:
+            return fn(t, x, w)
+        finally:
+            conv.WINOGRAD_MIN_CHANNELS = saved
+    return name + " im2col", spec, run, extra, flops
+
+
 OPS = [  # (name, (channels, size), function of (namespace, x, extra), extra-parameter shape, flops(batch))
-    _conv(64, 64, 32), _conv(128, 128, 16), _conv(256, 256, 8), _conv(512, 512, 4), _conv(3, 64, 32),
+    _conv(64, 64, 32), _conv(128, 128, 16), _conv(256, 256, 8), _conv(512, 512, 4),
+    _im2col_only(_conv(64, 64, 32)), _im2col_only(_conv(128, 128, 16)), _im2col_only(_conv(256, 256, 8)),
+    _im2col_only(_conv(512, 512, 4)), _conv(3, 64, 32),
     _conv(256, 256, 8, groups=256), _conv(128, 128, 16, groups=128), _conv(64, 64, 32, stride=2, groups=64),
     ("max_pool 2x2 64@32", (64, 32), lambda t, x, _: t.max_pool2d(x, 2), None, None),
     ("max_pool 3/2 p1 192@16", (192, 16), lambda t, x, _: t.max_pool2d(x, 3, 2, 1), None, None),
@@ -77,6 +105,9 @@ def bench_op(op, batch, repeats, torch):
     ours = _runners(lambda a, p: fn(F, a, p), x, extra, lambda a: mt.Tensor(a, requires_grad=True),
                     lambda y: y.backward(np.ones_like(y.data)), mt.no_grad)
     row = {"op": name, "gflop": flops(batch) / 1e9 if flops else None}
+    if name.startswith("conv"):   # the algorithm our side runs (the " im2col" rows switch Winograd off)
+        row["algorithm"] = "im2col" if name.endswith(" im2col") else conv.conv_path(
+            shape_spec[0], extra_shape, (1, 1), (1, 1), 1)
     for kind, run in zip(("fwd", "fwd_bwd"), ours):
         row[f"ours_{kind}"] = measure(run, repeats)
     if torch is not None:
@@ -100,7 +131,8 @@ def table(rows, peak):
         t_f, t_fb = r.get("torch_fwd"), r.get("torch_fwd_bwd")
         gf = r["gflop"] / r["ours_fwd"]["median_s"] if r["gflop"] else None
         guard = max(v["guard_others_max"] for k, v in r.items() if isinstance(v, dict))
-        out.append([r["op"], f"{_ms(r['ours_fwd']):.2f}", f"{_ms(t_f):.2f}" if t_f else "-",
+        name = r["op"] + (" (winograd)" if r.get("algorithm") == "winograd" else "")
+        out.append([name, f"{_ms(r['ours_fwd']):.2f}", f"{_ms(t_f):.2f}" if t_f else "-",
                     f"{_ms(r['ours_fwd']) / _ms(t_f):.2f}x" if t_f else "-",
                     f"{_ms(r['ours_fwd_bwd']):.2f}", f"{_ms(t_fb):.2f}" if t_fb else "-",
                     f"{_ms(r['ours_fwd_bwd']) / _ms(t_fb):.2f}x" if t_fb else "-",
@@ -109,6 +141,8 @@ def table(rows, peak):
 
 
 def main(argv=None):
+    if run_on_own_blas_kernel("benchmarks.kernels", argv):
+        return None
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and batch 16: a minute or two")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 64, 16 with --quick)")
@@ -123,6 +157,7 @@ def main(argv=None):
     info["matmul_gflops"] = round(matmul_gflops(1024 if args.quick else 2048), 1)
     print(f"{info.get('cpu', '')} x{info['cpus']}, NumPy float32 matmul {info['matmul_gflops']} GFLOP/s; "
           f"batch {batch}; PyTorch {'absent: our numbers only' if torch is None else info['torch']}")
+    print(f"BLAS: {blas_line(info['blas'])}", flush=True)
     rows = []
     for op in OPS:
         if args.only in op[0]:

@@ -19,7 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from .gpu import gpu_section, model_rows
-from .harness import format_table, machine_info, measure, optional_torch, ratio_chart, save
+from .harness import (
+    blas_info,
+    blas_line,
+    clean_blas_env,
+    format_table,
+    machine_info,
+    measure,
+    optional_torch,
+    ratio_chart,
+    run_on_own_blas_kernel,
+    save,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,12 +117,12 @@ def child(framework, name, batch, repeats):
     train = measure(step, repeats, warmup=1, block=1)
     peak = _peak_bytes() - before   # includes what the first step allocated and kept (workspaces, caches)
     fwd = measure(forward, repeats, warmup=1, block=1)
-    print(json.dumps({"train": train, "forward": fwd, "peak_step_bytes": peak}))
+    print(json.dumps({"train": train, "forward": fwd, "peak_step_bytes": peak, "blas": blas_info()}))
 
 
 def run_child(framework, name, batch, repeats):
     cmd = [sys.executable, "-m", "benchmarks.models", "--child", framework, name, str(batch), str(repeats)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=clean_blas_env())
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -142,6 +153,8 @@ def table(rows, batch):
 
 
 def main(argv=None):
+    if run_on_own_blas_kernel("benchmarks.models", argv):
+        return None
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 16, 2 repeats")
     parser.add_argument("--batch", type=int, default=None)
@@ -163,7 +176,7 @@ def main(argv=None):
             row["torch"] = run_child("torch", name, batch, repeats)
         rows.append(row)
         print(f"  measured {name}", flush=True)
-    print(f"batch {batch}; {info.get('cpu', '')} x{info['cpus']}")
+    print(f"batch {batch}; {info.get('cpu', '')} x{info['cpus']}; BLAS: {blas_line(info['blas'])}")
     print(table(rows, batch))
     gpu_section(f"GPU training step, batch {batch}", lambda: model_rows(args.models.split(","), batch, repeats),
                 ["model", "step ms", "torch cuda step ms"])

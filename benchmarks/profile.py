@@ -14,7 +14,7 @@ import time
 import zoo
 from minitorch_cnn.autograd import Function
 
-from .harness import format_table
+from .harness import blas_info, blas_line, format_table, run_on_own_blas_kernel
 from .models import _ours as training_step
 
 
@@ -55,6 +55,8 @@ def profile(name, batch, steps):
 
 
 def main(argv=None):
+    if run_on_own_blas_kernel("benchmarks.profile", argv):
+        return None
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", choices=list(zoo.MODELS))
     parser.add_argument("--batch", type=int, default=64)
@@ -65,7 +67,7 @@ def main(argv=None):
     inside = sum(totals.values())
     table = [[f"{cls}.{m}", f"{t * 1e3:.1f}", f"{100 * t / wall:.1f}%"] for (cls, m), t in rows if t > 1e-4]
     table.append(["other (optimizer, Python)", f"{(wall - inside) * 1e3:.1f}", f"{100 * (wall - inside) / wall:.1f}%"])
-    print(f"{args.model}, batch {args.batch}: {wall * 1e3:.0f} ms per training step")
+    print(f"{args.model}, batch {args.batch}: {wall * 1e3:.0f} ms per training step; BLAS: {blas_line(blas_info())}")
     print(format_table(["function", "ms per step", "share"], table))
 
 

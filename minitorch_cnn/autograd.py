@@ -55,7 +55,6 @@ class Function:
     """
 
     def __call__(self, *inputs):
-        from .tensor import Tensor, as_tensor
         tensors = [as_tensor(x) for x in inputs]
         backend.check_same_device([t.data for t in tensors], type(self).__name__)
         self.needs_input_grad = tuple(t.requires_grad for t in tensors)
@@ -63,7 +62,7 @@ class Function:
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
         record = is_grad_enabled() and any(self.needs_input_grad)
-        results = [Tensor(y, requires_grad=record) for y in outputs]
+        results = [Tensor._from_array(y, record) for y in outputs]
         if record:
             self.inputs = tensors
             self.output_meta = [(y.shape, y.dtype) for y in outputs]
@@ -156,3 +155,8 @@ def backward(root, grad=None, retain_graph=False):
                 slots[t.output_index] = g if slot is None else slot + g
         if not retain_graph:
             fn.release()
+
+
+# Function.__call__ wraps arrays in Tensors, and tensor.py needs Function first, so the link is
+# made here, once, at import time: a per-call import cost ~1 us on every operation.
+from .tensor import Tensor, as_tensor  # noqa: E402

@@ -19,8 +19,6 @@ def _as_array(data, dtype=None):
     if backend.is_array(data):
         return data if dtype is None else data.astype(dtype, copy=False)
     xp = backend.default_module()
-    if isinstance(data, np.ndarray):  # a NumPy array while the default backend is CuPy
-        return xp.asarray(data, dtype=dtype)
     arr = np.asarray(data)
     if dtype is None and arr.dtype.kind == "f" and not isinstance(data, np.generic):
         dtype = backend.DEFAULT_DTYPE
@@ -46,6 +44,16 @@ class Tensor:
         self.creator = None
         self.output_index = 0
         self.retains_grad = False
+
+    @classmethod
+    def _from_array(cls, array, requires_grad):
+        """A Tensor around an array a Function just produced: no conversion or checks (the hot path)."""
+        if not backend.is_array(array):   # a NumPy scalar, from a reduction over every axis
+            return cls(array, requires_grad=requires_grad)
+        t = cls.__new__(cls)
+        t.data, t.grad, t.requires_grad, t.creator, t.output_index, t.retains_grad = (
+            array, None, requires_grad, None, 0, False)
+        return t
 
     # ---- array-like properties -------------------------------------------
     shape = property(lambda self: self.data.shape)
@@ -91,43 +99,43 @@ class Tensor:
 
     # ---- operators (each one a Function in functional.tensor_ops) -----------
     def __add__(self, other):
-        return _ops().add(self, other)
+        return _ops.add(self, other)
 
     def __radd__(self, other):
-        return _ops().add(other, self)
+        return _ops.add(other, self)
 
     def __sub__(self, other):
-        return _ops().sub(self, other)
+        return _ops.sub(self, other)
 
     def __rsub__(self, other):
-        return _ops().sub(other, self)
+        return _ops.sub(other, self)
 
     def __mul__(self, other):
-        return _ops().mul(self, other)
+        return _ops.mul(self, other)
 
     def __rmul__(self, other):
-        return _ops().mul(other, self)
+        return _ops.mul(other, self)
 
     def __truediv__(self, other):
-        return _ops().div(self, other)
+        return _ops.div(self, other)
 
     def __rtruediv__(self, other):
-        return _ops().div(other, self)
+        return _ops.div(other, self)
 
     def __neg__(self):
-        return _ops().neg(self)
+        return _ops.neg(self)
 
     def __pow__(self, exponent):
-        return _ops().pow(self, exponent)
+        return _ops.pow(self, exponent)
 
     def __matmul__(self, other):
-        return _ops().matmul(self, other)
+        return _ops.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return _ops().matmul(other, self)
+        return _ops.matmul(other, self)
 
     def __getitem__(self, index):
-        return _ops().getitem(self, index)
+        return _ops.getitem(self, index)
 
     # comparisons give plain boolean arrays: they have no gradient
     def __lt__(self, other):
@@ -144,30 +152,30 @@ class Tensor:
 
     # ---- reductions and shape --------------------------------------------------
     def sum(self, axis=None, keepdims=False):
-        return _ops().sum(self, axis, keepdims)
+        return _ops.sum(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        return _ops().mean(self, axis, keepdims)
+        return _ops.mean(self, axis, keepdims)
 
     def max(self, axis=None, keepdims=False):
-        return _ops().max(self, axis, keepdims)
+        return _ops.max(self, axis, keepdims)
 
     def exp(self):
-        return _ops().exp(self)
+        return _ops.exp(self)
 
     def log(self):
-        return _ops().log(self)
+        return _ops.log(self)
 
     def reshape(self, *shape):
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return _ops().reshape(self, shape)
+        return _ops.reshape(self, shape)
 
     def view(self, *shape):
         return self.reshape(*shape)
 
     def transpose(self, *axes):
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return _ops().transpose(self, axes or None)
+        return _ops.transpose(self, axes or None)
 
     def permute(self, *axes):
         return self.transpose(*axes)
@@ -177,13 +185,7 @@ class Tensor:
         return self.transpose()
 
     def flatten(self, start_dim=0, end_dim=-1):
-        from .functional.shape import flatten
-        return flatten(self, start_dim, end_dim)
-
-
-def _ops():
-    from .functional import tensor_ops
-    return tensor_ops
+        return _shape.flatten(self, start_dim, end_dim)
 
 
 def _raw(x):
@@ -206,3 +208,9 @@ def as_tensor(x, like=None):
 def tensor(data, requires_grad=False, dtype=None):
     """Build a Tensor, like ``torch.tensor``."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+# Tensor's operators call the Functions in functional/, which themselves build Tensors: import them
+# once, here at the end where Tensor exists, instead of on every operator call.
+from .functional import shape as _shape  # noqa: E402
+from .functional import tensor_ops as _ops  # noqa: E402

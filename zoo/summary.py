@@ -51,9 +51,17 @@ def _macs(module, out_shape):
     return 0
 
 
+def _algorithm(module):
+    """How functional.conv runs this conv: 'im2col', 'winograd', 'depthwise' or 'pointwise' (None: no conv)."""
+    if not isinstance(module, nn.Conv2d):
+        return None
+    return conv_path(module.in_channels, module.weight.shape, module.stride, module.padding, module.groups,
+                     module.dilation, like=module.weight.data)
+
+
 def _im2col_bytes(module, out_shape, batch_size, itemsize):
-    if not isinstance(module, nn.Conv2d) or conv_path(module.in_channels, module.weight.shape, module.stride,
-                                                       module.padding, module.groups) != "im2col":
+    # Winograd's forward builds no columns, but its backward does, for the weight gradient.
+    if _algorithm(module) not in ("im2col", "winograd"):
         return 0
     (kh, kw), (_, ho, wo) = module.kernel_size, out_shape
     return module.in_channels * kh * kw * batch_size * ho * wo * itemsize
@@ -86,7 +94,8 @@ def layer_table(model, input_shape, batch_size=64):
         own = sum(p.size for p in module.parameters(recurse=False)) + sum(b.size for b in _counted_buffers(module))
         shape = tuple(output.shape[1:])
         is_view = any(isinstance(x, Tensor) and backend.shares_memory(x.data, output.data) for x in inputs)
-        rows.append({"name": names[id(module)], "type": type(module).__name__, "shape": shape,
+        rows.append({"name": names[id(module)], "type": type(module).__name__, "algorithm": _algorithm(module),
+                     "shape": shape,
                      "params": own if first_call else 0, "macs": _macs(module, shape),
                      "im2col_bytes": _im2col_bytes(module, shape, batch_size, itemsize),
                      "activation_bytes": 0 if is_view else int(np.prod(shape)) * batch_size * itemsize})
@@ -129,8 +138,10 @@ def summary(model, input_shape, batch_size=64):
     """The table as a string. ``input_shape`` is one image's shape, e.g. (3, 32, 32)."""
     rows, t = layer_table(model, input_shape, batch_size)
     header = ["Layer (type)", "Output shape", "Param #", "MACs", f"im2col bytes (batch {batch_size})"]
-    cells = [[f"{r['name']} ({r['type']})", str((None, *r["shape"])), f"{r['params']:,}", f"{r['macs']:,}",
-              f"{r['im2col_bytes']:,}"] for r in rows]
+    # a conv's algorithm is shown after its type where it is not plain im2col: "(Conv2d: winograd)"
+    kinds = [r["type"] + (f": {r['algorithm']}" if r["algorithm"] not in (None, "im2col") else "") for r in rows]
+    cells = [[f"{r['name']} ({kind})", str((None, *r["shape"])), f"{r['params']:,}", f"{r['macs']:,}",
+              f"{r['im2col_bytes']:,}"] for r, kind in zip(rows, kinds)]
     widths = [max(len(c[i]) for c in cells + [header]) for i in range(len(header))]
 
     def line(c):  # names and shapes left-aligned, numbers right-aligned

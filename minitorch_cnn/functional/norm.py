@@ -19,12 +19,17 @@ def _reduce_axes(x):
 
 
 class BatchNormTrain(Function):
-    """x: (N, C, *), gamma, beta: (C,) -> (N, C, *), normalised with this batch's statistics."""
-    def __init__(self, eps):
-        self.eps = eps
+    """x: (N, C, *), gamma, beta: (C,) -> (N, C, *), normalised with this batch's statistics.
+
+    The batch mean and biased variance (C,) are written into ``batch_stats`` = [mean, var], a list
+    the caller passes in and reads after the call (they update the running statistics).
+    """
+    def __init__(self, eps, batch_stats):
+        self.eps, self.batch_stats = eps, batch_stats
 
     def forward(self, x, gamma, beta):
-        y, self.x_hat, self.mean, self.var, self.inv_std = kernels(x).batch_norm_forward(x, gamma, beta, self.eps)
+        y, self.x_hat, mean, var, self.inv_std = kernels(x).batch_norm_forward(x, gamma, beta, self.eps)
+        self.batch_stats[:] = [mean, var]
         self.gamma = gamma
         return y
 
@@ -80,10 +85,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if count <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input shape {tuple(x.shape)}")
-    fn = BatchNormTrain(eps)
-    y = fn(x, gamma, beta)
+    batch_stats = []
+    y = BatchNormTrain(eps, batch_stats)(x, gamma, beta)
     if raw[0] is not None:
-        # fn still holds this batch's statistics: the forward just computed them
-        raw[0][...] = (1 - momentum) * raw[0] + momentum * fn.mean
-        raw[1][...] = (1 - momentum) * raw[1] + momentum * fn.var * (count / (count - 1))
+        batch_mean, batch_var = batch_stats
+        raw[0][...] = (1 - momentum) * raw[0] + momentum * batch_mean
+        raw[1][...] = (1 - momentum) * raw[1] + momentum * batch_var * (count / (count - 1))
     return y

@@ -180,3 +180,56 @@ def clamp_forward(x, high=None):
         mask = x > 0
         return x * mask, mask
     return xp.clip(x, 0, high), (x > 0) & (x < high)
+
+
+# ---- Winograd F(2x2, 3x3): 3x3 convolution, stride 1, through 4x4 tiles ------------------------------
+# A 3x3 filter g over a 4x4 input tile d gives a 2x2 output tile  Y = A^T [(G g G^T) * (B^T d B)] A
+# (Lavin & Gray, 2015): 16 multiplies per tile and (input, output) channel pair instead of im2col's 36.
+# Summed over input channels, the 16 element-wise products become 16 matrix multiplies:
+#   M[k] = U[k] @ V[k],  U = G g G^T: (16, F, C),  V = B^T d B: (16, C, tiles),  M: (16, F, tiles).
+WINOGRAD_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))        # (4, 3)
+WINOGRAD_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))                  # (4, 4)
+WINOGRAD_AT = ((1, 1, 1, 0), (0, 1, -1, -1))                                              # (2, 4)
+
+
+def winograd_weights(w):
+    """w (F, C, 3, 3) -> U (16, F, C): each filter as G g G^T, flattened over the 4x4 positions."""
+    xp = get_array_module(w)
+    g = xp.asarray(WINOGRAD_G, dtype=w.dtype)
+    u = xp.einsum("ai,fcij,bj->abfc", g, w, g)
+    return xp.ascontiguousarray(u.reshape(16, *w.shape[:2]))
+
+
+def winograd_conv(x, u, padding, out_hw, bias=None):
+    """x (N, C, H, W), U (16, F, C) from ``winograd_weights`` -> y (N, F, Ho, Wo), a 3x3 stride-1 convolution.
+
+    x is padded so that the 4x4 tiles, 2 apart, cover every output (Ho, Wo odd: one extra row/column,
+    cropped at the end); the tiles overlap by 2, so they are a strided view, no copy.
+    """
+    xp = get_array_module(x)
+    (n, c, h, w), (ho, wo) = x.shape, out_hw
+    th, tw = -(-ho // 2), -(-wo // 2)
+    ph, pw = padding
+    xpad = xp.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
+    rows, cols = min(h, 2 * th + 2 - ph), min(w, 2 * tw + 2 - pw)
+    xpad[:, :, ph:ph + rows, pw:pw + cols] = x[:, :, :rows, :cols]
+    s_n, s_c, s_h, s_w = xpad.strides
+    d = xp.lib.stride_tricks.as_strided(xpad, (n, c, th, tw, 4, 4), (s_n, s_c, 2 * s_h, 2 * s_w, s_h, s_w))
+    bt, at = xp.asarray(WINOGRAD_BT, dtype=x.dtype), xp.asarray(WINOGRAD_AT, dtype=x.dtype)
+    v = xp.einsum("ai,nctuij,bj->abcntu", bt, d, bt).reshape(16, c, n * th * tw)     # B^T d B per tile
+    m = xp.matmul(u, v).reshape(4, 4, -1, n, th, tw)                                   # 16 matrix multiplies
+    y = xp.einsum("ia,abfntu,jb->nftiuj", at, m, at).reshape(n, -1, 2 * th, 2 * tw)   # A^T m A per tile
+    y = xp.ascontiguousarray(y[:, :, :ho, :wo])
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y
+
+
+def winograd_weight_grad(x, gy, padding):
+    """dW (F, C, 3, 3) of a 3x3 stride-1 convolution: dY @ im2col(x)^T, summed over the batch.
+
+    (Winograd has a weight-gradient form too; im2col's matrix multiply measured faster here.)
+    """
+    cols = im2col(x, (3, 3), (1, 1), padding, (1, 1), gy.shape[2:])               # (C*9, N*Ho*Wo)
+    gy_mat = gy.transpose(1, 0, 2, 3).reshape(gy.shape[1], -1)                     # (F, N*Ho*Wo)
+    return (gy_mat @ cols.T).reshape(gy.shape[1], x.shape[1], 3, 3)

@@ -6,12 +6,15 @@ from .conv import col2im, depthwise_backward, depthwise_forward, im2col
 from .elementwise import clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
+from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
+
+# The convolution algorithms these kernels offer (functional.conv.conv_path picks among them), and
+# the kernels only the CPU has: every other name here has a GPU twin of the same signature in kernels/cuda
+# (tests/test_kernels.py holds them to it).
+conv_algorithms = ("im2col", "winograd")
+CPU_ONLY = ("winograd_conv", "winograd_weight_grad", "winograd_weights")
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
            "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col",
-           "max_pool_backward", "max_pool_forward"]
-
-# Kernels of algorithms only the CPU offers; functional.conv.conv_path asks
-# getattr(kernels(x), 'conv_algorithms', ('im2col',)). Every other name here has a GPU twin of the same
-# signature in kernels/cuda (tests/test_kernels.py holds them to it).
-CPU_ONLY = ()
+           "max_pool_backward", "max_pool_forward", "winograd_conv", "winograd_weight_grad",
+           "winograd_weights"]

@@ -35,7 +35,8 @@ class Kernel:
                                        fn.__closure__)
         serial_fn.__qualname__ = fn.__qualname__ + "_serial"
         self.parallel = njit(parallel=True, cache=True)(fn)
-        self.serial = njit(cache=True)(serial_fn)
+        # nogil: the serial copy may run in several Python threads at once (kernels/cpu/winograd.py)
+        self.serial = njit(cache=True, nogil=True)(serial_fn)
 
     def __call__(self, work, *args):
         return (self.parallel if work >= PARALLEL_FROM else self.serial)(*args)

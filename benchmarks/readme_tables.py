@@ -1,0 +1,106 @@
+"""The README's benchmark tables, regenerated from the results JSON that the benchmarks wrote.
+
+    python -m benchmarks.readme_tables [--results benchmarks/results] [--write README.md]
+
+Prints the markdown (a dated line saying where and on which BLAS kernel the numbers were measured,
+the per-op table from kernels.json and the per-model table from models.json). With ``--write``
+it replaces the part of the README between the two ``benchmark tables`` markers, atomically.
+"""
+import argparse
+import json
+import os
+from pathlib import Path
+
+from .harness import blas_line
+
+BEGIN, END = "<!-- benchmark tables: begin -->", "<!-- benchmark tables: end -->"
+
+
+def _ms(d):
+    return d["median_s"] * 1e3 if d else None
+
+
+def _num(v):
+    return "-" if v is None else (f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 100 else f"{v:.0f}")
+
+
+def _ratio(a, b):
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def _guard(dicts):
+    return max((d["guard_others_max"] for d in dicts if d and "guard_others_max" in d), default=0.0)
+
+
+def kernel_table(res):
+    lines = ["| op | fwd ms | PyTorch | ratio | fwd+bwd ms | PyTorch | ratio | guard max |", "|---" * 8 + "|"]
+    for r in res["rows"]:
+        f, tf, fb, tfb = (_ms(r.get(k)) for k in ("ours_fwd", "torch_fwd", "ours_fwd_bwd", "torch_fwd_bwd"))
+        guard = _guard([r.get(k) for k in ("ours_fwd", "torch_fwd", "ours_fwd_bwd", "torch_fwd_bwd")])
+        name = r["op"] + (" (winograd)" if r.get("algorithm") == "winograd" else "")
+        lines.append(f"| {name} | {_num(f)} | {_num(tf)} | {_ratio(f, tf)} | {_num(fb)} | {_num(tfb)} | "
+                     f"{_ratio(fb, tfb)} | {guard:.0%} |")
+    return "\n".join(lines)
+
+
+def model_table(res):
+    lines = ["| model | train step ms | PyTorch | ratio | images/s | forward ms | PyTorch | ratio | peak step MB "
+             "| PyTorch | ratio | guard max |", "|---" * 12 + "|"]
+    for r in res["rows"]:
+        o, t = r["ours"], r.get("torch") or {}
+        if "error" in o:
+            lines.append(f"| {r['model']} | error: {o['error']} |" + " |" * 10)
+            continue
+        tr, ttr, fw, tfw = _ms(o.get("train")), _ms(t.get("train")), _ms(o.get("forward")), _ms(t.get("forward"))
+        mb, tmb = o["peak_step_bytes"] / 2 ** 20, (t.get("peak_step_bytes") or 0) / 2 ** 20
+        guard = _guard([o.get("train"), o.get("forward"), t.get("train"), t.get("forward")])
+        lines.append(f"| {r['model']} | {_num(tr)} | {_num(ttr)} | {_ratio(tr, ttr)} | {res['batch'] / (tr / 1e3):.0f} "
+                     f"| {_num(fw)} | {_num(tfw)} | {_ratio(fw, tfw)} | {mb:.0f} | {tmb:.0f} | {_ratio(mb, tmb)} "
+                     f"| {guard:.0%} |")
+    return "\n".join(lines)
+
+
+def _provenance(name, res):
+    m = res["machine"]
+    return (f"`{name}`: {m['date']}, {m.get('cpu', '')} x{m['cpus']}, batch {res['batch']}, NumPy {m['numpy']} "
+            f"({blas_line(m.get('blas', [{'note': 'BLAS kernel not recorded'}]))}; overrides removed: "
+            f"{m.get('blas_overrides_removed', 'not recorded')}), Numba {m.get('numba', '-')}, "
+            f"PyTorch {m.get('torch', 'absent')}.")
+
+
+def tables(results_dir):
+    parts = []
+    for name, build in (("kernels.json", kernel_table), ("models.json", model_table)):
+        path = Path(results_dir) / name
+        if path.exists():
+            res = json.loads(path.read_text())
+            parts += [_provenance(name, res), "", build(res), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write(readme, text):
+    readme = Path(readme)
+    old = readme.read_text()
+    if BEGIN not in old or END not in old:
+        raise SystemExit(f"{readme}: no '{BEGIN}' ... '{END}' markers to replace between")
+    head, rest = old.split(BEGIN, 1)
+    new = head + BEGIN + "\n" + text + rest[rest.index(END):]
+    tmp = readme.with_suffix(".md.tmp")
+    tmp.write_text(new)
+    os.replace(tmp, readme)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="benchmarks/results")
+    parser.add_argument("--write", metavar="README", help="replace the tables between the markers in this file")
+    args = parser.parse_args(argv)
+    text = tables(args.results)
+    print(text)
+    if args.write:
+        write(args.write, text)
+        print(f"wrote {args.write}")
+
+
+if __name__ == "__main__":
+    main()

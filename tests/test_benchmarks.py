@@ -1,0 +1,64 @@
+"""The benchmark plumbing (no timing): the BLAS-override child process and the README table generator."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import harness, readme_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_child_environment_drops_the_blas_overrides_and_says_which(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")
+    monkeypatch.delenv(harness._CHILD_MARK, raising=False)
+    env = harness.clean_blas_env()
+    assert "OPENBLAS_CORETYPE" not in env and "OPENBLAS_L2_SIZE" not in env
+    assert env[harness._CHILD_MARK] == "OPENBLAS_CORETYPE=Haswell,OPENBLAS_L2_SIZE=512"
+    assert os.environ["OPENBLAS_CORETYPE"] == "Haswell"   # this process keeps them
+
+
+def test_benchmark_reruns_itself_without_the_overrides(tmp_path):
+    """A real child: the overrides are gone there, and the recorded machine info says what was removed."""
+    code = ("import json, os; from benchmarks import harness; "
+            "done = harness.run_on_own_blas_kernel('benchmarks.harness', []); "
+            "print(json.dumps({'done': done, 'core': os.environ.get('OPENBLAS_CORETYPE'), "
+            "'removed': os.environ.get(harness._CHILD_MARK)}))")
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell", "PYTHONPATH": str(ROOT)}
+    env.pop(harness._CHILD_MARK, None)
+    parent = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert json.loads(parent.stdout.strip().splitlines()[-1]) == {"done": True, "core": "Haswell",
+                                                                  "removed": None}
+    child_env = {k: v for k, v in env.items() if k != "OPENBLAS_CORETYPE"}   # what the parent hands its child
+    child_env[harness._CHILD_MARK] = "OPENBLAS_CORETYPE=Haswell"
+    child = subprocess.run([sys.executable, "-c", code], env=child_env, cwd=ROOT, capture_output=True, text=True)
+    assert json.loads(child.stdout.strip().splitlines()[-1]) == {"done": False, "core": None,
+                                                                 "removed": "OPENBLAS_CORETYPE=Haswell"}
+
+
+def _result(median):
+    return {"median_s": median, "guard_others_max": 0.05}
+
+
+def test_readme_tables_come_from_the_json_with_date_and_blas_kernel(tmp_path):
+    machine = {"date": "2026-12-01 22:00 UTC", "cpu": "CPU", "cpus": 2, "numpy": "2.4", "numba": "0.6",
+               "torch": "2.13.0", "blas": [{"internal_api": "openblas", "version": "0.3", "architecture": "SkylakeX",
+                                            "num_threads": 2}], "blas_overrides_removed": "OPENBLAS_CORETYPE=Haswell"}
+    (tmp_path / "kernels.json").write_text(json.dumps({"machine": machine, "batch": 64, "rows": [
+        {"op": "conv3x3 64->64 @32", "ours_fwd": _result(0.030), "torch_fwd": _result(0.020),
+         "ours_fwd_bwd": _result(0.090), "torch_fwd_bwd": _result(0.060)}]}))
+    text = readme_tables.tables(tmp_path)
+    assert "2026-12-01 22:00 UTC" in text and "SkylakeX kernel" in text and "OPENBLAS_CORETYPE=Haswell" in text
+    assert "| conv3x3 64->64 @32 | 30.0 | 20.0 | 1.50x | 90.0 | 60.0 | 1.50x | 5% |" in text
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{readme_tables.BEGIN}\nold table\n{readme_tables.END}\noutro\n")
+    readme_tables.write(readme, text)
+    new = readme.read_text()
+    assert "old table" not in new and "1.50x" in new and new.startswith("intro\n") and new.endswith("outro\n")
+    readme.write_text("no markers")
+    with pytest.raises(SystemExit, match="markers"):
+        readme_tables.write(readme, text)
