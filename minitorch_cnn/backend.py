@@ -14,6 +14,7 @@ CuPy is optional: importing this module without it works, and asking for the
 GPU then raises a clear error.
 """
 import contextlib
+import importlib
 
 import numpy as np
 
@@ -102,11 +103,19 @@ def device_of(array):
 def kernels(*arrays):
     """The kernel module (same function names on every device) for these arrays: the CUDA
     wrappers for CuPy arrays, and for NumPy arrays under "cuda-emulator"; Numba otherwise."""
-    if get_array_module(*arrays) is np and _state["default"] != "cuda-emulator":
-        from .kernels import cpu
-        return cpu
-    from .kernels import cuda
-    return cuda
+    on_cpu = get_array_module(*arrays) is np and _state["default"] != "cuda-emulator"
+    return _kernel_module("cpu" if on_cpu else "cuda")
+
+
+_kernel_modules = {}
+
+
+def _kernel_module(name):
+    """minitorch_cnn.kernels.<name>, imported on first use (kernels import this module) and then kept,
+    so the hot path pays a dict lookup, not an import statement."""
+    if name not in _kernel_modules:
+        _kernel_modules[name] = importlib.import_module(f"{__package__}.kernels.{name}")
+    return _kernel_modules[name]
 
 
 _cuda_modules = {}
@@ -130,10 +139,10 @@ def check_same_device(arrays, where):
     """Raise one clear error when ``arrays`` live on different devices (host and GPU, or two GPUs).
 
     Called once per Function call (autograd), so a mix fails where the user made it, not deep inside
-    a kernel. Free when CuPy is not installed; otherwise one isinstance per array.
+    a kernel. Free when CuPy is not installed; otherwise one isinstance per array unless one is on a GPU.
     """
-    if _cupy is None or len(arrays) < 2:
-        return
+    if _cupy is None or len(arrays) < 2 or not any(isinstance(a, _cupy.ndarray) for a in arrays):
+        return                                   # all on the host: the common case stays one pass
     devices = {("cuda", a.device.id) if isinstance(a, _cupy.ndarray) else ("cpu", None)
                for a in arrays if isinstance(a, np.ndarray | _cupy.ndarray)}
     if len(devices) > 1:

@@ -7,10 +7,17 @@
 # The framework's version: `minitorch_cnn/functional/conv.py`, kernels in `minitorch_cnn/kernels/`.
 
 # %%
-import time
 
 import numpy as np
-from labcheck import QUICK, check_close, check_conv_backward, check_conv_forward, check_im2col, save_figure
+from labcheck import (
+    QUICK,
+    best_ms,
+    check_close,
+    check_conv_backward,
+    check_conv_forward,
+    check_im2col,
+    save_figure,
+)
 
 import minitorch_cnn as mt
 from minitorch_cnn import functional as F
@@ -146,15 +153,6 @@ check_conv_backward(conv_backward_naive)
 # the Numba kernel (`kernels/cpu/conv.py`) writes each column once, in parallel.
 
 # %%
-def best_ms(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return min(times)
-
-
 shape = (2, 8, 16, 16) if QUICK else (8, 16, 32, 32)
 rng = np.random.default_rng(0)
 x = rng.standard_normal(shape).astype(np.float32)

@@ -10,12 +10,11 @@
 
 # %%
 import inspect
-import time
 from pathlib import Path
 
 import numba
 import numpy as np
-from labcheck import QUICK, check_close, check_im2col_kernel, check_relu6_kernel, report, save_figure
+from labcheck import QUICK, best_ms, check_close, check_im2col_kernel, check_relu6_kernel, report, save_figure
 
 import minitorch_cnn
 from minitorch_cnn import backend
@@ -79,19 +78,9 @@ x = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 4
 y, mask = np.empty_like(x), np.empty(n, np.bool_)
 
 
-def best_ms(fn, repeat=5):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return min(times)
-
-
-timings = {"your Numba kernel": best_ms(lambda: relu6_launch(x, y, mask)),
-           "reference (NumPy clip)": best_ms(lambda: reference.clamp_forward(x, 6.0)),
-           "framework Numba kernel": best_ms(lambda: cpu.clamp_forward(x, 6.0))}
+timings = {"your Numba kernel": best_ms(lambda: relu6_launch(x, y, mask), 5, warmup=True),
+           "reference (NumPy clip)": best_ms(lambda: reference.clamp_forward(x, 6.0), 5, warmup=True),
+           "framework Numba kernel": best_ms(lambda: cpu.clamp_forward(x, 6.0), 5, warmup=True)}
 for name, ms in timings.items():
     print(f"ReLU6 on {n:,} floats: {name:<24} {ms:7.2f} ms")
 

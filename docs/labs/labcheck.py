@@ -8,6 +8,7 @@ implementation too, to show that it can fail.
 """
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,19 @@ def report(label, value, expect, ok):
 def check_close(label, got, want, tol=1e-7):
     err = rel_error(got, want)
     return report(f"{label} error", f"{err:.1e}", f"< {tol:.0e}", err < tol)
+
+
+def best_ms(fn, repeat=3, warmup=False):
+    """The fastest of ``repeat`` calls of ``fn``, in ms; ``warmup`` first makes one untimed call
+    (a Numba kernel compiles on its first call)."""
+    if warmup:
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return min(times)
 
 
 def save_figure(fig, name):

@@ -22,22 +22,20 @@ of rounding; anything above 1e-6 is a bug. Two details keep correct layers passi
 import numpy as np
 
 from ..autograd import no_grad
-from ..gradcheck import relative_error
+from ..gradcheck import GradcheckReport, relative_error
 from ..random import manual_seed
 from ..tensor import Tensor
 
 TOLERANCE = 1e-6
 
 
-class GradcheckResult:
-    """Worst relative error per checked tensor; ``passed`` when every one is below ``TOLERANCE``."""
+class GradcheckResult(GradcheckReport):
+    """The library's report for sampled elements of one step: ``passed`` when every worst relative error
+    is below ``TOLERANCE`` (sampled checks keep no full analytic / numeric arrays)."""
 
     def __init__(self, step_name, names, errors, samples):
-        self.step_name, self.names, self.errors, self.samples = step_name, names, errors, samples
-
-    @property
-    def max_error(self):
-        return max(self.errors, default=0.0)
+        super().__init__(names, errors, analytic=None, numeric=None)
+        self.step_name, self.samples = step_name, samples
 
     @property
     def passed(self):
