@@ -2,7 +2,8 @@
 
 Same names and signatures as ``kernels.reference``; the tests hold them to it.
 """
-from .conv import col2im, depthwise_backward, depthwise_forward, im2col
+from .conv import col2im, im2col
+from .depthwise import depthwise_backward, depthwise_forward
 from .elementwise import clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
