@@ -169,7 +169,9 @@ def _depthwise_backward(gy, x, w, dx, dwt, need_dx, stack, h, wd, ho, wo, sh, sw
     taps = _tap_offsets(kh, kw, sh, sw, dh, dw, stack * size, wq)
     for ci in prange(c):   # one input channel per iteration: its dx planes and its m filters' dw are its own
         phases, d_phases = np.zeros(sh * sw * stack * size, x.dtype), np.empty(sh * sw * stack * size, x.dtype)
-        grid = np.zeros(stack * size, x.dtype)   # gy on the phase grid; the unused positions stay zero
+        # gy on the phase grid; the unused positions stay zero, so their products add nothing to dw
+        # (unless the input pixel they meet is Inf or NaN: then dw is NaN at more taps than it must be)
+        grid = np.zeros(stack * size, x.dtype)
         totals = np.zeros(m * taps_n, np.float64)   # dw of this channel's filters
         for b0 in range(0, n, stack):
             count = min(stack, n - b0)
