@@ -7,7 +7,6 @@ it later. That is the whole graph: tensors point at the function that made them,
 functions point at their input tensors.
 """
 import contextlib
-import weakref
 
 from . import backend
 
@@ -65,9 +64,7 @@ class Function:
         record = is_grad_enabled() and any(self.needs_input_grad)
         results = [Tensor._from_array(y, record) for y in outputs]
         if record:
-            # Leaves as they are (backward writes their .grad); every other input as an _Edge, which does
-            # not keep the input's array alive (see there).
-            self.inputs = [t if t.creator is None else _Edge(t) for t in tensors]
+            self.inputs = tensors
             self.output_meta = [(y.shape, y.dtype) for y in outputs]
             for i, t in enumerate(results):
                 t.creator, t.output_index = self, i
@@ -86,40 +83,6 @@ class Function:
         """Drop everything saved for backward, so the arrays can be freed."""
         self.__dict__.clear()
         self.released = True
-
-
-class _Edge:
-    """A non-leaf input as the graph keeps it: where its gradient goes (``creator``, ``output_index``),
-    its ``shape``, and a weak reference to the Tensor for ``retains_grad`` / ``grad``.
-
-    The graph walk needs nothing more, so an intermediate array lives only while the caller still holds
-    its Tensor or some Function saved it for backward, as in PyTorch: a batch norm's output that only
-    the next ReLU read is freed once the ReLU has run (the ReLU saves its own output instead). Holding
-    the Tensors themselves kept every activation of a network alive until backward (ResNet-18, batch 64:
-    about 200 MB of 860).
-    """
-    __slots__ = ("creator", "output_index", "shape", "requires_grad", "_tensor")
-
-    def __init__(self, t):
-        self.creator, self.output_index, self.shape, self.requires_grad = (
-            t.creator, t.output_index, t.shape, t.requires_grad)
-        self._tensor = weakref.ref(t)
-
-    @property
-    def retains_grad(self):   # a Tensor nobody holds any more has no .grad anyone could read
-        t = self._tensor()
-        return t is not None and t.retains_grad
-
-    @property
-    def grad(self):
-        t = self._tensor()
-        return None if t is None else t.grad
-
-    @grad.setter
-    def grad(self, value):
-        t = self._tensor()
-        if t is not None:
-            t.grad = value
 
 
 def _topological_order(root):
