@@ -85,18 +85,21 @@ def compare_all(k, cfg, dev=lambda a: a, host=np.asarray, seed=0):
     gamma, beta = rng.standard_normal(x.shape[1]).astype(dtype), rng.standard_normal(x.shape[1]).astype(dtype)
     got, want = k.batch_norm_forward(dev(xb), dev(gamma), dev(beta), 1e-5), \
         reference.batch_norm_forward(xb, gamma, beta, 1e-5)
-    for part, a, b in zip(("y", "x_hat", "mean", "var", "inv_std"), got, want):
+    for part, a, b in zip(("y", "mean", "var", "inv_std"), got, want):
         check(f"batch_norm_forward ({part})", a, b)
     gb = rng.standard_normal(x.shape).astype(dtype)
     # dx is a difference of terms of size |gy * gamma * inv_std| that cancel (exactly, with two values per
     # channel): measure its error against that size, not against a result that may be rounding noise.
     # dgamma and dbeta are sums whose terms may cancel: the reference's own float32 rounding is then
     # ~1e-7 of the sum of |terms|, which is the size their errors are measured against.
-    floors = {"dx": float(np.abs(gb * gamma.reshape(1, -1, 1, 1) * want[4].reshape(1, -1, 1, 1)).max()),
-              "dgamma": float(np.abs(gb * want[1]).sum(axis=(0, 2, 3)).max()),
+    per_channel = lambda v: v.reshape(1, -1, 1, 1)  # noqa: E731
+    x_hat = (xb - per_channel(want[1])) * per_channel(want[3])
+    floors = {"dx": float(np.abs(gb * per_channel(gamma) * per_channel(want[3])).max()),
+              "dgamma": float(np.abs(gb * x_hat).sum(axis=(0, 2, 3)).max()),
               "dbeta": float(np.abs(gb).sum(axis=(0, 2, 3)).max())}
-    for part, a, b in zip(("dx", "dgamma", "dbeta"), k.batch_norm_backward(dev(gb), got[1], dev(gamma), got[4]),
-                          reference.batch_norm_backward(gb, want[1], gamma, want[4])):
+    for part, a, b in zip(("dx", "dgamma", "dbeta"),
+                          k.batch_norm_backward(dev(gb), dev(xb), dev(gamma), got[1], got[3]),
+                          reference.batch_norm_backward(gb, xb, gamma, want[1], want[3])):
         check(f"batch_norm_backward ({part})", a, b, floors[part])
 
     xc = x * 4
@@ -106,4 +109,7 @@ def compare_all(k, cfg, dev=lambda a: a, host=np.asarray, seed=0):
         assert np.array_equal(host(cm), rm) and np.isnan(host(cy).flat[0])
         check("clamp_forward" + (" (ReLU6)" if high else " (ReLU)"), host(cy)[1:] if cy.ndim == 1 else
               host(cy).reshape(-1)[1:], ry.reshape(-1)[1:])
+        gc = rng.standard_normal(x.shape).astype(dtype)
+        cg, rg = k.clamp_backward(dev(gc), cy, high), reference.clamp_backward(gc, ry, high)
+        assert np.array_equal(host(cg), rg), "clamp_backward" + (" (ReLU6)" if high else " (ReLU)")
     return errs

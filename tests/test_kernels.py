@@ -136,8 +136,8 @@ def test_batch_norm_matches_reference():
             for a, b in zip(got, want):
                 close(a, b, dtype)
             gy = rng.standard_normal(shape).astype(dtype)
-            for a, b in zip(cpu.batch_norm_backward(gy, got[1], gamma, got[4]),
-                            reference.batch_norm_backward(gy, want[1], gamma, want[4])):
+            for a, b in zip(cpu.batch_norm_backward(gy, x, gamma, got[1], got[3]),
+                            reference.batch_norm_backward(gy, x, gamma, want[1], want[3])):
                 close(a, b, dtype)
 
 

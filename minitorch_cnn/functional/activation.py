@@ -5,23 +5,22 @@ from ..tensor import as_tensor
 
 
 class ReLU(Function):
-    """y = max(x, 0) -> dy/dx = 1 where x > 0, else 0."""
+    """y = max(x, 0) -> dy/dx = 1 where x > 0, else 0 (so 0 at x = 0, as in PyTorch)."""
+    high = None
+
     def forward(self, x):
-        y, self.mask = kernels(x).clamp_forward(x)
-        return y
+        # The output, not the mask, is saved: y > 0 exactly where x > 0, and y is the next layer's input,
+        # which the graph holds anyway. The mask the kernel also writes is dropped here.
+        self.y, _ = kernels(x).clamp_forward(x, self.high)
+        return self.y
 
     def backward(self, gy):
-        return gy * self.mask
+        return kernels(gy).clamp_backward(gy, self.y, self.high)
 
 
-class ReLU6(Function):
+class ReLU6(ReLU):
     """y = min(max(x, 0), 6) -> dy/dx = 1 where 0 < x < 6, else 0 (PyTorch's hardtanh convention)."""
-    def forward(self, x):
-        y, self.mask = kernels(x).clamp_forward(x, 6.0)
-        return y
-
-    def backward(self, gy):
-        return gy * self.mask
+    high = 6.0
 
 
 class Sigmoid(Function):

@@ -28,15 +28,17 @@ class BatchNormTrain(Function):
         self.eps, self.batch_stats = eps, batch_stats
 
     def forward(self, x, gamma, beta):
-        y, self.x_hat, mean, var, self.inv_std = kernels(x).batch_norm_forward(x, gamma, beta, self.eps)
+        y, mean, var, inv_std = kernels(x).batch_norm_forward(x, gamma, beta, self.eps)
         self.batch_stats[:] = [mean, var]
-        self.gamma = gamma
+        # x, not x_hat: x is this Function's input, which the graph holds anyway, so the saved state costs
+        # no activation-sized array of its own; the backward kernel recomputes x_hat on the fly.
+        self.x, self.gamma, self.mean, self.inv_std = x, gamma, mean, inv_std
         return y
 
     def backward(self, gy):
-        # With g = gy * gamma and M values per channel (see kernels/reference.py):
+        # With x_hat = (x - mean) * inv_std, g = gy * gamma and M values per channel (kernels/reference.py):
         #   dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)),  dgamma = sum(gy * x_hat),  dbeta = sum(gy)
-        return kernels(gy).batch_norm_backward(gy, self.x_hat, self.gamma, self.inv_std)
+        return kernels(gy).batch_norm_backward(gy, self.x, self.gamma, self.mean, self.inv_std)
 
 
 class BatchNormEval(Function):
@@ -48,14 +50,21 @@ class BatchNormEval(Function):
         xp = get_array_module(x)
         shape = _channel_shape(x)
         self.inv_std = (1.0 / xp.sqrt(self.var + self.eps)).astype(x.dtype)
-        self.x_hat = (x - self.mean.reshape(shape)) * self.inv_std.reshape(shape)
-        self.gamma = gamma
-        return self.x_hat * gamma.reshape(shape) + beta.reshape(shape)
+        # Folded into y = x * scale + shift (PyTorch's inference form): two passes over x, one output array.
+        scale = gamma * self.inv_std
+        shift = beta - self.mean * scale
+        y = xp.multiply(x, scale.reshape(shape))
+        y += shift.reshape(shape)
+        self.x, self.scale = x, scale   # x: the input, held by the graph anyway; no x_hat array
+        return y
 
     def backward(self, gy):
         axes, shape = _reduce_axes(gy), _channel_shape(gy)
-        gx = gy * (self.gamma * self.inv_std).reshape(shape)
-        return gx, (gy * self.x_hat).sum(axis=axes), gy.sum(axis=axes)
+        gx = gy * self.scale.reshape(shape) if self.needs_input_grad[0] else None
+        ggamma = None
+        if self.needs_input_grad[1]:   # dgamma = sum(gy * x_hat) = inv_std * sum(gy * (x - mean))
+            ggamma = (gy * (self.x - self.mean.reshape(shape))).sum(axis=axes) * self.inv_std
+        return gx, ggamma, gy.sum(axis=axes) if self.needs_input_grad[2] else None
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):

@@ -149,19 +149,23 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding, divisor):
 
 # ---- batch normalisation (training mode) ----------------------------------------------------
 def batch_norm_forward(x, gamma, beta, eps):
-    """x (N, C, *) -> (y, x_hat, mean, var, inv_std): normalise each channel with the batch's statistics."""
+    """x (N, C, *) -> (y, mean, var, inv_std): normalise each channel with the batch's statistics.
+
+    x_hat = (x - mean) * inv_std is not returned: the backward recomputes it from x (which the graph keeps
+    anyway), so that no second activation-sized array lives from the forward to the backward."""
     xp = get_array_module(x)
     axes, shape = (0,) + tuple(range(2, x.ndim)), (1, x.shape[1]) + (1,) * (x.ndim - 2)
     mean, var = x.mean(axis=axes), x.var(axis=axes)
     inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype)
     x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
-    return x_hat * gamma.reshape(shape) + beta.reshape(shape), x_hat, mean, var, inv_std
+    return x_hat * gamma.reshape(shape) + beta.reshape(shape), mean, var, inv_std
 
 
-def batch_norm_backward(gy, x_hat, gamma, inv_std):
-    """gy (N, C, *) -> (dx, dgamma, dbeta). With g = gy * gamma and M values per channel:
-    dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))."""
+def batch_norm_backward(gy, x, gamma, mean, inv_std):
+    """gy (N, C, *) -> (dx, dgamma, dbeta). With x_hat = (x - mean) * inv_std, g = gy * gamma and M values
+    per channel: dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))."""
     axes, shape = (0,) + tuple(range(2, gy.ndim)), (1, gy.shape[1]) + (1,) * (gy.ndim - 2)
+    x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
     gbeta = gy.sum(axis=axes)
     ggamma = (gy * x_hat).sum(axis=axes)
     count = gy.size // gy.shape[1]
@@ -177,9 +181,18 @@ def clamp_forward(x, high=None):
     0 < x < high. NaN stays NaN, as in PyTorch."""
     xp = get_array_module(x)
     if high is None:
-        mask = x > 0
-        return x * mask, mask
+        return xp.maximum(x, 0), x > 0    # maximum, not x * mask: -inf * 0 would be NaN
     return xp.clip(x, 0, high), (x > 0) & (x < high)
+
+
+def clamp_backward(gy, y, high=None):
+    """gy, y = clamp_forward's output -> gx = gy where 0 < y < high, else 0.
+
+    y is inside (0, high) exactly where x is, so the backward reads the mask back from the output
+    (PyTorch's convention: no gradient at x = 0 or x = high) and the forward need not keep a mask array."""
+    xp = get_array_module(y)
+    inside = (y > 0) if high is None else (y > 0) & (y < high)
+    return xp.where(inside, gy, gy.dtype.type(0))
 
 
 # ---- Winograd F(2x2, 3x3): 3x3 convolution, stride 1, through 4x4 tiles ------------------------------

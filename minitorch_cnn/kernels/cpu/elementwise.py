@@ -1,4 +1,5 @@
-"""Numba kernel for ReLU and ReLU6: output and derivative mask in one parallel pass.
+"""Numba kernels for ReLU and ReLU6: output and derivative mask in one parallel pass, and the
+backward, which reads the mask back from the output.
 
 NumPy needs three passes and two temporaries for the same (compare, multiply or
 clip, and a second compare for ReLU6's upper bound).
@@ -26,3 +27,20 @@ def clamp_forward(x, high=None):
     # high in x's own dtype: a float64 bound would widen every float32 compare and stop the loop vectorising
     _clamp(flat.size, flat, y, mask, flat.dtype.type(np.inf if high is None else high), high is not None)
     return y.reshape(x.shape), mask.reshape(x.shape)
+
+
+@kernel
+def _clamp_backward(gy, y, gx, high, bounded):
+    for i in prange(y.size):   # a select, like _clamp: it vectorises
+        v = y[i]
+        gx[i] = gy[i] if (v > 0) & ((v < high) | (not bounded)) else 0
+
+
+def clamp_backward(gy, y, high=None):
+    """As ``reference.clamp_backward``: gy where 0 < y < high, else 0."""
+    flat = np.ascontiguousarray(y).reshape(-1)
+    gy_flat = np.ascontiguousarray(gy, dtype=flat.dtype).reshape(-1)
+    gx = np.empty_like(flat)
+    _clamp_backward(flat.size, gy_flat, flat, gx, flat.dtype.type(np.inf if high is None else high),
+                    high is not None)
+    return gx.reshape(y.shape)

@@ -30,18 +30,29 @@ PARALLEL_FROM = 1 << 16   # elements of work from which threads pay for themselv
 
 
 class Kernel:
-    def __init__(self, fn):
+    def __init__(self, fn, fastmath=False):
         serial_fn = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__,
                                        fn.__closure__)
         serial_fn.__qualname__ = fn.__qualname__ + "_serial"
-        self.parallel = njit(parallel=True, cache=True)(fn)
+        self.parallel = njit(parallel=True, cache=True, fastmath=fastmath)(fn)
         # nogil: the serial copy may run in several Python threads at once (kernels/cpu/winograd.py)
-        self.serial = njit(cache=True, nogil=True)(serial_fn)
+        self.serial = njit(cache=True, nogil=True, fastmath=fastmath)(serial_fn)
 
     def __call__(self, work, *args):
         return (self.parallel if work >= PARALLEL_FROM else self.serial)(*args)
 
 
-def kernel(fn):
-    """Decorator: ``fn(*args)`` becomes a Kernel, called as ``fn(work, *args)`` (see the module docstring)."""
+# LLVM keeps a float sum in source order unless allowed to reassociate it, and so cannot split it over
+# vector lanes: ``@kernel(fastmath=REASSOC)`` allows only that (NaN and infinity keep their meaning). Only
+# the rounding of a sum changes, as between any two summation orders.
+REASSOC = {"reassoc"}
+
+
+def kernel(fn=None, *, fastmath=False):
+    """Decorator: ``fn(*args)`` becomes a Kernel, called as ``fn(work, *args)`` (see the module docstring).
+
+    ``@kernel(fastmath=REASSOC)`` passes Numba's ``fastmath`` flags on to both copies.
+    """
+    if fn is None:
+        return lambda f: Kernel(f, fastmath)
     return Kernel(fn)

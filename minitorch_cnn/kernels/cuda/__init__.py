@@ -11,12 +11,13 @@ NVRTC path and ``nvcc -Xptxas -v`` (tests/test_cuda_compile.py). Runs on a real 
 ``@pytest.mark.gpu`` tests, which skip on machines without one.
 """
 from .conv import col2im, depthwise_backward, depthwise_forward, im2col
-from .elementwise import clamp_forward
+from .elementwise import clamp_backward, clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 
 # The convolution algorithms these kernels offer (functional.conv.conv_path asks for them).
 conv_algorithms = ("im2col",)
 
-__all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp_forward",
-           "col2im", "depthwise_backward", "depthwise_forward", "im2col", "max_pool_backward", "max_pool_forward"]
+__all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp_backward",
+           "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col", "max_pool_backward",
+           "max_pool_forward"]

@@ -1,7 +1,8 @@
 /* Clamped linear units (ReLU, ReLU6): the output and the mask where dy/dx = 1, in one pass.
  *
  * Kernels only, no host code, no #include (NVRTC and the g++ emulator compile this same text).
- * Any grid, 1-D blocks, a grid-stride loop. The backward is gy * mask, one array multiply.
+ * Any grid, 1-D blocks, a grid-stride loop. The backward reads the mask back from the output y:
+ * 0 < y < high exactly where 0 < x < high.
  */
 #define ELEMENTWISE_KERNELS(T, S) \
 /* y = min(max(x, 0), high) (no upper bound when bounded == 0); mask = 0 < x < high; NaN stays NaN */ \
@@ -13,6 +14,15 @@ extern "C" __global__ void clamp_forward_##S(const T* __restrict__ x, T* __restr
         bool inside = v > (T)0 && (!bounded || v < high); \
         mask[i] = inside; \
         y[i] = inside ? v : (v > (T)0 ? high : (v != v ? v : (T)0)); \
+    } \
+} \
+/* gx = gy where 0 < y < high (no upper bound when bounded == 0), else 0 */ \
+extern "C" __global__ void clamp_backward_##S(const T* __restrict__ gy, const T* __restrict__ y, \
+                                              T* __restrict__ gx, long long size, T high, int bounded) { \
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < size; \
+         i += (long long)blockDim.x * gridDim.x) { \
+        T v = y[i]; \
+        gx[i] = (v > (T)0 && (!bounded || v < high)) ? gy[i] : (T)0; \
     } \
 }
 

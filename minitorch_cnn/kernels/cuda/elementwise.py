@@ -1,6 +1,5 @@
-"""GPU wrapper for elementwise.cu: ReLU / ReLU6 output and derivative mask in one pass.
-
-Same name and signature as ``kernels/cpu``; the backward (gy * mask) is one array multiply.
+"""GPU wrappers for elementwise.cu: ReLU / ReLU6 output and derivative mask in one pass, and the
+backward from the output. Same names and signatures as ``kernels/cpu``.
 """
 import numpy as np
 
@@ -17,3 +16,15 @@ def clamp_forward(x, high=None):
     elementwise(load_kernel("elementwise", "clamp_forward", flat.dtype, flat), flat.size,
                 (flat, y, mask, np.int64(flat.size), bound, np.int32(high is not None)))
     return y.reshape(x.shape), mask.reshape(x.shape)
+
+
+def clamp_backward(gy, y, high=None):
+    """As ``reference.clamp_backward``: gy where 0 < y < high, else 0."""
+    xp = get_array_module(y)
+    flat = xp.ascontiguousarray(y).reshape(-1)
+    gy_flat = xp.ascontiguousarray(gy, dtype=flat.dtype).reshape(-1)
+    gx = xp.empty_like(flat)
+    bound = flat.dtype.type(0 if high is None else high)
+    elementwise(load_kernel("elementwise", "clamp_backward", flat.dtype, flat), flat.size,
+                (gy_flat, flat, gx, np.int64(flat.size), bound, np.int32(high is not None)))
+    return gx.reshape(y.shape)

@@ -31,12 +31,12 @@ static __device__ double block_sum(double v, double* buf) {
 }
 
 #define NORM_KERNELS(T, S) \
-/* mean, var (biased) and inv_std = 1/sqrt(var + eps) per channel; x_hat = (x - mean) * inv_std; y = x_hat*gamma + beta. \
+/* mean, var (biased) and inv_std = 1/sqrt(var + eps) per channel; y = (x - mean) * inv_std * gamma + beta. \
    The variance is a second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2. */ \
 extern "C" __global__ void batch_norm_forward_##S(const T* __restrict__ x, const T* __restrict__ gamma, \
                                                   const T* __restrict__ beta, double eps, T* __restrict__ y, \
-                                                  T* __restrict__ x_hat, T* __restrict__ mean, T* __restrict__ var, \
-                                                  T* __restrict__ inv_std, int n, int c, int m) { \
+                                                  T* __restrict__ mean, T* __restrict__ var, T* __restrict__ inv_std, \
+                                                  int n, int c, int m) { \
     __shared__ double buf[REDUCE_THREADS + FAN]; \
     long long count = (long long)n * m; \
     for (int ch = blockIdx.x; ch < c; ch += gridDim.x) { \
@@ -55,34 +55,35 @@ extern "C" __global__ void batch_norm_forward_##S(const T* __restrict__ x, const
         double g = (double)gamma[ch], bt = (double)beta[ch]; \
         for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
             long long k = ((p / m) * c + ch) * m + p % m; \
-            double hv = ((double)x[k] - mu) * s; \
-            x_hat[k] = (T)hv; \
-            y[k] = (T)(hv * g + bt); \
+            y[k] = (T)(((double)x[k] - mu) * s * g + bt); \
         } \
     } \
 } \
-/* dbeta = sum gy, dgamma = sum gy*x_hat; with g = gy*gamma: dx = inv_std * (g - mean(g) - x_hat * mean(g*x_hat)) */ \
-extern "C" __global__ void batch_norm_backward_##S(const T* __restrict__ gy, const T* __restrict__ x_hat, \
-                                                   const T* __restrict__ gamma, const T* __restrict__ inv_std, \
+/* x_hat = (x - mean) * inv_std, recomputed; dbeta = sum gy, dgamma = sum gy*x_hat; with g = gy*gamma: \
+   dx = inv_std * (g - mean(g) - x_hat * mean(g*x_hat)) */ \
+extern "C" __global__ void batch_norm_backward_##S(const T* __restrict__ gy, const T* __restrict__ x, \
+                                                   const T* __restrict__ gamma, const T* __restrict__ mean, \
+                                                   const T* __restrict__ inv_std, \
                                                    T* __restrict__ gx, T* __restrict__ ggamma, T* __restrict__ gbeta, \
                                                    int n, int c, int m) { \
     __shared__ double buf[REDUCE_THREADS + FAN]; \
     long long count = (long long)n * m; \
     for (int ch = blockIdx.x; ch < c; ch += gridDim.x) { \
+        double mu = (double)mean[ch], s = (double)inv_std[ch]; \
         double sum_g = 0.0, sum_gx = 0.0; \
         for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
             long long k = ((p / m) * c + ch) * m + p % m; \
             sum_g += (double)gy[k]; \
-            sum_gx += (double)gy[k] * (double)x_hat[k]; \
+            sum_gx += (double)gy[k] * ((double)x[k] - mu) * s; \
         } \
         sum_g = block_sum(sum_g, buf); \
         sum_gx = block_sum(sum_gx, buf); \
         if (threadIdx.x == 0) { gbeta[ch] = (T)sum_g; ggamma[ch] = (T)sum_gx; } \
-        double g = (double)gamma[ch], s = (double)inv_std[ch]; \
+        double g = (double)gamma[ch]; \
         double mg = sum_g * g / (double)count, mgx = sum_gx * g / (double)count; \
         for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
             long long k = ((p / m) * c + ch) * m + p % m; \
-            gx[k] = (T)(s * ((double)gy[k] * g - mg - (double)x_hat[k] * mgx)); \
+            gx[k] = (T)(s * ((double)gy[k] * g - mg - ((double)x[k] - mu) * s * mgx)); \
         } \
     } \
 }

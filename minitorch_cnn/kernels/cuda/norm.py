@@ -13,25 +13,25 @@ def _as_ncm(xp, x):
 
 
 def batch_norm_forward(x, gamma, beta, eps):
-    """x (N, C, *) -> (y, x_hat, mean, var, inv_std), the statistics of each channel over N and *."""
+    """x (N, C, *) -> (y, mean, var, inv_std), the statistics of each channel over N and *."""
     xp = get_array_module(x)
     x3 = _as_ncm(xp, x)
-    y, x_hat = xp.empty_like(x3), xp.empty_like(x3)
+    y = xp.empty_like(x3)
     mean, var, inv_std = (xp.empty(x3.shape[1], x3.dtype) for _ in range(3))
     gamma, beta = (xp.ascontiguousarray(a, dtype=x3.dtype) for a in (gamma, beta))
     per_block(load_kernel("norm", "batch_norm_forward", x3.dtype, x3), x3.shape[1],
-              (x3, gamma, beta, np.float64(eps), y, x_hat, mean, var, inv_std, *i32(*x3.shape)),
+              (x3, gamma, beta, np.float64(eps), y, mean, var, inv_std, *i32(*x3.shape)),
               x3.shape[0] * x3.shape[2])
-    return y.reshape(x.shape), x_hat.reshape(x.shape), mean, var, inv_std
+    return y.reshape(x.shape), mean, var, inv_std
 
 
-def batch_norm_backward(gy, x_hat, gamma, inv_std):
-    """gy (N, C, *) -> (dx, dgamma, dbeta)."""
+def batch_norm_backward(gy, x, gamma, mean, inv_std):
+    """gy (N, C, *) -> (dx, dgamma, dbeta), x_hat recomputed from x, mean and inv_std."""
     xp = get_array_module(gy)
-    gy3, x_hat3 = _as_ncm(xp, gy), _as_ncm(xp, x_hat)
+    gy3, x3 = _as_ncm(xp, gy), _as_ncm(xp, x)
     gx = xp.empty_like(gy3)
     ggamma, gbeta = xp.empty(gy3.shape[1], gy3.dtype), xp.empty(gy3.shape[1], gy3.dtype)
-    gamma, inv_std = (xp.ascontiguousarray(a, dtype=gy3.dtype) for a in (gamma, inv_std))
+    gamma, mean, inv_std = (xp.ascontiguousarray(a, dtype=gy3.dtype) for a in (gamma, mean, inv_std))
     per_block(load_kernel("norm", "batch_norm_backward", gy3.dtype, gy3), gy3.shape[1],
-              (gy3, x_hat3, gamma, inv_std, gx, ggamma, gbeta, *i32(*gy3.shape)), gy3.shape[0] * gy3.shape[2])
+              (gy3, x3, gamma, mean, inv_std, gx, ggamma, gbeta, *i32(*gy3.shape)), gy3.shape[0] * gy3.shape[2])
     return gx.reshape(gy.shape), ggamma, gbeta
