@@ -23,3 +23,14 @@ def borrow(name, shape, dtype, xp):
         buf = _buffers[key] = xp.empty(size, dtype=dtype)
     return buf[:size].reshape(shape)
 
+
+
+# A Function may keep a scratch matrix for its backward instead of rebuilding it there (im2col's columns)
+# when it is at most this large: LeNet-5's at batch 64 (15 MB, 4 MB) are; VGG's and GoogLeNet's 5x5 ones
+# (up to hundreds of MB each, one per layer until backward) are not, and are rebuilt.
+KEEP_BYTES = 16 << 20
+
+
+def fits_kept(size, dtype):
+    """Whether ``size`` elements of ``dtype`` are small enough to keep from forward to backward."""
+    return size * dtype.itemsize <= KEEP_BYTES

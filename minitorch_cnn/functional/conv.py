@@ -36,43 +36,43 @@ class Conv2d(Function):
 
     With groups G the channels split into G independent convolutions; they run as
     one batched matrix multiply (G, F/G, K) @ (G, K, N*Ho*Wo), not a loop.
-    The column matrix lives in a shared workspace and is not kept for backward:
-    backward rebuilds it, which costs one more im2col but saves holding one
-    (often larger than the activation itself) per layer until then.
+    The column matrix is kept for backward when it is small (``workspace.KEEP_BYTES``:
+    LeNet's layers); a larger one lives in a shared workspace and backward rebuilds it,
+    one more im2col instead of holding a matrix often far larger than the activation.
     """
     def __init__(self, stride, padding, dilation, groups, out_hw):
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.groups, self.out_hw = groups, out_hw
 
-    def _cols(self, x):
-        """im2col of x into the shared workspace: (G, K, N*Ho*Wo), K = C/G * kh * kw."""
+    def _cols(self, x, keep=False):
+        """im2col of x: (G, K, N*Ho*Wo), K = C/G * kh * kw; in the shared workspace unless ``keep``."""
         xp, (g, _, k) = get_array_module(x), self.w_mat.shape
-        out = workspace.borrow("im2col", (g * k, x.shape[0] * self.out_hw[0] * self.out_hw[1]), x.dtype, xp)
+        shape = (g * k, x.shape[0] * self.out_hw[0] * self.out_hw[1])
+        out = xp.empty(shape, x.dtype) if keep else workspace.borrow("im2col", shape, x.dtype, xp)
         cols = kernels(x).im2col(x, self.kernel, self.stride, self.padding, self.dilation, self.out_hw, out=out)
         return cols.reshape(g, k, -1)
 
     def forward(self, x, w, b=None):
         xp = get_array_module(x)
-        g, (f, cg, kh, kw) = self.groups, w.shape
+        g, (f, cg, kh, kw), n = self.groups, w.shape, x.shape[0]
         self.x, self.kernel = x, (kh, kw)
         self.w_mat = w.reshape(g, f // g, cg * kh * kw)
-        cols, n = self._cols(x), x.shape[0]
-        y_mat = workspace.borrow("conv_gemm", (g, f // g, cols.shape[2]), x.dtype, xp)   # reused: no page faults
-        xp.matmul(self.w_mat, cols, out=y_mat)                                    # (G, F/G, N*Ho*Wo)
-        # Back to (N, F, Ho, Wo) in one pass that adds the bias on the way (a transposing copy and a
-        # separate bias pass were two full passes over the output: ~15 and ~8 ms at 64@32, batch 64).
+        k = self.w_mat.shape[2]
+        keep = self.needs_input_grad[1] and workspace.fits_kept(g * k * n * self.out_hw[0] * self.out_hw[1], x.dtype)
+        cols = self._cols(x, keep)
+        self.kept_cols = cols if keep else None
+        # One matrix multiply per (group, image), written straight into y's (N, G, F/G, Ho*Wo) layout:
+        # a single (G, F/G, N*Ho*Wo) product would need a transposing copy of the whole output after it.
         y = xp.empty((n, f) + tuple(self.out_hw), x.dtype)
-        y_nfp = y_mat.reshape(f, n, -1).transpose(1, 0, 2)                        # (N, F, Ho*Wo), a view
-        if b is None:
-            y.reshape(n, f, -1)[...] = y_nfp
-        else:
-            xp.add(y_nfp, b.reshape(1, -1, 1), out=y.reshape(n, f, -1))
-        return y
+        y_gnfp = y.reshape(n, g, f // g, -1).transpose(1, 0, 2, 3)                 # (G, N, F/G, Ho*Wo), a view
+        xp.matmul(self.w_mat[:, None], cols.reshape(g, k, n, -1).transpose(0, 2, 1, 3), out=y_gnfp)
+        return _add_bias(y, b)
 
     def _weight_grad(self, gy_mat):
-        """dW = dY @ cols^T, with cols rebuilt: gy_mat (G, F/G, N*Ho*Wo) -> (F, C/G, kh, kw)."""
+        """dW = dY @ cols^T, cols kept or rebuilt: gy_mat (G, F/G, N*Ho*Wo) -> (F, C/G, kh, kw)."""
         g, f, _ = self.w_mat.shape
-        return (gy_mat @ self._cols(self.x).transpose(0, 2, 1)).reshape(g * f, -1, *self.kernel)
+        cols = self._cols(self.x) if self.kept_cols is None else self.kept_cols
+        return (gy_mat @ cols.transpose(0, 2, 1)).reshape(g * f, -1, *self.kernel)
 
     def backward(self, gy):
         xp, (g, f, k) = get_array_module(gy), self.w_mat.shape
@@ -80,6 +80,7 @@ class Conv2d(Function):
         gx = gw = None
         if self.needs_input_grad[1]:
             gw = self._weight_grad(gy_mat)
+            self.kept_cols = None                                                 # free it before col2im
         if self.needs_input_grad[0]:   # dcols = W^T @ dY, then col2im adds each column back onto its window
             gcols = workspace.borrow("im2col", (g, k, gy_mat.shape[2]), gy.dtype, xp)
             xp.matmul(self.w_mat.transpose(0, 2, 1), gy_mat, out=gcols)
