@@ -135,7 +135,12 @@ class PointwiseConv2d(Function):
         gx = xp.matmul(self.w2.T, gy3).reshape(gy.shape[0], -1, *gy.shape[2:]) if self.needs_input_grad[0] else None
         gw = None
         if self.needs_input_grad[1]:   # contract over images and pixels together: one matrix multiply
-            gw = xp.tensordot(gy3, self.x3, axes=([0, 2], [0, 2])).reshape(*self.w2.shape, 1, 1)
+            # (F, N*H*W) @ (C, N*H*W)^T: both made by moving whole channel planes (contiguous copies);
+            # tensordot would transpose x to (N*H*W, C), a copy with a one-plane stride (4 KB at 32x32)
+            # that measured 2x slower than this whole product at 192->64, 32x32, batch 64.
+            gy_mat = gy3.transpose(1, 0, 2).reshape(gy3.shape[1], -1)
+            x_mat = self.x3.transpose(1, 0, 2).reshape(self.x3.shape[1], -1)
+            gw = (gy_mat @ x_mat.T).reshape(*self.w2.shape, 1, 1)
         return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
 
 
