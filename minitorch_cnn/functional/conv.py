@@ -35,7 +35,8 @@ class Conv2d(Function):
     """x: (N, C, H, W), w: (F, C/groups, kh, kw), b: (F,) -> (N, F, Ho, Wo).
 
     With groups G the channels split into G independent convolutions; they run as
-    one batched matrix multiply (G, F/G, K) @ (G, K, N*Ho*Wo), not a loop.
+    one batched matrix multiply (G, F/G, K) @ (G, K, N*Ho*Wo), not a loop (in the forward
+    one product per image, each written straight into its place in the NCHW output).
     The column matrix is kept for backward when it is small (``workspace.KEEP_BYTES``:
     LeNet's layers); a larger one lives in a shared workspace and backward rebuilds it,
     one more im2col instead of holding a matrix often far larger than the activation.
