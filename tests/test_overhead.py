@@ -54,6 +54,24 @@ def test_kept_columns_are_not_rebuilt_and_freed_in_backward(monkeypatch):
     assert len(calls) == 3, "over the budget, the columns are rebuilt in backward"
 
 
+def test_the_keep_budget_is_shared_and_given_back(monkeypatch):
+    rng = np.random.default_rng(5)
+    x = mt.Tensor(rng.standard_normal((2, 3, 9, 9)).astype(np.float32))
+    w = mt.Tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32), requires_grad=True)
+    one = 3 * 25 * 2 * 25 * 4                                   # bytes of one layer's columns
+    before = workspace.kept_bytes()
+    monkeypatch.setattr(workspace, "KEEP_BYTES", before + one)  # room for one layer's columns, not two
+    y1, y2 = F.conv2d(x, w), F.conv2d(x, w)
+    assert y1.creator.kept_cols is not None and y2.creator.kept_cols is None
+    assert workspace.kept_bytes() == before + one
+    (y1 + y2).sum().backward()
+    assert workspace.kept_bytes() == before, "backward did not give the budget back"
+    y3 = F.conv2d(x, w)
+    assert y3.creator.kept_cols is not None and workspace.kept_bytes() == before + one
+    del y3                                                      # a graph dropped without a backward
+    assert workspace.kept_bytes() == before, "an abandoned graph keeps the budget"
+
+
 def test_no_grad_forward_keeps_nothing_and_sees_no_grad_needed():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)

@@ -37,7 +37,7 @@ class Conv2d(Function):
     With groups G the channels split into G independent convolutions; they run as
     one batched matrix multiply (G, F/G, K) @ (G, K, N*Ho*Wo), not a loop (in the forward
     one product per image, each written straight into its place in the NCHW output).
-    The column matrix is kept for backward when it is small (``workspace.KEEP_BYTES``:
+    The column matrix is kept for backward while the kept ones fit a budget (``workspace.keep``:
     LeNet's layers); a larger one lives in a shared workspace and backward rebuilds it,
     one more im2col instead of holding a matrix often far larger than the activation.
     """
@@ -45,13 +45,17 @@ class Conv2d(Function):
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.groups, self.out_hw = groups, out_hw
 
-    def _cols(self, x, keep=False):
-        """im2col of x: (G, K, N*Ho*Wo), K = C/G * kh * kw; in the shared workspace unless ``keep``."""
-        xp, (g, _, k) = get_array_module(x), self.w_mat.shape
-        shape = (g * k, x.shape[0] * self.out_hw[0] * self.out_hw[1])
-        out = xp.empty(shape, x.dtype) if keep else workspace.borrow("im2col", shape, x.dtype, xp)
+    def _cols(self, x, out=None):
+        """im2col of x: (G, K, N*Ho*Wo), K = C/G * kh * kw; into ``out``, else the shared workspace."""
+        xp = get_array_module(x)
+        if out is None:
+            out = workspace.borrow("im2col", self._cols_shape(x), x.dtype, xp)
         cols = kernels(x).im2col(x, self.kernel, self.stride, self.padding, self.dilation, self.out_hw, out=out)
-        return cols.reshape(g, k, -1)
+        return cols.reshape(self.w_mat.shape[0], self.w_mat.shape[2], -1)
+
+    def _cols_shape(self, x):
+        g, _, k = self.w_mat.shape
+        return (g * k, x.shape[0] * self.out_hw[0] * self.out_hw[1])
 
     def forward(self, x, w, b=None):
         xp = get_array_module(x)
@@ -59,9 +63,9 @@ class Conv2d(Function):
         self.x, self.kernel = x, (kh, kw)
         self.w_mat = w.reshape(g, f // g, cg * kh * kw)
         k = self.w_mat.shape[2]
-        keep = self.needs_input_grad[1] and workspace.fits_kept(g * k * n * self.out_hw[0] * self.out_hw[1], x.dtype)
-        cols = self._cols(x, keep)
-        self.kept_cols = cols if keep else None
+        kept = workspace.keep(self._cols_shape(x), x.dtype, xp) if self.needs_input_grad[1] else None
+        cols = self._cols(x, out=kept)
+        self.kept_cols = None if kept is None else cols
         # One matrix multiply per (group, image), written straight into y's (N, G, F/G, Ho*Wo) layout:
         # a single (G, F/G, N*Ho*Wo) product would need a transposing copy of the whole output after it.
         y = xp.empty((n, f) + tuple(self.out_hw), x.dtype)
