@@ -55,13 +55,19 @@ class Function:
     """
 
     def __call__(self, *inputs):
-        tensors = [as_tensor(x) for x in inputs]
-        backend.check_same_device([t.data for t in tensors], type(self).__name__)
-        self.needs_input_grad = tuple(t.requires_grad for t in tensors)
-        outputs = self.forward(*[t.data for t in tensors])
-        single = not isinstance(outputs, tuple)
+        # The hot path of every operation (a few microseconds of Python per call): list comprehensions
+        # rather than generators, and nothing checked twice; Tensor._from_array trusts the forward's arrays.
+        tensors = [x if isinstance(x, Tensor) else as_tensor(x) for x in inputs]
+        arrays = [t.data for t in tensors]
+        backend.check_same_device(arrays, type(self).__name__)
+        # Without grad mode no input wants a gradient, so a forward can skip saving for a backward that
+        # will never run (Conv2d keeps its columns only when needs_input_grad says someone will).
+        self.needs_input_grad = tuple([t.requires_grad for t in tensors]) if _grad_enabled[0] else (
+            (False,) * len(tensors))
+        outputs = self.forward(*arrays)
+        single = type(outputs) is not tuple
         outputs = (outputs,) if single else outputs
-        record = is_grad_enabled() and any(self.needs_input_grad)
+        record = True in self.needs_input_grad
         results = [Tensor._from_array(y, record) for y in outputs]
         if record:
             self.inputs = tensors

@@ -81,8 +81,12 @@ def get_array_module(*arrays):
     return np
 
 
+# The array types of the installed backends: one isinstance against a tuple answers "is this an array".
+_ARRAY_TYPES = (np.ndarray,) if _cupy is None else (np.ndarray, _cupy.ndarray)
+
+
 def is_array(x):
-    return isinstance(x, np.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
+    return isinstance(x, _ARRAY_TYPES)
 
 
 def to_device(array, name):
@@ -139,10 +143,16 @@ def check_same_device(arrays, where):
     """Raise one clear error when ``arrays`` live on different devices (host and GPU, or two GPUs).
 
     Called once per Function call (autograd), so a mix fails where the user made it, not deep inside
-    a kernel. Free when CuPy is not installed; otherwise one isinstance per array unless one is on a GPU.
+    a kernel. Free when CuPy is not installed; otherwise one type test per array unless one is not a plain
+    NumPy array (a GPU array, an ndarray subclass: those take the full check).
     """
-    if _cupy is None or len(arrays) < 2 or not any(isinstance(a, _cupy.ndarray) for a in arrays):
-        return                                   # all on the host: the common case stays one pass
+    if _cupy is None or len(arrays) < 2:
+        return
+    for a in arrays:                             # all on the host (the common case): one type test each
+        if type(a) is not np.ndarray:
+            break
+    else:
+        return
     devices = {("cuda", a.device.id) if isinstance(a, _cupy.ndarray) else ("cpu", None)
                for a in arrays if isinstance(a, np.ndarray | _cupy.ndarray)}
     if len(devices) > 1:

@@ -9,6 +9,9 @@ of the same name, so a borrower must be done with it before calling anyone who
 might borrow it too.
 """
 import math
+import weakref
+
+import numpy as np
 
 _buffers = {}
 
@@ -23,3 +26,33 @@ def borrow(name, shape, dtype, xp):
         buf = _buffers[key] = xp.empty(size, dtype=dtype)
     return buf[:size].reshape(shape)
 
+
+
+
+# A Function may keep a scratch matrix for its backward instead of rebuilding it there (im2col's columns)
+# while all such matrices held at once stay within this many bytes: LeNet-5's two at batch 64 (15 MB and
+# 4 MB) fit; GoogLeNet's 5x5 columns, one per layer until backward, would add tens of MB and mostly do not.
+KEEP_BYTES = 24 << 20
+_kept_bytes = [0]
+
+
+def keep(shape, dtype, xp):
+    """A fresh array of ``shape`` to hold from forward to backward, or None when it would take the arrays
+    held so far past ``KEEP_BYTES``. Its bytes count until it is freed (after backward, or with a graph that
+    never ran one): a finalizer gives them back, so an abandoned graph cannot use the budget up."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if _kept_bytes[0] + nbytes > KEEP_BYTES:
+        return None
+    array = xp.empty(shape, dtype=dtype)
+    _kept_bytes[0] += nbytes
+    weakref.finalize(array, _give_back, nbytes)
+    return array
+
+
+def kept_bytes():
+    """Bytes held by ``keep`` arrays still alive."""
+    return _kept_bytes[0]
+
+
+def _give_back(nbytes):
+    _kept_bytes[0] -= nbytes

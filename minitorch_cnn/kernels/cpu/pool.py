@@ -6,6 +6,7 @@ Out-of-range taps are skipped, which is what padding with -inf (max) or zeros
 import numpy as np
 from numba import prange
 
+from .conv import _valid_range
 from .jit import kernel
 
 
@@ -15,24 +16,44 @@ def _max_pool_forward(x, y, argmax, kh, kw, sh, sw, ph, pw):
     ho, wo = y.shape[2], y.shape[3]
     for plane in prange(n * c):
         b, ci = plane // c, plane % c
+        x_plane = x[b, ci]   # views made once per plane: a view per window costs more than the window
         for oy in range(ho):
-            for ox in range(wo):
-                best, best_tap = -np.inf, -1
-                for i in range(kh):
-                    iy = oy * sh + i - ph
-                    if iy < 0 or iy >= h:
-                        continue
-                    for j in range(kw):
-                        ix = ox * sw + j - pw
-                        if ix < 0 or ix >= w:
+            y_row, a_row = y[b, ci, oy], argmax[b, ci, oy]
+            if sw != 1:   # strided windows (2x2 stride 2): one window at a time
+                for ox in range(wo):
+                    best, best_tap = -np.inf, -1
+                    for i in range(kh):
+                        iy = oy * sh + i - ph
+                        if iy < 0 or iy >= h:
                             continue
-                        v = x[b, ci, iy, ix]
-                        if v > best or best_tap < 0 or np.isnan(v):   # first maximum wins; NaN propagates
-                            best, best_tap = v, i * kw + j
-                            if np.isnan(v):
-                                break
-                y[b, ci, oy, ox] = best
-                argmax[b, ci, oy, ox] = best_tap
+                        for j in range(kw):
+                            ix = ox * sw + j - pw
+                            if ix < 0 or ix >= w:
+                                continue
+                            v = x_plane[iy, ix]
+                            # larger, or the first NaN (NaN propagates), or the window's first real tap
+                            if v > best or best_tap < 0 or (v != v and best == best):
+                                best, best_tap = v, i * kw + j
+                    y_row[ox], a_row[ox] = best, best_tap
+                continue
+            # Unit stride (Inception's 3x3 pools): taps outer, output columns inner, the running maximum
+            # kept in the output row: branch-free selects over contiguous memory, which vectorise, where
+            # one overlapping window at a time re-reads each pixel kh*kw times through branches.
+            y_row[:] = -np.inf
+            a_row[:] = -1
+            for i in range(kh):
+                iy = oy * sh + i - ph
+                if iy < 0 or iy >= h:
+                    continue
+                x_row = x_plane[iy]
+                for j in range(kw):
+                    off, tap = j - pw, i * kw + j
+                    x_lo, x_hi = _valid_range(wo, off, 1, w)
+                    for ox in range(x_lo, x_hi):
+                        v, best, won = x_row[np.uintp(ox + off)], y_row[np.uintp(ox)], a_row[np.uintp(ox)]
+                        take = (v > best) | ((v != v) & (best == best)) | (won < 0)   # the same rule
+                        y_row[np.uintp(ox)] = v if take else best
+                        a_row[np.uintp(ox)] = tap if take else won
 
 
 def max_pool_forward(x, kernel, stride, padding, out_hw):
@@ -50,10 +71,12 @@ def _max_pool_backward(gy, argmax, dx, kw, sh, sw, ph, pw):
     ho, wo = gy.shape[2], gy.shape[3]
     for plane in prange(n * c):
         b, ci = plane // c, plane % c
+        dx_plane = dx[b, ci]
         for oy in range(ho):
-            for ox in range(wo):
-                t = argmax[b, ci, oy, ox]
-                dx[b, ci, oy * sh + t // kw - ph, ox * sw + t % kw - pw] += gy[b, ci, oy, ox]
+            g_row, a_row = gy[b, ci, oy], argmax[b, ci, oy]
+            for ox in range(wo):   # a winning tap is always inside the input: unsigned indices are safe
+                t = a_row[np.uintp(ox)]
+                dx_plane[np.uintp(oy * sh + t // kw - ph), np.uintp(ox * sw + t % kw - pw)] += g_row[np.uintp(ox)]
 
 
 def max_pool_backward(gy, argmax, x_shape, kernel, stride, padding):
@@ -69,18 +92,20 @@ def _avg_pool_forward(x, y, divisor, kh, kw, sh, sw, ph, pw):
     ho, wo = y.shape[2], y.shape[3]
     for plane in prange(n * c):
         b, ci = plane // c, plane % c
-        for oy in range(ho):
+        for oy in range(ho):   # taps outer, output columns inner, as in max pooling: a loop that vectorises
+            y_row, d_row = y[b, ci, oy], divisor[oy]
+            y_row[:] = 0
+            for i in range(kh):
+                iy = oy * sh + i - ph
+                if iy < 0 or iy >= h:
+                    continue
+                x_row = x[b, ci, iy]
+                for j in range(kw):
+                    x_lo, x_hi = _valid_range(wo, j - pw, sw, w)
+                    for ox in range(x_lo, x_hi):
+                        y_row[np.uintp(ox)] += x_row[np.uintp(ox * sw + j - pw)]
             for ox in range(wo):
-                acc = 0.0
-                for i in range(kh):
-                    iy = oy * sh + i - ph
-                    if iy < 0 or iy >= h:
-                        continue
-                    for j in range(kw):
-                        ix = ox * sw + j - pw
-                        if 0 <= ix < w:
-                            acc += x[b, ci, iy, ix]
-                y[b, ci, oy, ox] = acc / divisor[oy, ox]
+                y_row[np.uintp(ox)] /= d_row[np.uintp(ox)]
 
 
 def avg_pool_forward(x, kernel, stride, padding, out_hw, divisor):
@@ -98,16 +123,16 @@ def _avg_pool_backward(gy, dx, divisor, kh, kw, sh, sw, ph, pw):
     for plane in prange(n * c):
         b, ci = plane // c, plane % c
         for oy in range(ho):
-            for ox in range(wo):
-                g = gy[b, ci, oy, ox] / divisor[oy, ox]
-                for i in range(kh):
-                    iy = oy * sh + i - ph
-                    if iy < 0 or iy >= h:
-                        continue
-                    for j in range(kw):
-                        ix = ox * sw + j - pw
-                        if 0 <= ix < w:
-                            dx[b, ci, iy, ix] += g
+            g_row, d_row = gy[b, ci, oy], divisor[oy]
+            for i in range(kh):
+                iy = oy * sh + i - ph
+                if iy < 0 or iy >= h:
+                    continue
+                dx_row = dx[b, ci, iy]
+                for j in range(kw):
+                    x_lo, x_hi = _valid_range(wo, j - pw, sw, w)
+                    for ox in range(x_lo, x_hi):
+                        dx_row[np.uintp(ox * sw + j - pw)] += g_row[np.uintp(ox)] / d_row[np.uintp(ox)]
 
 
 def avg_pool_backward(gy, x_shape, kernel, stride, padding, divisor):
