@@ -27,8 +27,6 @@ def borrow(name, shape, dtype, xp):
     return buf[:size].reshape(shape)
 
 
-
-
 # A Function may keep a scratch matrix for its backward instead of rebuilding it there (im2col's columns)
 # while all such matrices held at once stay within this many bytes: LeNet-5's two at batch 64 (15 MB and
 # 4 MB) fit; GoogLeNet's 5x5 columns, one per layer until backward, would add tens of MB and mostly do not.
