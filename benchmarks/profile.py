@@ -1,11 +1,16 @@
 """Where a training step's time goes: seconds per Function (forward and backward), for one zoo model.
 
-    python -m benchmarks.profile resnet18 [--batch 64] [--steps 2]
+    python -m benchmarks.profile resnet18 [--batch 64] [--steps 2] [--twin]
 
 Every Function subclass's ``forward`` and ``backward`` is wrapped with a timer
 for the duration of the run (the library itself is not changed), then one
 warm-up step and ``--steps`` timed steps run. Prints a table sorted by total time;
 what is not inside any Function (the optimizer, Python overhead) is listed as "other".
+
+``--twin`` also profiles the model's PyTorch twin (tests/torch_twins.py) on the same
+batch with ``torch.profiler`` and prints both per kind of work (convolution, batch
+norm, pooling, ...) side by side with their ratio: a model's share of time in an op
+says where its time goes, this says where it loses to PyTorch.
 """
 import argparse
 import collections
@@ -14,8 +19,16 @@ import time
 import zoo
 from minitorch_cnn.autograd import Function
 
-from .harness import blas_info, blas_line, format_table, run_on_own_blas_kernel
+from .harness import blas_info, blas_line, format_table, optional_torch, run_on_own_blas_kernel
 from .models import _ours as training_step
+from .models import _theirs as twin_training_step
+
+# Kinds of work, each named by the words that mark it in our Function names and in PyTorch's aten op
+# names (lower case); the first kind that matches wins, anything else is "other ops".
+KINDS = (("convolution", ("conv",)), ("batch norm", ("batchnorm", "batch_norm")),
+         ("pooling", ("pool",)), ("activation", ("relu", "threshold", "clamp", "hardtanh")),
+         ("concatenation", ("cat",)), ("linear", ("linear", "addmm", "aten::mm")),
+         ("loss", ("crossentropy", "nll_loss", "log_softmax", "softmax")))
 
 
 def _all_functions(cls=Function):
@@ -54,6 +67,61 @@ def profile(name, batch, steps):
     return wall, {k: v / steps for k, v in totals.items()}
 
 
+def kind_of(name):
+    """The kind of work an op does, from its name: ours ("WinogradConv2d") or PyTorch's ("aten::cat")."""
+    low = name.lower()
+    for kind, marks in KINDS:
+        if any(mark in low for mark in marks):
+            return kind
+    return "other ops"
+
+
+def profile_twin(name, batch, steps):
+    """(wall seconds per step, {aten op: self seconds per step}) for the PyTorch twin's training step."""
+    torch = optional_torch()
+    if torch is None:
+        raise SystemExit("benchmarks.profile --twin: PyTorch is not installed (pip install torch==2.13.0)")
+    step, _ = twin_training_step(name, batch)
+    step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        wall = (time.perf_counter() - start) / steps
+    # The optimizer's aten ops (add_, mul_ inside Optimizer.step) count as "optimizer, Python", as ours do.
+    ops = collections.defaultdict(float)
+    for event in prof.events():
+        if event.name.startswith("aten::") and not _inside_optimizer(event):
+            ops[event.name] += event.self_cpu_time_total * 1e-6 / steps
+    return wall, ops
+
+
+def _inside_optimizer(event):
+    while event is not None:
+        if event.name.startswith("Optimizer."):
+            return True
+        event = event.cpu_parent
+    return False
+
+
+def by_kind(totals, wall):
+    """{kind: seconds} from {op name: seconds}, with what no op accounts for as "optimizer, Python"."""
+    kinds = collections.defaultdict(float)
+    for op, t in totals.items():
+        kinds[kind_of(op)] += t
+    kinds["optimizer, Python"] = max(0.0, wall - sum(totals.values()))
+    return kinds
+
+
+def twin_table(ours, theirs):
+    """Rows [kind, ours ms, PyTorch ms, ratio] from two {kind: seconds} maps, largest of ours first."""
+    rows = []
+    for kind in sorted(set(ours) | set(theirs), key=lambda k: -ours.get(k, 0.0)):
+        a, b = ours.get(kind, 0.0), theirs.get(kind, 0.0)
+        rows.append([kind, f"{a * 1e3:.1f}", f"{b * 1e3:.1f}", f"{a / b:.2f}x" if b > 0 else "-"])
+    return rows
+
+
 def main(argv=None):
     if run_on_own_blas_kernel("benchmarks.profile", argv):
         return None
@@ -61,6 +129,7 @@ def main(argv=None):
     parser.add_argument("model", choices=list(zoo.MODELS))
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--twin", action="store_true", help="also profile the PyTorch twin, per kind of work")
     args = parser.parse_args(argv)
     wall, totals = profile(args.model, args.batch, args.steps)
     rows = sorted(totals.items(), key=lambda kv: -kv[1])
@@ -69,6 +138,12 @@ def main(argv=None):
     table.append(["other (optimizer, Python)", f"{(wall - inside) * 1e3:.1f}", f"{100 * (wall - inside) / wall:.1f}%"])
     print(f"{args.model}, batch {args.batch}: {wall * 1e3:.0f} ms per training step; BLAS: {blas_line(blas_info())}")
     print(format_table(["function", "ms per step", "share"], table))
+    if args.twin:
+        twin_wall, ops = profile_twin(args.model, args.batch, args.steps)
+        print(f"\nbeside its PyTorch twin (torch.profiler, self time of aten ops): {wall * 1e3:.0f} vs "
+              f"{twin_wall * 1e3:.0f} ms per step, {wall / twin_wall:.2f}x")
+        ours = by_kind({f"{cls}.{m}": t for (cls, m), t in totals.items()}, wall)
+        print(format_table(["kind", "ours ms", "PyTorch ms", "ratio"], twin_table(ours, by_kind(ops, twin_wall))))
 
 
 if __name__ == "__main__":

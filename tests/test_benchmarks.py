@@ -62,3 +62,39 @@ def test_readme_tables_come_from_the_json_with_date_and_blas_kernel(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(SystemExit, match="markers"):
         readme_tables.write(readme, text)
+
+
+def test_profile_sorts_ours_and_pytorchs_ops_into_the_same_kinds():
+    from benchmarks import profile
+    assert [profile.kind_of(n) for n in ("WinogradConv2d.backward", "aten::convolution_backward",
+                                         "BatchNormTrain.forward", "aten::native_batch_norm",
+                                         "MaxPool2d.forward", "aten::max_pool2d_with_indices",
+                                         "ReLU6.backward", "aten::hardtanh_backward", "aten::threshold_backward",
+                                         "Cat.forward", "aten::cat", "Linear.forward", "aten::addmm",
+                                         "aten::empty")] == [
+        "convolution", "convolution", "batch norm", "batch norm", "pooling", "pooling",
+        "activation", "activation", "activation", "concatenation", "concatenation", "linear", "linear",
+        "other ops"]
+    kinds = profile.by_kind({"Conv2d.forward": 0.25, "Conv2d.backward": 0.125, "ReLU.forward": 0.5}, wall=1.0)
+    assert kinds == {"convolution": 0.375, "activation": 0.5, "optimizer, Python": 0.125}
+    rows = profile.twin_table(kinds, {"convolution": 0.75, "activation": 0.25})
+    assert rows == [["activation", "500.0", "250.0", "2.00x"], ["convolution", "375.0", "750.0", "0.50x"],
+                    ["optimizer, Python", "125.0", "0.0", "-"]]
+
+
+def test_profile_twin_times_the_pytorch_twin_per_aten_op_leaving_out_the_optimizer():
+    pytest.importorskip("torch", reason="PyTorch is the reference the twin profile measures")
+    from benchmarks import profile
+    wall, ops = profile.profile_twin("lenet5", batch=2, steps=1)
+    assert wall > 0 and all(name.startswith("aten::") for name in ops)
+    kinds = profile.by_kind(ops, wall)
+    assert kinds["convolution"] > 0 and kinds["linear"] > 0 and kinds["optimizer, Python"] > 0
+
+
+def test_profile_twin_leaves_the_optimizers_own_ops_to_optimizer_and_python():
+    from types import SimpleNamespace as Event
+
+    from benchmarks import profile
+    step = Event(name="Optimizer.step#SGD.step", cpu_parent=None)
+    assert profile._inside_optimizer(Event(name="aten::mul_", cpu_parent=Event(name="aten::add", cpu_parent=step)))
+    assert not profile._inside_optimizer(Event(name="aten::add_", cpu_parent=Event(name="autograd", cpu_parent=None)))
