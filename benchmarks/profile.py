@@ -24,10 +24,11 @@ from .models import _ours as training_step
 from .models import _theirs as twin_training_step
 
 # Kinds of work, each named by the words that mark it in our Function names and in PyTorch's aten op
-# names (lower case); the first kind that matches wins, anything else is "other ops".
+# names (lower case; "::cat", not "cat", which aten::scatter contains); the first kind that matches
+# wins, anything else is "other ops".
 KINDS = (("convolution", ("conv",)), ("batch norm", ("batchnorm", "batch_norm")),
          ("pooling", ("pool",)), ("activation", ("relu", "threshold", "clamp", "hardtanh")),
-         ("concatenation", ("cat",)), ("linear", ("linear", "addmm", "aten::mm")),
+         ("concatenation", ("cat.", "::cat")), ("linear", ("linear", "addmm", "aten::mm")),
          ("loss", ("crossentropy", "nll_loss", "log_softmax", "softmax")))
 
 

@@ -19,6 +19,7 @@ it), dw is the dot product of gy with each tap's window, summed over the batch.
 import numpy as np
 from numba import njit, prange
 
+from .conv import _valid_range
 from .jit import kernel
 
 STACK_ELEMENTS = 8192   # padded pixels of one channel's images handled together: enough for long loops, fits L1/L2
@@ -46,22 +47,14 @@ def _tap_offsets(kh, kw, sh, sw, dh, dw, phase_size, wq):
 
 
 @njit(cache=True)
-def _columns_inside(b, sw, pw, wd, wq):
-    """Phase columns [lo, hi) of phase column b whose padded pixel v*sw + b lies inside the image."""
-    lo = 0 if pw <= b else (pw - b + sw - 1) // sw
-    hi = min(wq, (wd - 1 + pw - b) // sw + 1)
-    return lo, max(lo, hi)
-
-
-@njit(cache=True)
 def _fill_phases(planes, phases, stack, h, wd, sh, sw, ph, pw, hq, wq):
     """planes (S, H*W) -> phases (sh*sw, stack, Hq, Wq) flat: each plane padded and split by stride.
 
     Only the image's own pixels are written: the padding stays as the zeros the buffer started with."""
     for b in range(sw):
-        lo, hi = _columns_inside(b, sw, pw, wd, wq)
+        lo, hi = _valid_range(wq, b - pw, sw, wd)   # phase columns inside the image
         for a in range(sh):
-            u_lo, u_hi = _columns_inside(a, sh, ph, h, hq)
+            u_lo, u_hi = _valid_range(hq, a - ph, sh, h)
             for k in range(planes.shape[0]):
                 src, base = planes[k], ((a * sw + b) * stack + k) * hq * wq
                 for u in range(u_lo, u_hi):
@@ -83,9 +76,9 @@ def _planes_from_phases(phases, planes, stack, h, wd, sh, sw, ph, pw, hq, wq):
             for ix in range(cols_in if iy < rows_in else 0, wd):
                 planes[k, iy * wd + ix] = 0
     for b in range(sw):
-        lo, hi = _columns_inside(b, sw, pw, wd, wq)
+        lo, hi = _valid_range(wq, b - pw, sw, wd)   # phase columns inside the image
         for a in range(sh):
-            u_lo, u_hi = _columns_inside(a, sh, ph, h, hq)
+            u_lo, u_hi = _valid_range(hq, a - ph, sh, h)
             for k in range(planes.shape[0]):
                 dst, base = planes[k], ((a * sw + b) * stack + k) * hq * wq
                 for u in range(u_lo, u_hi):
