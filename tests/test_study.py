@@ -196,9 +196,31 @@ def test_study_interrupted_resumed_skipped_failed(data_dir, tmp_path, monkeypatc
     assert failure.startswith("failed: --ablate net.pool: net.pool turns (4, 15, 15) into (4, 7, 7)")
     assert "net.fc" in failure and "- `no-pool`: --ablate net.pool" in cut_report
 
-    # A third invocation trains nothing.
+    # A third invocation trains nothing, and keeps when the skipped runs finished and how long they took.
+    before = {r["name"]: r for r in json.loads((cut / "study.json").read_text())["runs"]}
     assert cli(study, [spec, "--out", cut, *run, "--only", "tinypool-sgd", "tinynorm-adam"]) == 0
     assert capsys.readouterr().out.count("already complete, skipped") == 2
+    after = {r["name"]: r for r in json.loads((cut / "study.json").read_text())["runs"]}
+    for name in ("tinypool-sgd", "tinynorm-adam"):
+        assert (after[name]["finished"], after[name]["wall_s"]) == (before[name]["finished"], before[name]["wall_s"])
+
+
+def test_study_curves_name_each_run_once_in_its_own_colour_clear_of_the_panels():
+    from matplotlib.colors import to_rgba
+    from zoo.report import run_colours, study_curves_figure
+    for n in (1, 10, 11, 14, 20, 21, 31):
+        assert len({to_rgba(c) for c in run_colours(n)}) == n, n
+    history = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5, "test_loss": 1.2 / e, "test_top1_err": 0.5,
+                "test_top5_err": 0.1, "train_top5_err": 0.1} for e in (1, 2, 3)]
+    for n in (2, 14, 28):
+        fig, plt = study_curves_figure([(f"run{i}", history) for i in range(n)], "study t")
+        renderer = fig.canvas.get_renderer()
+        fig.canvas.draw()
+        legend = fig.legends[0]
+        assert [t.get_text() for t in legend.get_texts()] == [f"run{i}" for i in range(n)] + ["train", "test"]
+        top = legend.get_window_extent(renderer).y1
+        assert all(top < ax.get_tightbbox(renderer).y0 for ax in fig.axes), n
+        plt.close(fig)
 
 
 def test_report_numbers_are_the_metrics_and_rebuild_from_folders(data_dir, tmp_path, no_run_plots):

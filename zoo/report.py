@@ -69,12 +69,25 @@ def curve_values(history, column):
     return [(100 if column.endswith("_err") else 1) * float(v) for v in values]
 
 
+def run_colours(n):
+    """``n`` colours, one per run, all distinct: tab10 up to 10 runs, tab20 up to 20 (its dark shades first,
+    so neighbours differ in hue), beyond that spread along a continuous colormap."""
+    import matplotlib
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    if n <= 20:
+        tab20 = matplotlib.colormaps["tab20"]
+        return [tab20(i) for i in (list(range(0, 20, 2)) + list(range(1, 20, 2)))[:n]]
+    turbo = matplotlib.colormaps["turbo"]
+    return [turbo(i / (n - 1)) for i in range(n)]
+
+
 def draw_panels(axes, runs):
     """Draw ``runs`` ([(label, history)]) on the three CURVE_PANELS axes: one colour per run, train dashed,
-    test solid."""
-    for i, (label, history) in enumerate(runs):
+    test solid. Returns the runs' colours."""
+    colours = run_colours(len(runs))
+    for (label, history), colour in zip(runs, colours):
         epochs = [int(r["epoch"]) for r in history]
-        colour = f"C{i % 10}"
         for ax, (train, test, ylabel) in zip(axes, CURVE_PANELS):
             for column, style, suffix in ((train, "--", " train"), (test, "-", " test")):
                 values = curve_values(history, column)
@@ -88,6 +101,7 @@ def draw_panels(axes, runs):
     losses = [y for line in axes[0].get_lines() for y in line.get_ydata()]
     if losses and min(losses) > 0 and max(losses) / min(losses) > 100:   # a diverging run would flatten the rest
         axes[0].set_yscale("log")
+    return colours
 
 
 def plot_curves(path, history, title):
@@ -103,18 +117,26 @@ def plot_curves(path, history, title):
     _save(fig, plt, path)
 
 
-def plot_study_curves(path, runs, title):
-    """Several runs' curves overlaid (``runs``: [(label, history)]), the legend below the panels."""
-    if not runs:
-        return
+def study_curves_figure(runs, title, columns=4):
+    """Several runs' curves overlaid (``runs``: [(label, history)]). The legend, below the panels and clear of
+    them, names each run once by its colour, then the two line styles."""
+    from matplotlib.lines import Line2D
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8 + 0.25 * len(runs)))
-    draw_panels(axes, runs)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
+    legend_rows = -(-(len(runs) + 2) // columns)
+    legend_inches = 0.3 + 0.22 * legend_rows
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4 + legend_inches))
+    colours = draw_panels(axes, runs)
+    handles = [Line2D([], [], color=c, marker="o", markersize=4, label=label) for (label, _), c in zip(runs, colours)]
+    handles += [Line2D([], [], color="grey", ls="--", label="train"), Line2D([], [], color="grey", label="test")]
+    fig.legend(handles=handles, loc="lower center", ncol=columns, fontsize=8, frameon=False)
     fig.suptitle(title + " (train dashed, test solid)")
-    fig.tight_layout(rect=(0, 0.06 + 0.05 * (len(labels) + 3) // 4, 1, 1))
-    _save(fig, plt, path)
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
+    return fig, plt
+
+
+def plot_study_curves(path, runs, title):
+    if runs:
+        _save(*study_curves_figure(runs, title), path)
 
 
 def plot_error_vs_time(path, rows, title):
@@ -124,7 +146,7 @@ def plot_error_vs_time(path, rows, title):
     plt = _pyplot()
     names = [r["run"] for r in rows]
     fig, (ax_err, ax_time) = plt.subplots(1, 2, figsize=(11, 1.2 + 0.35 * len(rows)), sharey=True)
-    colours = [f"C{i % 10}" for i in range(len(rows))]
+    colours = run_colours(len(rows))
     ax_err.barh(names, [100 * r["final_top1_err"] for r in rows], color=colours)
     ax_err.set(xlabel="final test top-1 error (%)")
     ax_time.barh(names, [r["train_wall_s"] / 60 for r in rows], color=colours)

@@ -238,11 +238,12 @@ def run_state(run, folder):
 
 
 def train_one(run, folder, data_dir):
-    """Run zoo.train in-process; returns (status, message) with status done / interrupted / failed."""
+    """Run zoo.train in-process; returns (status, message) with status skipped (complete before) / done /
+    interrupted / failed."""
     state = run_state(run, folder)
     if state == "done":
         print(f"study: {run['name']}: already complete, skipped", flush=True)
-        return "done", ""
+        return "skipped", ""
     argv = run["argv"] + ["--out", str(folder)] + (["--resume"] if state == "resume" else []) \
         + (["--data-dir", str(data_dir)] if data_dir else [])
     print(f"study: {run['name']}: python -m zoo.train {' '.join(argv)}", flush=True)
@@ -302,6 +303,10 @@ def run_study(spec, out, data_dir=None, only=None):
             result, message = train_one(run, out / run["name"], data_dir)
         except UsageError as err:        # e.g. the folder was made with other options
             result, message = "failed", str(err)
+        if result == "skipped":
+            if entries[run["name"]].get("status") == "done":
+                continue                 # keep when it finished and how long it took; the report is current
+            result = "done"              # complete, but finished before this study record knew of it
         entries[run["name"]].update(status=result, message=message, finished=f"{datetime.now():%Y-%m-%d %H:%M:%S}",
                                     wall_s=round((datetime.now() - started).total_seconds(), 1))
         write_json(out / STUDY_JSON, record)
