@@ -38,7 +38,7 @@ QUICK = {"limit_train": 64, "limit_test": 32, "epochs": 2, "batch_size": 16}
 
 def recipe(model, dataset, args):
     config = {**DEFAULTS[model], "model": model, "dataset": dataset, "aux_weight": None}
-    config.update(epochs=args.epochs, batch_size=args.batch_size or config["batch_size"])
+    config.update(epochs=args.epochs, batch_size=args.batch_size or config["batch_size"], lr=args.lr or config["lr"])
     return config
 
 
@@ -171,13 +171,13 @@ def plot(path, results):
 
 
 def markdown(results):
-    lines = ["| model | dataset | train / test images | epochs | framework | final test top-1 err | top-5 err | "
-             "test loss | final train loss | time (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | dataset | train / test images | epochs | batch | lr | framework | final test top-1 err | "
+             "top-5 err | test loss | final train loss | time (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for framework in ("minitorch", "torch"):
             h = r["history"][framework]
             lines.append(f"| {r['model']} | {r['dataset']} | {r['train_images']} / {r['test_images']} | "
-                         f"{len(h)} | {framework} | {100 * h[-1]['test_top1_err']:.2f} % | "
+                         f"{len(h)} | {r['recipe']['batch_size']} | {r['recipe']['lr']:g} | {framework} | {100 * h[-1]['test_top1_err']:.2f} % | "
                          f"{100 * h[-1]['test_top5_err']:.2f} % | {h[-1]['test_loss']:.4f} | "
                          f"{h[-1]['train_loss']:.4f} | {sum(e['seconds'] for e in h):.1f} |")
     return "\n".join(lines) + "\n"
@@ -192,6 +192,7 @@ def main(argv=None):
     p.add_argument("--limit-test", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, help="default: the model's recipe")
+    p.add_argument("--lr", type=float, help="initial learning rate; default: the model's recipe")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help=f"tiny sizes for the tests: {QUICK}")
     p.add_argument("--out", default="benchmarks/results")

@@ -3,6 +3,7 @@
 Two tiny registered models keep every study run under a second; the generated MNIST-format files come
 from tests/test_train.py. Every command runs in-process through ``main(argv)``.
 """
+import argparse
 import csv
 import json
 import os
@@ -390,7 +391,16 @@ def test_learning_parity_quick(data_dir, tmp_path, monkeypatch):
         assert a["test_top1_err"] == b["test_top1_err"]
     assert ours[-1]["train_loss"] < ours[0]["train_loss"] * 1.01     # it is training, not standing still
     table = (tmp_path / "learning_parity.md").read_text()
-    assert table.count("| lenet5 | mnist | 48 / 20 | 2 |") == 2
+    assert table.count("| lenet5 | mnist | 48 / 20 | 2 | 16 | 0.05 |") == 2     # the recipe's lr
+    assert results[0]["recipe"]["lr"] == 0.05
+
+
+def test_learning_parity_takes_another_learning_rate():
+    from benchmarks import learning_parity
+    args = argparse.Namespace(epochs=1, batch_size=None, lr=0.01)
+    assert learning_parity.recipe("resnet18", "cifar10", args)["lr"] == 0.01
+    args.lr = None
+    assert learning_parity.recipe("resnet18", "cifar10", args)["lr"] == 0.1
 
 
 # ----------------------------------------------------------------------------- options the shipped studies use
