@@ -164,6 +164,9 @@ def plot(path, results):
             ax.set(xlabel="epoch", ylabel=label, title=f"{result['model']} on {result['dataset']}: {label}")
             ax.grid(alpha=0.3)
             ax.xaxis.get_major_locator().set_params(integer=True)
+        losses = [y for line in row[0].get_lines() for y in line.get_ydata()]
+        if min(losses) > 0 and max(losses) / min(losses) > 100:   # an unstable epoch would flatten the rest
+            row[0].set_yscale("log")
         row[0].legend(fontsize=8)
     fig.suptitle("minitorch-cnn (solid) and its PyTorch twin (dashed): same initial weights, batches and recipe")
     fig.tight_layout()
