@@ -27,7 +27,7 @@ import minitorch_cnn as mt
 from minitorch_cnn.data import DataLoader, load_dataset
 from zoo import get_model
 from zoo.checkpoint import atomic_write_text
-from zoo.report import _pyplot, _save
+from zoo.report import _pyplot, _save, log_scale_if_spread
 from zoo.train import DEFAULTS
 from zoo.training import Position, evaluate, make_loss, make_optimizer, make_scheduler, topk_correct, train_epoch
 
@@ -164,9 +164,7 @@ def plot(path, results):
             ax.set(xlabel="epoch", ylabel=label, title=f"{result['model']} on {result['dataset']}: {label}")
             ax.grid(alpha=0.3)
             ax.xaxis.get_major_locator().set_params(integer=True)
-        losses = [y for line in row[0].get_lines() for y in line.get_ydata()]
-        if min(losses) > 0 and max(losses) / min(losses) > 100:   # an unstable epoch would flatten the rest
-            row[0].set_yscale("log")
+        log_scale_if_spread(row[0])
         row[0].legend(fontsize=8)
     fig.suptitle("minitorch-cnn (solid) and its PyTorch twin (dashed): same initial weights, batches and recipe")
     fig.tight_layout()
@@ -175,12 +173,13 @@ def plot(path, results):
 
 def markdown(results):
     lines = ["| model | dataset | train / test images | epochs | batch | lr | framework | final test top-1 err | "
-             "top-5 err | test loss | final train loss | time (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "top-5 err | test loss | final train loss | time (s) |", "|---" * 12 + "|"]
     for r in results:
         for framework in ("minitorch", "torch"):
             h = r["history"][framework]
             lines.append(f"| {r['model']} | {r['dataset']} | {r['train_images']} / {r['test_images']} | "
-                         f"{len(h)} | {r['recipe']['batch_size']} | {r['recipe']['lr']:g} | {framework} | {100 * h[-1]['test_top1_err']:.2f} % | "
+                         f"{len(h)} | {r['recipe']['batch_size']} | {r['recipe']['lr']:g} | {framework} | "
+                         f"{100 * h[-1]['test_top1_err']:.2f} % | "
                          f"{100 * h[-1]['test_top5_err']:.2f} % | {h[-1]['test_loss']:.4f} | "
                          f"{h[-1]['train_loss']:.4f} | {sum(e['seconds'] for e in h):.1f} |")
     return "\n".join(lines) + "\n"

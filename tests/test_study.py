@@ -208,6 +208,7 @@ def test_study_interrupted_resumed_skipped_failed(data_dir, tmp_path, monkeypatc
 
 def test_study_curves_name_each_run_once_in_its_own_colour_clear_of_the_panels():
     from matplotlib.colors import to_rgba
+
     from zoo.report import run_colours, study_curves_figure
     for n in (1, 10, 11, 14, 20, 21, 31):
         assert len({to_rgba(c) for c in run_colours(n)}) == n, n
@@ -221,7 +222,12 @@ def test_study_curves_name_each_run_once_in_its_own_colour_clear_of_the_panels()
         assert [t.get_text() for t in legend.get_texts()] == [f"run{i}" for i in range(n)] + ["train", "test"]
         top = legend.get_window_extent(renderer).y1
         assert all(top < ax.get_tightbbox(renderer).y0 for ax in fig.axes), n
+        assert fig.axes[0].get_yscale() == "linear"
         plt.close(fig)
+    diverged = [{**h, "test_loss": 1e4} for h in history]      # one run's loss 10,000x the other's
+    fig, plt = study_curves_figure([("ok", history), ("diverged", diverged)], "study t")
+    assert fig.axes[0].get_yscale() == "log" and fig.axes[1].get_yscale() == "linear"
+    plt.close(fig)
 
 
 def test_report_numbers_are_the_metrics_and_rebuild_from_folders(data_dir, tmp_path, no_run_plots):

@@ -98,10 +98,16 @@ def draw_panels(axes, runs):
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    losses = [y for line in axes[0].get_lines() for y in line.get_ydata()]
-    if losses and min(losses) > 0 and max(losses) / min(losses) > 100:   # a diverging run would flatten the rest
-        axes[0].set_yscale("log")
+    log_scale_if_spread(axes[0])
     return colours
+
+
+def log_scale_if_spread(ax):
+    """A log y-axis when the plotted values span more than 100x: one diverging run or unstable epoch would
+    otherwise flatten every other curve."""
+    values = [y for line in ax.get_lines() for y in line.get_ydata()]
+    if values and min(values) > 0 and max(values) / min(values) > 100:
+        ax.set_yscale("log")
 
 
 def plot_curves(path, history, title):
