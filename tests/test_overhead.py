@@ -14,6 +14,13 @@ from minitorch_cnn.functional.conv import Conv2d
 from minitorch_cnn.kernels import cpu, reference
 
 
+def _count_calls(monkeypatch, name):
+    """A list that grows by one at each call of ``cpu.<name>`` (which still runs)."""
+    calls, original = [], getattr(cpu, name)
+    monkeypatch.setattr(cpu, name, lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
 def _two_conv_grads(monkeypatch, keep_bytes):
     """Gradients of a two-layer im2col network (5x5 convs: not Winograd) with a given keep budget."""
     monkeypatch.setattr(workspace, "KEEP_BYTES", keep_bytes)
@@ -37,9 +44,7 @@ def test_kept_columns_give_the_rebuilt_gradients(monkeypatch):
 
 
 def test_kept_columns_are_not_rebuilt_and_freed_in_backward(monkeypatch):
-    calls = []
-    original = cpu.im2col
-    monkeypatch.setattr(cpu, "im2col", lambda *a, **k: calls.append(1) or original(*a, **k))
+    calls = _count_calls(monkeypatch, "im2col")
     rng = np.random.default_rng(1)
     x = mt.Tensor(rng.standard_normal((2, 3, 9, 9)).astype(np.float32))
     w = mt.Tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32), requires_grad=True)
@@ -87,9 +92,7 @@ def test_no_grad_forward_keeps_nothing_and_sees_no_grad_needed():
 
 def test_an_input_without_grad_gets_no_col2im(monkeypatch):
     # LeNet's first layer: the image needs no gradient, so backward must not pay dcols and col2im
-    calls = []
-    original = cpu.col2im
-    monkeypatch.setattr(cpu, "col2im", lambda *a, **k: calls.append(1) or original(*a, **k))
+    calls = _count_calls(monkeypatch, "col2im")
     rng = np.random.default_rng(3)
     x = mt.Tensor(rng.standard_normal((2, 1, 10, 10)).astype(np.float32))
     w = mt.Tensor(rng.standard_normal((6, 1, 5, 5)).astype(np.float32), requires_grad=True)

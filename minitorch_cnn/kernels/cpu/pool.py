@@ -117,13 +117,13 @@ def avg_pool_forward(x, kernel, stride, padding, out_hw, divisor):
 
 
 @kernel
-def _avg_pool_backward(gy, dx, divisor, kh, kw, sh, sw, ph, pw):
+def _avg_pool_backward(g, dx, kh, kw, sh, sw, ph, pw):
     n, c, h, w = dx.shape
-    ho, wo = gy.shape[2], gy.shape[3]
+    ho, wo = g.shape[2], g.shape[3]
     for plane in prange(n * c):
         b, ci = plane // c, plane % c
         for oy in range(ho):
-            g_row, d_row = gy[b, ci, oy], divisor[oy]
+            g_row = g[b, ci, oy]
             for i in range(kh):
                 iy = oy * sh + i - ph
                 if iy < 0 or iy >= h:
@@ -132,15 +132,14 @@ def _avg_pool_backward(gy, dx, divisor, kh, kw, sh, sw, ph, pw):
                 for j in range(kw):
                     x_lo, x_hi = _valid_range(wo, j - pw, sw, w)
                     for ox in range(x_lo, x_hi):
-                        dx_row[np.uintp(ox * sw + j - pw)] += g_row[np.uintp(ox)] / d_row[np.uintp(ox)]
+                        dx_row[np.uintp(ox * sw + j - pw)] += g_row[np.uintp(ox)]
 
 
 def avg_pool_backward(gy, x_shape, kernel, stride, padding, divisor):
     """gy (N, C, Ho, Wo) -> dx (N, C, H, W): each window's gradient shared evenly over its taps."""
     dx = np.zeros(x_shape, dtype=gy.dtype)
-    _avg_pool_backward(gy.size * kernel[0] * kernel[1], np.ascontiguousarray(gy), dx,
-                       _as_map(divisor, gy.shape[2:], gy.dtype), *kernel, *stride,
-                       *padding)
+    g = np.ascontiguousarray(gy / _as_map(divisor, gy.shape[2:], gy.dtype))   # each window's share, divided once
+    _avg_pool_backward(gy.size * kernel[0] * kernel[1], g, dx, *kernel, *stride, *padding)
     return dx
 
 
