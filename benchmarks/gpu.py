@@ -99,7 +99,7 @@ def model_rows(names, batch, repeats):
         row = [name, device_time(step, sync, repeats) * 1e3]
         if torch is not None:
             sys.path.insert(0, "tests")
-            from torch_twins import TWINS
+            from support.torch_twins import TWINS
             twin = TWINS[name]().cuda()
             t_opt = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
             tx, ty = torch.randn(batch, 3, 32, 32, device="cuda"), torch.randint(0, 10, (batch,), device="cuda")

@@ -5,7 +5,7 @@ the same batches in the same order, with the same recipe. The curves should lie 
     python -m benchmarks.learning_parity --pairs lenet5:mnist --limit-train 10000 --epochs 3
     python -m benchmarks.learning_parity --quick --verify structure --data-dir DIR   # seconds, for the tests
 
-Single steps are checked in tests/test_zoo.py; this shows what those small float32 differences become over
+Single steps are checked in tests/zoo/test_zoo.py; this shows what those small float32 differences become over
 whole epochs. The recipe is the model's zoo.train default (optimizer, lr, momentum, weight decay, cosine
 schedule over --epochs), built for us by zoo.training and for PyTorch by torch.optim. The batches come from
 one minitorch DataLoader (shuffled and, for CIFAR-10, augmented by the seed) and are fed to both. Models with
@@ -45,7 +45,7 @@ def recipe(model, dataset, args):
 def twin_of(model, ours, in_channels):
     import torch
     sys.path.insert(0, str(ROOT / "tests"))
-    from torch_twins import TWINS
+    from support.torch_twins import TWINS
     twin = TWINS[model](in_channels=in_channels, num_classes=10)
     twin.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()})
     return twin

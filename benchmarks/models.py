@@ -7,7 +7,7 @@ A training step is forward, cross-entropy loss, backward and an SGD step
 (framework, model) pair runs in its own process, so that the peak resident
 memory of its training step is its own: the peak resident set during the timed
 steps minus the resident set before the first step (the peak is reset after one
-untimed step, so Numba's one-time compilation does not count). The PyTorch twins come from tests/torch_twins.py.
+untimed step, so Numba's one-time compilation does not count). The PyTorch twins come from tests/support/torch_twins.py.
 """
 import argparse
 import json
@@ -83,7 +83,7 @@ def _ours(name, batch):
 def _theirs(name, batch):
     torch = optional_torch()
     sys.path.insert(0, str(ROOT / "tests"))
-    from torch_twins import TWINS
+    from support.torch_twins import TWINS
     model = TWINS[name]()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, 3, 32, 32)

@@ -7,7 +7,7 @@ for the duration of the run (the library itself is not changed), then one
 warm-up step and ``--steps`` timed steps run. Prints a table sorted by total time;
 what is not inside any Function (the optimizer, Python overhead) is listed as "other".
 
-``--twin`` also profiles the model's PyTorch twin (tests/torch_twins.py) on the same
+``--twin`` also profiles the model's PyTorch twin (tests/support/torch_twins.py) on the same
 batch with ``torch.profiler`` and prints both per kind of work (convolution, batch
 norm, pooling, ...) side by side with their ratio: a model's share of time in an op
 says where its time goes, this says where it loses to PyTorch.

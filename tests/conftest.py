@@ -3,7 +3,7 @@
 
 def pytest_terminal_summary(terminalreporter):
     try:
-        from helpers import WORST
+        from support.numerics import WORST
     except ImportError:
         return
     for table in ("functional", "engine", "nn"):

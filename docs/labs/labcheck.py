@@ -3,7 +3,7 @@ function per exercise. Each check takes the student's implementation, prints lin
 
     dx error 3.1e-09 (expect < 1e-07): ok
 
-and returns True when every line is ok. tests/test_labs.py runs each check on a planted wrong
+and returns True when every line is ok. tests/labs/test_labs.py runs each check on a planted wrong
 implementation too, to show that it can fail.
 """
 import os

@@ -11,7 +11,7 @@ list of ints). Unpickling can run arbitrary code, so we use a restricted
 unpickler that only lets through the handful of numpy globals an array needs.
 
 Both readers return ``(images, labels)``: uint8 (N, 3, 32, 32) and uint8 (N,).
-The tests write small files in these formats with the writers in ``tests/fixtures.py``.
+The tests write small files in these formats with the writers in ``tests/support/formats.py``.
 """
 import io
 import pickle

@@ -6,8 +6,8 @@ the same ``.cu`` files run on the host emulator (``emulator.py``). GEMMs are not
 ``xp.matmul`` (cuBLAS on the GPU).
 
 What is verified where: every kernel is compared with ``kernels/reference`` on the emulator in CI
-(tests/test_cuda_kernels.py), and every ``.cu`` file is compiled for sm_80 and sm_90 through CuPy's
-NVRTC path and ``nvcc -Xptxas -v`` (tests/test_cuda_compile.py). Runs on a real GPU happen only in the
+(tests/kernels/test_cuda_kernels.py), and every ``.cu`` file is compiled for sm_80 and sm_90 through CuPy's
+NVRTC path and ``nvcc -Xptxas -v`` (tests/kernels/test_cuda_compile.py). Runs on a real GPU happen only in the
 ``@pytest.mark.gpu`` tests, which skip on machines without one.
 """
 from .conv import col2im, depthwise_backward, depthwise_forward, im2col

@@ -9,7 +9,7 @@ Two independent paths, because each catches what the other misses:
 * ``nvcc -fatbin -Xptxas -v`` for sm_80 and sm_90: the reference toolchain; its ptxas report
   gives registers, shared memory, stack and spills per kernel.
 
-``python -m minitorch_cnn.kernels.cuda.compile_check`` prints the table; tests/test_cuda_compile.py
+``python -m minitorch_cnn.kernels.cuda.compile_check`` prints the table; tests/kernels/test_cuda_compile.py
 asserts no spills, no stack frame and shared memory under 48 KB. Needs ``pip install cupy-cuda13x
 nvidia-cuda-nvrtc`` and / or a CUDA toolkit's nvcc; what is missing is reported, not faked.
 """

@@ -98,7 +98,7 @@ def test_two_processes_building_one_new_source_at_once(tmp_path):
               "o = np.zeros(1); k((1,), (256,), (np.ones(1000), o, np.int32(1000))); assert o[0] == 1000")
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "k.cu")], env=env,
-                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()
@@ -132,7 +132,7 @@ def forbid(monkeypatch, module):
 # float64 for every model (the proof that the GPU code path computes the same step); float32 for LeNet-5
 # (im2col, col2im, max-pool) and MobileNetV2 (depthwise, batch norm, ReLU6): between them every kernel
 # runs in float32 in a whole network. The other float32 steps would repeat that at 10-40 s of CI time
-# each; tests/test_cuda_kernels.py compares every kernel in float32 on its own.
+# each; tests/kernels/test_cuda_kernels.py compares every kernel in float32 on its own.
 CASES = [(name, np.float64) for name in sorted(zoo.MODELS)] + \
     [(name, np.float32) for name in ("lenet5", "mobilenet_v2")]
 TIMES = {}
@@ -166,10 +166,10 @@ def test_training_step_under_cuda_emulator_equals_numpy(name, dtype, monkeypatch
     n_out = len(got) - 1 - 2 * n_grads
     # A gradient that is zero in exact arithmetic (the bias of a batch norm that another batch norm
     # follows) is rounding noise on both backends, and so is that parameter's SGD update: such arrays
-    # are measured against 1e-4 of the largest gradient / parameter, as tests/test_zoo.py does.
+    # are measured against 1e-4 of the largest gradient / parameter, as tests/zoo/test_zoo.py does.
     largest_grad = max(np.abs(g).max(initial=0.0) for g in want[n_out + 1:n_out + 1 + n_grads])
     largest_param = max(np.abs(p).max(initial=0.0) for p in want[n_out + 1 + n_grads:])
-    checked = len(got) if dtype == np.float64 else n_out + 1   # float32: outputs and loss, as tests/test_zoo.py
+    checked = len(got) if dtype == np.float64 else n_out + 1   # float32: outputs and loss, as tests/zoo/test_zoo.py
     for i in range(checked):
         a, b = got[i], want[i]
         scale = max(np.abs(b).max(initial=0.0), 1e-30)

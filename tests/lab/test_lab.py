@@ -2,7 +2,7 @@
 gradcheck catches a planted wrong backward, im2col() is the matrix really multiplied, zoo.step runs."""
 import numpy as np
 import pytest
-from fixtures import write_idx_gz
+from support.formats import write_idx_gz
 
 import zoo
 from minitorch_cnn import Tensor, manual_seed, nn

@@ -164,6 +164,6 @@ def test_conv_bn_relu_graph_holds_no_array_beside_its_tensors():
     smallest_activation = 4 * 8 * 10 * 10
     extra = [(name, a.shape) for name, a in saved if a.size >= smallest_activation and id(_owner(a)) not in tensors]
     # The one deliberate exception: an im2col layer's column matrix, kept within workspace.keep's shared budget
-    # (tests/test_overhead.py pins that budget); everything else must be a graph tensor.
+    # (tests/engine/test_overhead.py pins that budget); everything else must be a graph tensor.
     assert [name for name, _ in extra] == ["Conv2d.kept_cols"], extra
 

@@ -1,7 +1,7 @@
 """Studies (``python -m zoo.study``) and ablations (``zoo.train --ablate``) on tiny generated data.
 
 Two tiny registered models keep every study run under a second; the generated MNIST-format files come
-from tests/test_train.py. Every command runs in-process through ``main(argv)``.
+from tests/run/test_train.py. Every command runs in-process through ``main(argv)``.
 """
 import argparse
 import csv
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures import write_mnist
+from support.formats import write_mnist
 
 import minitorch_cnn as mt
 import zoo

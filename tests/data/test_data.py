@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures import write_cifar_binary, write_cifar_python, write_cifar_python_meta, write_idx_gz
+from support.formats import write_cifar_binary, write_cifar_python, write_cifar_python_meta, write_idx_gz
 
 from minitorch_cnn.data import (
     DATASETS,
@@ -560,14 +560,14 @@ def test_limit_first_and_stratified(tmp_path):
 def test_no_torch_import():
     code = ("import sys, minitorch_cnn.data\n"
             "assert not {'torch', 'torchvision'} & {m.split('.')[0] for m in sys.modules}")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
 # ----------------------------------------------------------------------------- real data (optional)
 
 def shared_data_dir():
     env = os.environ.get("MINITORCH_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def test_real_mnist_checksums():

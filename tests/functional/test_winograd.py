@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 import pytest
-from helpers import rel_err
+from support.numerics import rel_err
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -11,11 +11,11 @@ import math
 import re
 from collections import OrderedDict
 
-import helpers
+from support import numerics as helpers
 import numpy as np
 import pytest
 import torch
-from helpers import distinct, rel_err
+from support.numerics import distinct, rel_err
 
 import minitorch_cnn as mt
 from minitorch_cnn import Tensor, nn

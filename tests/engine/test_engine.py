@@ -15,11 +15,11 @@ import sys
 import tracemalloc
 import weakref
 
-import helpers
+from support import numerics as helpers
 import numpy as np
 import pytest
 import torch
-from helpers import rel_err
+from support.numerics import rel_err
 
 import minitorch_cnn as mt
 from minitorch_cnn import Function, Tensor, nn, optim

@@ -10,8 +10,8 @@ import signal
 
 import numpy as np
 import pytest
-from fixtures import write_data_folder
-from helpers import reference_metrics
+from support.formats import write_data_folder
+from support.numerics import reference_metrics
 
 import zoo
 from minitorch_cnn import Tensor, backend, nn

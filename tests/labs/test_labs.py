@@ -17,7 +17,7 @@ from minitorch_cnn import Function, nn
 from minitorch_cnn import functional as F
 from minitorch_cnn.kernels import reference
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LABS_DIR = ROOT / "docs" / "labs"
 LABS = sorted(LABS_DIR.glob("[0-9][0-9]_*.py"))
 CHECK_LINE = re.compile(r"\(expect .+\): (ok|FAIL)$")

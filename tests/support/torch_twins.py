@@ -1,6 +1,6 @@
 """PyTorch twins of the zoo models: the same layers under the same state-dict keys, written in plain torch.
 
-They are the reference the zoo is checked against (tests/test_zoo.py), so they are written directly from
+They are the reference the zoo is checked against (tests/zoo/test_zoo.py), so they are written directly from
 the architecture table of the zoo issue, not generated from the zoo's code.
 """
 from collections import OrderedDict

@@ -3,8 +3,8 @@ loss on real outputs, the CIFAR-10 augmentation of the batches, and a short run 
 import numpy as np
 import pytest
 import torch
-from fixtures import write_cifar
-from helpers import reference_metrics
+from support.formats import write_cifar
+from support.numerics import reference_metrics
 
 import minitorch_cnn as mt
 import zoo

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks import harness, readme_tables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_child_environment_drops_the_blas_overrides_and_says_which(monkeypatch):

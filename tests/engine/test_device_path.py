@@ -1,4 +1,4 @@
-"""The device-path rules that can be checked without a GPU (tests/test_cuda_gpu.py runs the rest on one).
+"""The device-path rules that can be checked without a GPU (tests/kernels/test_cuda_gpu.py runs the rest on one).
 
 * Inputs on two devices are one clear error, raised where the Function is called, naming both devices
   (checked with a stand-in for CuPy's array type, since no GPU array can exist here).

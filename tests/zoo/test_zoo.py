@@ -1,4 +1,4 @@
-"""The model zoo: parameter counts, parity with the PyTorch twins (tests/torch_twins.py), SGD
+"""The model zoo: parameter counts, parity with the PyTorch twins (tests/support/torch_twins.py), SGD
 trajectories, the summary table, get_model and GoogLeNet's loss helper.
 
 Parity is checked in two precisions, for a reason worth knowing:
@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torch_twins import TWINS
+from support.torch_twins import TWINS
 
 import minitorch_cnn as mt
 import zoo

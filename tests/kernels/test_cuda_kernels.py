@@ -7,7 +7,7 @@ at the end of the run (the issue's closing note quotes it).
 """
 import numpy as np
 import pytest
-from cuda_cases import TOLERANCE, compare_all, windowed
+from support.cuda_cases import TOLERANCE, compare_all, windowed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

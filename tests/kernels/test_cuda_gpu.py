@@ -1,5 +1,5 @@
 """On a real GPU (``@pytest.mark.gpu``; skipped, saying why, anywhere else): the same kernel comparisons
-as tests/test_cuda_kernels.py with CuPy arrays, a training step of every zoo model against the NumPy
+as tests/kernels/test_cuda_kernels.py with CuPy arrays, a training step of every zoo model against the NumPy
 backend, and the device-path rules (dropout drawn on the device, optimizer state and checkpoints,
 zoo.summary, mixed-device errors, labels on the device).
 
@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 import pytest
-from cuda_cases import TOLERANCE, compare_all, windowed
+from support.cuda_cases import TOLERANCE, compare_all, windowed
 from hypothesis import given, settings
 
 from minitorch_cnn import backend
