@@ -15,10 +15,10 @@ import sys
 import tracemalloc
 import weakref
 
-from support import numerics as helpers
 import numpy as np
 import pytest
 import torch
+from support import numerics as helpers
 from support.numerics import rel_err
 
 import minitorch_cnn as mt

@@ -5,14 +5,14 @@ on identical inputs, forward output and every input gradient, relative error <= 
 float64 and <= 1e-5 in float32; (3) hypothesis-generated shapes and settings for the windowed
 ops; (4) every bad input raises an error that names the layer and the shapes.
 """
-from support import numerics as helpers
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from support.numerics import distinct, rel_err
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import numerics as helpers
+from support.numerics import distinct, rel_err
 
 import minitorch_cnn as mt
 from minitorch_cnn import functional as F

@@ -9,9 +9,9 @@ import types
 
 import numpy as np
 import pytest
-from support.numerics import rel_err
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.numerics import rel_err
 
 import minitorch_cnn as mt
 from minitorch_cnn import functional as F

@@ -10,8 +10,8 @@ import copy
 
 import numpy as np
 import pytest
-from support.cuda_cases import TOLERANCE, compare_all, windowed
 from hypothesis import given, settings
+from support.cuda_cases import TOLERANCE, compare_all, windowed
 
 from minitorch_cnn import backend
 

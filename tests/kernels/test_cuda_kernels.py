@@ -7,9 +7,9 @@ at the end of the run (the issue's closing note quotes it).
 """
 import numpy as np
 import pytest
-from support.cuda_cases import TOLERANCE, compare_all, windowed
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.cuda_cases import TOLERANCE, compare_all, windowed
 
 from minitorch_cnn import backend
 from minitorch_cnn.kernels import cuda

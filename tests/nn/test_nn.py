@@ -11,10 +11,10 @@ import math
 import re
 from collections import OrderedDict
 
-from support import numerics as helpers
 import numpy as np
 import pytest
 import torch
+from support import numerics as helpers
 from support.numerics import distinct, rel_err
 
 import minitorch_cnn as mt
