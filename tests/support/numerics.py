@@ -10,13 +10,15 @@ def record(table, family, measure, value):
     WORST[key] = max(WORST.get(key, 0.0), value)
 
 
-def rel_err(a, b):
-    """max|a - b| / max|b|: one number per array, scaled by the reference's magnitude."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    if a.size == 0:
+def rel_err(got, want, floor=0.0):
+    """max|got - want| / max|want|: one number per array, scaled by the reference's magnitude (``want``),
+    or by ``floor`` where that is larger (a reference that is all near zero). The one relative error of
+    the tests; the CS231n elementwise form, max(|a - b| / (|a| + |b|)), is the gradcheck's and the labs'."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    if got.size == 0:
         return 0.0
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+    return float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), floor, 1e-300))
 
 
 def distinct(rng, shape, spacing=0.01):
