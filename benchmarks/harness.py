@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minitorch_cnn.files import atomic_write, atomic_write_text
+
 # Variables some workplaces set to pin OpenBLAS to an older kernel (e.g. Haswell's AVX2 on AVX-512 cores):
 # measured on such a machine they cost NumPy's sgemm almost half its speed, which no user would see.
 # Benchmarks run their timed code in a child process with these removed; tests and CI keep them.
@@ -183,9 +185,7 @@ def save(results, out_dir, name, chart):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(results, indent=2))
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -194,7 +194,7 @@ def save(results, out_dir, name, chart):
         return [path]
     fig = chart(plt, results)
     png = out_dir / f"{name}.png"
-    fig.savefig(png, dpi=110, bbox_inches="tight")
+    atomic_write(png, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return [path, png]
 

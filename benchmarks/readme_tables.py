@@ -8,8 +8,9 @@ it replaces the part of the README between the two ``benchmark tables`` markers,
 """
 import argparse
 import json
-import os
 from pathlib import Path
+
+from minitorch_cnn.files import atomic_write_text
 
 from .harness import blas_line
 
@@ -80,14 +81,12 @@ def tables(results_dir):
 
 def write(readme, text):
     readme = Path(readme)
-    old = readme.read_text()
+    old = readme.read_text(encoding="utf-8")
     if BEGIN not in old or END not in old:
         raise SystemExit(f"{readme}: no '{BEGIN}' ... '{END}' markers to replace between")
     head, rest = old.split(BEGIN, 1)
     new = head + BEGIN + "\n" + text + rest[rest.index(END):]
-    tmp = readme.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    os.replace(tmp, readme)
+    atomic_write_text(readme, new)
 
 
 def main(argv=None):

@@ -7,7 +7,6 @@ and returns True when every line is ok. tests/labs/test_labs.py runs each check 
 implementation too, to show that it can fail.
 """
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import numpy as np
 import minitorch_cnn as mt
 from minitorch_cnn import functional as F
 from minitorch_cnn import nn
+from minitorch_cnn.files import atomic_write
+from minitorch_cnn.gradcheck import relative_error
 from minitorch_cnn.kernels import reference
 
 QUICK = os.environ.get("LABS_QUICK") == "1"          # CI: small data, few steps; everything still runs
@@ -27,11 +28,12 @@ DATA_DIR = os.environ.get("MINITORCH_DATA") or (str(_SHARED) if _SHARED.is_dir()
 
 
 def rel_error(a, b):
-    """CS231n's relative error: max |a - b| / max(1e-8, |a| + |b|)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape:
+    """CS231n's relative error, the worst element of the library's ``gradcheck.relative_error``:
+    max |a - b| / max(1e-8, |a| + |b|). A student's answer of the wrong shape is infinitely wrong
+    (rather than broadcast into a small number)."""
+    if np.shape(a) != np.shape(b):
         return np.inf
-    return float((np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))).max(initial=0.0))
+    return float(relative_error(a, b).max(initial=0.0))
 
 
 def report(label, value, expect, ok):
@@ -60,15 +62,9 @@ def best_ms(fn, repeat=3, warmup=False):
 def save_figure(fig, name):
     """Write ``fig`` to FIGURES/name atomically (temporary file, then rename); returns the path."""
     FIGURES.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=FIGURES)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight")
-        os.chmod(tmp, 0o644)        # mkstemp makes it private; a figure is for everyone to read
-        os.replace(tmp, FIGURES / name)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    # The temporary file has no .png ending for matplotlib to read the format from: say it.
+    atomic_write(FIGURES / name, lambda f: fig.savefig(f, format=Path(name).suffix[1:] or "png",
+                                                       dpi=90, bbox_inches="tight"))
     print(f"figure: {FIGURES / name}")
     return FIGURES / name
 
@@ -189,7 +185,7 @@ def check_mac_ratio(ratio_fn):
 
 # ---------------------------------------------------------------- lab 6: ResNet
 def check_basic_block(block_class):
-    from zoo.resnet import BasicBlock
+    from zoo.models.resnet import BasicBlock
     ok = True
     for c_in, c_out, stride in [(8, 8, 1), (8, 16, 2)]:
         mt.manual_seed(0)
@@ -211,7 +207,7 @@ def check_identity(block, x):
 
 # ---------------------------------------------------------------- lab 7: Inception
 def check_inception_channels(channels_fn):
-    from zoo.googlenet import INCEPTION, Inception
+    from zoo.models.googlenet import INCEPTION, Inception
     ok = True
     for name, widths in INCEPTION.items():
         real = Inception(8, *widths).out_channels

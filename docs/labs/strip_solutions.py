@@ -10,6 +10,8 @@ import re
 import sys
 from pathlib import Path
 
+from minitorch_cnn.files import atomic_write_text
+
 BEGIN, END = re.compile(r"^(\s*)# BEGIN SOLUTION"), re.compile(r"^\s*# END SOLUTION")
 
 
@@ -44,9 +46,7 @@ def main(argv=None):
     for lab in map(Path, args.labs):
         target = out / lab.name if many else out
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(student_copy(lab.read_text()))
-        os.replace(tmp, target)
+        atomic_write_text(target, student_copy(lab.read_text(encoding="utf-8")))
     return 0
 
 

@@ -4,23 +4,23 @@ Structure checks (idx.py, cifar.py) tell us a file is *well-formed*; the
 checksums here tell us it is *the official file*. A known file whose checksum
 does not match is always an error, never silently used.
 
-Downloads use only ``urllib``. Each file is streamed into a temporary file in
-the destination folder and renamed into place only after its checksum
-matches, so an interrupted or corrupted download never leaves a half-written
-file under the real name (``os.replace`` is atomic within one filesystem,
-which is why the temporary file lives in the destination folder).
+Downloads use only ``urllib``. Each file is streamed through
+``files.atomic_write``: into a temporary file in the destination folder,
+renamed into place only after its checksum matches (the checksum is checked
+inside the write callback, so a mismatch raises before the rename), so an
+interrupted or corrupted download never leaves a half-written file under the
+real name and no temporary file behind.
 """
 import hashlib
 import http.client
-import os
 import tarfile
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from ..files import atomic_write, atomic_write_bytes
 from .errors import ChecksumError, DataFormatError, DownloadError
 
 CHUNK = 1 << 20
@@ -95,12 +95,17 @@ def download_file(urls, dest, checksum=None, desc=None):
 
 
 def _fetch_verified(url, dest, checksum, desc):
-    """Stream ``url`` into a temporary file beside ``dest``; rename it into place if it verifies."""
+    """Stream ``url`` into a temporary file beside ``dest``; rename it into place if it verifies.
+
+    The download streams in chunks (a CIFAR archive is 170 MB), so it goes through ``atomic_write``'s
+    callback rather than ``atomic_write_bytes``; a checksum mismatch raised inside the callback
+    leaves ``dest`` as it was and removes the partial file.
+    """
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    hasher = hashlib.new(checksum.algo) if checksum else None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+
+    def stream_and_verify(out):
+        hasher = hashlib.new(checksum.algo) if checksum else None
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             total = response.headers.get("Content-Length")
             with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
                       desc=desc, disable=None, leave=False) as bar:
@@ -113,10 +118,8 @@ def _fetch_verified(url, dest, checksum, desc):
             raise ChecksumError(
                 f"{checksum.algo} mismatch: expected {' or '.join(checksum.file)}, got {hasher.hexdigest()}"
             )
-        os.replace(tmp_name, dest)
-    finally:
-        if os.path.exists(tmp_name):  # anything but success: leave no partial file behind
-            os.remove(tmp_name)
+
+    atomic_write(dest, stream_and_verify)
 
 
 def extract_members(archive, dest_dir, members):
@@ -125,7 +128,7 @@ def extract_members(archive, dest_dir, members):
     We read each member's bytes ourselves rather than calling ``extractall``:
     a path inside an archive is never used to build a path on disk, so a
     hostile archive cannot write outside ``dest_dir`` ("tar slip").
-    Each file is written to a temporary name and renamed, like downloads.
+    Each file is written atomically (``files.atomic_write_bytes``), like downloads.
     """
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -135,10 +138,7 @@ def extract_members(archive, dest_dir, members):
         with tarfile.open(archive, "r:gz") as tar:
             for info in tar:
                 if info.name in wanted and info.isfile():
-                    data = tar.extractfile(info).read()
-                    tmp = dest_dir / f".{wanted[info.name]}.part"
-                    tmp.write_bytes(data)
-                    os.replace(tmp, dest_dir / wanted[info.name])
+                    atomic_write_bytes(dest_dir / wanted[info.name], tar.extractfile(info).read())
                     found.add(info.name)
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DataFormatError(f"{archive}: could not read the tar.gz archive ({err})") from err
