@@ -1,10 +1,12 @@
-"""The README's benchmark tables, regenerated from the results JSON that the benchmarks wrote.
+"""The benchmark tables of docs/performance.md, regenerated from the results JSON that the benchmarks wrote.
 
-    python -m benchmarks.readme_tables [--results benchmarks/results] [--write README.md]
+    python -m benchmarks.readme_tables [--results benchmarks/results] [--write [docs/performance.md]]
 
 Prints the markdown (a dated line saying where and on which BLAS kernel the numbers were measured,
 the per-op table from kernels.json and the per-model table from models.json). With ``--write``
-it replaces the part of the README between the two ``benchmark tables`` markers, atomically.
+it replaces the part of the file between the two ``benchmark tables`` markers, atomically. The tables
+lived in the README until it became the user guide; dated measurements are docs/performance.md's now
+(the module keeps its name, so the documented command keeps working).
 """
 import argparse
 import json
@@ -15,6 +17,7 @@ from minitorch_cnn.files import atomic_write_text
 from .harness import blas_line
 
 BEGIN, END = "<!-- benchmark tables: begin -->", "<!-- benchmark tables: end -->"
+TABLES_FILE = "docs/performance.md"     # where the markers are
 
 
 def _ms(d):
@@ -79,20 +82,23 @@ def tables(results_dir):
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write(readme, text):
-    readme = Path(readme)
-    old = readme.read_text(encoding="utf-8")
+def write(path, text):
+    """Replace what stands between the markers in ``path`` (docs/performance.md) by ``text``."""
+    path = Path(path)
+    old = path.read_text(encoding="utf-8")
     if BEGIN not in old or END not in old:
-        raise SystemExit(f"{readme}: no '{BEGIN}' ... '{END}' markers to replace between")
+        raise SystemExit(f"{path}: no '{BEGIN}' ... '{END}' markers to replace between "
+                         f"(the benchmark tables live in {TABLES_FILE})")
     head, rest = old.split(BEGIN, 1)
     new = head + BEGIN + "\n" + text + rest[rest.index(END):]
-    atomic_write_text(readme, new)
+    atomic_write_text(path, new)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="benchmarks/results")
-    parser.add_argument("--write", metavar="README", help="replace the tables between the markers in this file")
+    parser.add_argument("--write", metavar="FILE", nargs="?", const=TABLES_FILE,
+                        help=f"replace the tables between the markers in FILE (default {TABLES_FILE})")
     args = parser.parse_args(argv)
     text = tables(args.results)
     print(text)

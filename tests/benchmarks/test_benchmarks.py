@@ -1,4 +1,5 @@
-"""The benchmark plumbing (no timing): the BLAS-override child process and the README table generator."""
+"""The benchmark plumbing (no timing): the BLAS-override child process and the table generator
+of docs/performance.md."""
 import json
 import os
 import subprocess
@@ -98,3 +99,11 @@ def test_profile_twin_leaves_the_optimizers_own_ops_to_optimizer_and_python():
     step = Event(name="Optimizer.step#SGD.step", cpu_parent=None)
     assert profile._inside_optimizer(Event(name="aten::mul_", cpu_parent=Event(name="aten::add", cpu_parent=step)))
     assert not profile._inside_optimizer(Event(name="aten::add_", cpu_parent=Event(name="autograd", cpu_parent=None)))
+
+
+def test_the_performance_page_holds_the_tables_the_committed_results_give():
+    """`python -m benchmarks.readme_tables --write` rewrites docs/performance.md between its markers; what
+    stands there now is what the committed benchmarks/results/*.json give (rerun it after a benchmark)."""
+    page = (ROOT / readme_tables.TABLES_FILE).read_text(encoding="utf-8")
+    between = page.split(readme_tables.BEGIN + "\n", 1)[1].split(readme_tables.END, 1)[0]
+    assert between == readme_tables.tables(ROOT / "benchmarks" / "results")
