@@ -6,25 +6,13 @@ gradient, records itself as the output's ``creator`` so that ``backward`` can fi
 it later. That is the whole graph: tensors point at the function that made them,
 functions point at their input tensors.
 """
-import contextlib
-
-from . import backend
-
-_grad_enabled = [True]
+from .config import Config, using_config
+from .device import check_same_device, get_array_module
 
 
 def is_grad_enabled():
-    return _grad_enabled[0]
-
-
-@contextlib.contextmanager
-def _grad_mode(enabled):
-    old = _grad_enabled[0]
-    _grad_enabled[0] = enabled
-    try:
-        yield
-    finally:
-        _grad_enabled[0] = old
+    """Whether Functions record graphs now (``Config.grad_enabled``)."""
+    return Config.grad_enabled
 
 
 # Observers of every Function call: each ``hook(fn, inputs, outputs)`` runs after a forward, with the
@@ -36,11 +24,12 @@ call_hooks = []
 
 def no_grad():
     """Context manager: run forward passes without recording a graph (inference, optimizer steps)."""
-    return _grad_mode(False)
+    return using_config("grad_enabled", False)
 
 
 def enable_grad():
-    return _grad_mode(True)
+    """Context manager: record graphs again inside a ``no_grad`` block."""
+    return using_config("grad_enabled", True)
 
 
 class Function:
@@ -59,10 +48,10 @@ class Function:
         # rather than generators, and nothing checked twice; Tensor._from_array trusts the forward's arrays.
         tensors = [x if isinstance(x, Tensor) else as_tensor(x) for x in inputs]
         arrays = [t.data for t in tensors]
-        backend.check_same_device(arrays, type(self).__name__)
+        check_same_device(arrays, type(self).__name__)
         # Without grad mode no input wants a gradient, so a forward can skip saving for a backward that
         # will never run (Conv2d keeps its columns only when needs_input_grad says someone will).
-        self.needs_input_grad = tuple([t.requires_grad for t in tensors]) if _grad_enabled[0] else (
+        self.needs_input_grad = tuple([t.requires_grad for t in tensors]) if Config.grad_enabled else (
             (False,) * len(tensors))
         outputs = self.forward(*arrays)
         single = type(outputs) is not tuple
@@ -120,7 +109,7 @@ def _topological_order(root):
 
 def backward(root, grad=None, retain_graph=False):
     """Fill ``.grad`` of every leaf tensor that ``root`` depends on with d(root)/d(leaf)."""
-    xp = backend.get_array_module(root.data)
+    xp = get_array_module(root.data)
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}")

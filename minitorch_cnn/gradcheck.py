@@ -8,8 +8,8 @@ the worst per input. Around 1e-7 or below is right; 1e-2 or above is a bug.
 """
 import numpy as np
 
-from . import backend
 from .autograd import no_grad
+from .device import device_of, to_numpy
 from .tensor import Tensor
 
 
@@ -41,7 +41,7 @@ class GradcheckReport:
 def _outputs(fn, inputs):
     out = fn(*inputs)
     # copies: an output may be a view of the input (reshape), which the next perturbation would change
-    return [np.array(backend.to_numpy(o.data), dtype=np.float64) for o in (out if isinstance(out, tuple) else (out,))]
+    return [np.array(to_numpy(o.data), dtype=np.float64) for o in (out if isinstance(out, tuple) else (out,))]
 
 
 def _loss(fn, inputs, weights):
@@ -70,14 +70,14 @@ def gradcheck(fn, inputs, params=(), eps=1e-4, seed=20240917):
         probe = fn(*inputs)
     probes = probe if isinstance(probe, tuple) else (probe,)
     rng = np.random.default_rng(seed)
-    weights = [backend.to_device(rng.standard_normal(p.shape), backend.device_of(p.data)) for p in probes]
+    weights = [device_of(p.data).send(rng.standard_normal(p.shape)) for p in probes]
 
     for t in checked:
         t.grad = None
     _loss(fn, inputs, weights).backward()
-    analytic = [backend.to_numpy(t.grad) if t.grad is not None else np.zeros(t.shape) for t in checked]
+    analytic = [to_numpy(t.grad) if t.grad is not None else np.zeros(t.shape) for t in checked]
 
-    numeric, host_weights = [], [backend.to_numpy(w) for w in weights]
+    numeric, host_weights = [], [to_numpy(w) for w in weights]
     with no_grad():
         for t in checked:
             grad = np.zeros(t.shape)

@@ -5,7 +5,7 @@ checkpoint can store (``get_rng_state`` / ``set_rng_state``).
 """
 import numpy as np
 
-from . import backend
+from .device import DEFAULT_DTYPE, get_array_module, uniform_on_device
 
 _generator = [np.random.default_rng(0)]
 
@@ -30,17 +30,17 @@ def uniform(shape, like):
     the framework's generator gives the seed of a device generator, so a seeded run still repeats
     and a checkpoint's generator state still covers it; the draws differ from the CPU's.
     """
-    dtype = like.dtype if like.dtype.kind == "f" else backend.DEFAULT_DTYPE
+    dtype = like.dtype if like.dtype.kind == "f" else DEFAULT_DTYPE
     dtype = np.float32 if dtype == np.float32 else np.float64
-    if backend.device_of(like) != "numpy":
-        return backend.uniform_on_device(int(_generator[0].integers(2 ** 63)), shape, dtype, like)
+    if get_array_module(like) is not np:   # a GPU array: drawn there
+        return uniform_on_device(int(_generator[0].integers(2 ** 63)), shape, dtype, like)
     return _generator[0].random(shape, dtype=dtype)
 
 
 def normal(shape, std=1.0, dtype=None):
     sample = _generator[0].standard_normal(shape) * std
-    return sample.astype(dtype or backend.DEFAULT_DTYPE)
+    return sample.astype(dtype or DEFAULT_DTYPE)
 
 
 def uniform_range(shape, low, high, dtype=None):
-    return _generator[0].uniform(low, high, shape).astype(dtype or backend.DEFAULT_DTYPE)
+    return _generator[0].uniform(low, high, shape).astype(dtype or DEFAULT_DTYPE)

@@ -7,22 +7,27 @@ import numbers
 
 import numpy as np
 
-from . import autograd, backend
+from . import autograd
+from .config import Config
+from .device import DEFAULT_DTYPE, device, device_of, get_array_module, is_array, to_numpy
 
 
-def _as_array(data, dtype=None):
-    """Turn Python numbers, lists and arrays into an array of the default backend.
+def _as_array(data, dtype=None, where=None):
+    """Turn Python numbers, lists and arrays into an array on device ``where`` (default: the default device).
 
-    Python floats and lists become float32 (the default dtype); arrays and NumPy
+    Host data (numbers, lists, NumPy arrays) goes to ``where``; a GPU array stays on its GPU unless
+    ``where`` is given. Python floats and lists become float32 (the default dtype); arrays and NumPy
     scalars keep their dtype, so float64 inputs stay float64 for gradient checks.
     """
-    if backend.is_array(data):
+    target = Config.device if where is None else device(where)
+    if is_array(data):
+        if where is not None or (target.is_gpu and isinstance(data, np.ndarray)):
+            data = target.send(data)
         return data if dtype is None else data.astype(dtype, copy=False)
-    xp = backend.default_module()
     arr = np.asarray(data)
     if dtype is None and arr.dtype.kind == "f" and not isinstance(data, np.generic):
-        dtype = backend.DEFAULT_DTYPE
-    return xp.asarray(arr, dtype=dtype)
+        dtype = DEFAULT_DTYPE
+    return target.send(arr.astype(dtype, copy=False) if dtype is not None else arr)
 
 
 class Tensor:
@@ -30,15 +35,16 @@ class Tensor:
 
     ``data`` is the raw array (NumPy or CuPy); ``grad`` is None or an array of
     the same shape; ``creator`` is the Function that produced this tensor
-    (None for leaves such as inputs and parameters).
+    (None for leaves such as inputs and parameters). ``Tensor(x)`` puts host data
+    on the default device (``mt.using_device``), ``Tensor(x, device="cuda")`` on the one named.
     """
 
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = _as_array(data, dtype)
+        self.data = _as_array(data, dtype, device)
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self.creator = None
@@ -47,9 +53,10 @@ class Tensor:
 
     @classmethod
     def _from_array(cls, array, requires_grad):
-        """A Tensor around an array a Function just produced: no conversion or checks (the hot path)."""
-        if not backend.is_array(array):   # a NumPy scalar, from a reduction over every axis
-            return cls(array, requires_grad=requires_grad)
+        """A Tensor around an array a Function just produced, left where it is: no conversion or checks
+        (the hot path)."""
+        if not is_array(array):   # a NumPy scalar, from a reduction over every axis: stays on the host
+            array = np.asarray(array)
         t = cls.__new__(cls)
         t.data, t.grad, t.requires_grad, t.creator, t.output_index, t.retains_grad = (
             array, None, requires_grad, None, 0, False)
@@ -61,25 +68,26 @@ class Tensor:
     size = property(lambda self: self.data.size)
     dtype = property(lambda self: self.data.dtype)
     is_leaf = property(lambda self: self.creator is None)
+    device = property(lambda self: device_of(self.data), doc="The Device this tensor's data lives on.")
 
     def __len__(self):
         return len(self.data)
 
     def __repr__(self):
-        body = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
+        body = np.array2string(to_numpy(self.data), separator=", ", prefix="tensor(")
         extra = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({body}{extra})"
 
     def numpy(self):
         """The data as a NumPy array: the array itself on the CPU, a host copy from the GPU."""
-        return backend.to_numpy(self.data)
+        return to_numpy(self.data)
 
     def item(self):
         return self.data.item()
 
     def detach(self):
-        """The same data, cut off from the graph."""
-        return Tensor(self.data)
+        """The same data, cut off from the graph (on the same device)."""
+        return Tensor._from_array(self.data, False)
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor after backward (for inspecting a layer)."""
@@ -87,11 +95,12 @@ class Tensor:
         return self
 
     def astype(self, dtype):
-        return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
+        return Tensor._from_array(self.data.astype(dtype), self.requires_grad)
 
-    def to(self, device):
-        """A copy on 'numpy' (CPU) or 'cupy' (GPU)."""
-        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+    def to(self, spec):
+        """This tensor on device ``spec`` ("cpu", "cuda", "cuda:N", "cuda-emulator" or a Device): a new
+        leaf, whose data is this tensor's own array when it is there already."""
+        return Tensor._from_array(device(spec).send(self.data), self.requires_grad)
 
     def backward(self, grad=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
@@ -200,8 +209,8 @@ def as_tensor(x, like=None):
     if isinstance(x, Tensor):
         return x
     if isinstance(x, numbers.Number) and like is not None:
-        xp = backend.get_array_module(like.data)
-        return Tensor(xp.asarray(x, dtype=like.dtype))
+        xp = get_array_module(like.data)                    # on like's device, whatever the default
+        return Tensor._from_array(xp.asarray(x, dtype=like.dtype), False)
     return Tensor(x)
 
 

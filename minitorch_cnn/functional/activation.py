@@ -1,6 +1,6 @@
 """Element-wise activations and (log-)softmax: each forward with its local derivative."""
 from ..autograd import Function
-from ..backend import get_array_module, kernels
+from ..device import get_array_module, kernels
 from ..tensor import as_tensor
 
 

@@ -5,9 +5,8 @@ loss = -sum_k q_k log p_k, and its gradient is simply dloss/dz = p - q.
 """
 import numpy as np
 
-from .. import backend
 from ..autograd import Function
-from ..backend import get_array_module
+from ..device import get_array_module, is_array
 from ..tensor import Tensor, as_tensor
 from .activation import log_softmax_array
 
@@ -46,7 +45,7 @@ def cross_entropy(input, target, label_smoothing=0.0, reduction="mean"):
     xp = get_array_module(z.data)
     # Host labels (what the loader yields) are range-checked on the host, before the one copy to the
     # device: no device sync per call. Labels already on the device are checked there (one sync).
-    t = t if backend.is_array(t) else np.asarray(t)
+    t = t if is_array(t) else np.asarray(t)
     if z.ndim != 2:
         raise ValueError(f"cross_entropy: expected logits (N, K), got shape {tuple(z.shape)}")
     if t.ndim != 1 or t.shape[0] != z.shape[0]:

@@ -6,7 +6,7 @@ Training:  mu, var = mean and biased variance over (N, H, W);  x_hat = (x - mu) 
 Eval:      the same with the running mean and variance in place of the batch's.
 """
 from ..autograd import Function
-from ..backend import get_array_module, kernels
+from ..device import get_array_module, kernels
 from ..tensor import Tensor, as_tensor
 
 

@@ -6,7 +6,7 @@ window. Adaptive average pooling is a fixed linear map per axis, so it is two
 small matrix multiplies: y = P_h @ x @ P_w^T.
 """
 from ..autograd import Function
-from ..backend import get_array_module, kernels
+from ..device import get_array_module, kernels
 from ..tensor import as_tensor
 from .checks import check_ndim, check_padding, check_positive, output_size, pair
 

@@ -2,7 +2,7 @@
 import itertools
 
 from ..autograd import Function
-from ..backend import get_array_module
+from ..device import get_array_module
 from ..tensor import as_tensor
 from .tensor_ops import reshape
 

@@ -7,7 +7,7 @@ backward: ``unbroadcast`` reduces a gradient back to its input's shape.
 import numbers
 
 from ..autograd import Function
-from ..backend import get_array_module
+from ..device import get_array_module
 from ..tensor import Tensor, as_tensor
 
 

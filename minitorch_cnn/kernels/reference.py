@@ -11,7 +11,7 @@ Shapes: x (N, C, H, W); a window has ``kernel`` = (kh, kw) taps spaced ``dilatio
 apart and moves by ``stride``; ``padding`` = (ph, pw) zeros (or -inf) surround
 x; the output has ``out_hw`` = (Ho, Wo) positions.
 """
-from ..backend import get_array_module
+from ..device import get_array_module
 
 
 def pad2d(x, padding, value=0.0):

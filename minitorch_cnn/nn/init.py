@@ -1,7 +1,7 @@
 """Weight initialisation, as ``torch.nn.init``: each function fills a Parameter in place and returns it."""
 import math
 
-from .. import backend
+from ..device import device_of
 from ..random import normal, uniform_range
 
 
@@ -27,7 +27,7 @@ def calculate_gain(nonlinearity, param=None):
 
 
 def _fill(param, host_array):
-    param.data[...] = backend.to_device(host_array.astype(param.dtype), backend.device_of(param.data))
+    param.data[...] = device_of(param.data).send(host_array.astype(param.dtype))
     return param
 
 

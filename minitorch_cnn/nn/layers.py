@@ -1,8 +1,9 @@
 """The layers of a CNN as Modules: each holds its Parameters and calls one function from ``functional``."""
 import numpy as np
 
-from .. import backend
 from .. import functional as F
+from ..config import Config
+from ..device import DEFAULT_DTYPE
 from ..functional.checks import pair
 from . import init
 from .module import Module, Parameter
@@ -10,7 +11,7 @@ from .module import Module, Parameter
 
 def _empty(*shape):
     """Uninitialised parameter storage, like ``torch.empty``: ``init.default_init_`` fills it right after."""
-    return backend.default_module().empty(shape, dtype=backend.DEFAULT_DTYPE)
+    return Config.device.xp.empty(shape, dtype=DEFAULT_DTYPE)
 
 
 class Conv2d(Module):
@@ -75,7 +76,7 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        xp, dtype = backend.default_module(), backend.DEFAULT_DTYPE
+        xp, dtype = Config.device.xp, DEFAULT_DTYPE
         self.weight = Parameter(xp.ones(num_features, dtype)) if affine else None
         # bias=False keeps the scale but drops the shift (torch 2.13's keyword-only ``bias``)
         self.bias = Parameter(xp.zeros(num_features, dtype)) if affine and bias else None

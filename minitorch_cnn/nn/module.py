@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import backend
+from ..device import SPECS, Device, device, device_of, to_numpy
 from ..tensor import Tensor
 
 
@@ -203,11 +203,17 @@ class Module:
         return self
 
     def to(self, target):
-        """``to(np.float64)`` changes floating dtypes; ``to('cupy')`` / ``to('numpy')`` moves device."""
-        if target in ("numpy", "cupy", "cpu", "cuda"):
-            device = {"cpu": "numpy", "cuda": "cupy"}.get(target, target)
-            return self._map_arrays(lambda a: backend.to_device(a, device))
-        dtype = np.dtype(target)
+        """``to("cuda")`` / ``to("cpu")`` / ``to(a Device)`` moves every parameter and buffer (the vocabulary of
+        ``mt.device``); ``to(np.float64)`` / ``to("float64")`` changes floating dtypes. Returns the module."""
+        if isinstance(target, Device) or (isinstance(target, str) and target.partition(":")[0] in
+                                           ("cpu", "cuda", "cuda-emulator")):
+            where = device(target)
+            return self._map_arrays(where.send)
+        try:
+            dtype = np.dtype(target)
+        except TypeError:
+            raise ValueError(f"{type(self).__name__}.to: {target!r} is neither a device ({SPECS}) "
+                             f"nor a dtype (np.float32, 'float64', ...)") from None
         return self._map_arrays(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
 
     def double(self):
@@ -246,7 +252,7 @@ class Module:
             if k in state_dict:
                 value = state_dict[k]
                 value = value.data if isinstance(value, Tensor) else value
-                value = backend.to_device(np.asarray(backend.to_numpy(value)), backend.device_of(target))
+                value = device_of(target).send(np.asarray(to_numpy(value)))
                 target[...] = value.astype(target.dtype, copy=False)
         return self
 

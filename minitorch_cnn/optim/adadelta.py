@@ -1,5 +1,5 @@
 """Adadelta: Adagrad with forgetting, and a step size measured in the parameter's own units."""
-from ..backend import get_array_module
+from ..device import get_array_module
 from .optimizer import Optimizer
 
 

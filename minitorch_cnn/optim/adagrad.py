@@ -1,5 +1,5 @@
 """Adagrad: each coordinate's step shrinks with the total g² it has seen."""
-from ..backend import get_array_module
+from ..device import get_array_module
 from .optimizer import Optimizer
 
 

@@ -1,5 +1,5 @@
 """Adam: momentum plus a per-coordinate step size from the running mean of g²."""
-from ..backend import get_array_module
+from ..device import get_array_module
 from .optimizer import Optimizer
 
 

@@ -16,7 +16,7 @@ without a gradient, L2 weight decay, saving and loading -- lives here, once.
 """
 import copy
 
-from ..backend import device_of, is_array, to_device
+from ..device import device_of, is_array
 
 
 class ParamState:
@@ -189,7 +189,7 @@ def _like_param(value, param, name, key):
     if value.shape != param.shape:
         raise ValueError(f"{name}: saved state {key!r} has shape {tuple(value.shape)}, "
                          f"but its parameter has shape {tuple(param.shape)}")
-    return to_device(value, device_of(param)).astype(param.dtype, copy=False)
+    return device_of(param).send(value).astype(param.dtype, copy=False)
 
 
 def _follow_param(state, param):
@@ -197,4 +197,4 @@ def _follow_param(state, param):
     device or dtype): one isinstance and dtype look-up per array when nothing moved."""
     for key, value in state.items():
         if is_array(value) and (value.dtype != param.dtype or device_of(value) != device_of(param)):
-            state[key] = to_device(value, device_of(param)).astype(param.dtype, copy=False)
+            state[key] = device_of(param).send(value).astype(param.dtype, copy=False)

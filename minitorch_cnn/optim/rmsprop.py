@@ -1,5 +1,5 @@
 """RMSprop: divide each gradient by a running root-mean-square of recent gradients."""
-from ..backend import get_array_module
+from ..device import get_array_module
 from .optimizer import Optimizer
 
 

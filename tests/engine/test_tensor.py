@@ -1,34 +1,36 @@
-"""Tensor's conversions (to, astype, detach), its comparison operators, and choosing a backend."""
+"""Tensor's conversions (to, astype, detach), its comparison operators, and choosing the default device
+(tests/engine/test_device.py covers the Device object and placement in full)."""
 import numpy as np
 import pytest
 import torch
 
 import minitorch_cnn as mt
-from minitorch_cnn import backend
+from minitorch_cnn.config import Config
+from minitorch_cnn.device import gpu_available
 
-NO_GPU = "needs a machine without a CUDA device (with one, 'cupy' is a valid choice)"
+NO_GPU = "needs a machine without a CUDA device (with one, 'cuda' is a valid choice)"
 
 
 def leaf(values, dtype=np.float32):
     return mt.Tensor(np.array(values, dtype=dtype), requires_grad=True)
 
 
-def test_to_numpy_keeps_values_dtype_and_requires_grad():
+def test_to_cpu_keeps_values_dtype_and_requires_grad():
     t = leaf([[1.5, -2.0], [0.25, 3.0]], np.float64)
-    u = t.to("numpy")
+    u = t.to("cpu")
     assert isinstance(u, mt.Tensor) and isinstance(u.data, np.ndarray)
     assert u.dtype == np.float64 and u.requires_grad and np.array_equal(u.numpy(), t.numpy())
 
 
 def test_to_an_unknown_device_names_the_choices():
-    with pytest.raises(ValueError, match=r"unknown backend 'tpu'; expected 'numpy', 'cupy' or 'cuda-emulator'"):
+    with pytest.raises(ValueError, match=r"unknown device 'tpu'; expected 'cpu', 'cuda', 'cuda:N' or 'cuda-emulator'"):
         leaf([1.0]).to("tpu")
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason=NO_GPU)
-def test_to_cupy_without_a_gpu_says_how_to_get_one():
-    with pytest.raises(RuntimeError, match=r"backend 'cupy' requested but CuPy or a CUDA device is not available"):
-        leaf([1.0]).to("cupy")
+@pytest.mark.skipif(gpu_available(), reason=NO_GPU)
+def test_to_cuda_without_a_gpu_says_how_to_get_one():
+    with pytest.raises(RuntimeError, match=r"device 'cuda' requested but CuPy or a CUDA device is not available"):
+        leaf([1.0]).to("cuda")
 
 
 def test_astype_converts_a_copy_and_keeps_requires_grad():
@@ -68,28 +70,28 @@ def test_comparisons_match_numpy_and_torch(op):
     assert np.array_equal(compare(b, mt.Tensor(a)), compare(b, a))      # an array on the left
 
 
-def test_set_backend_refuses_unknown_names_and_changes_nothing():
-    with pytest.raises(ValueError, match=r"unknown backend 'torch'; expected 'numpy', 'cupy' or 'cuda-emulator'"):
-        backend.set_backend("torch")
-    assert backend.default_module() is np
-    with pytest.raises(ValueError, match=r"unknown backend 'gpu'"):
-        with backend.using("gpu"):
+def test_set_default_device_refuses_unknown_names_and_changes_nothing():
+    with pytest.raises(ValueError, match=r"unknown device 'torch'; expected 'cpu', 'cuda', 'cuda:N' or 'cuda-em"):
+        mt.set_default_device("torch")
+    assert mt.get_default_device().xp is np
+    with pytest.raises(ValueError, match=r"unknown device 'gpu'"):
+        with mt.using_device("gpu"):
             pass
-    assert backend.default_module() is np
+    assert mt.get_default_device().xp is np
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason=NO_GPU)
-def test_set_backend_cupy_without_a_gpu_changes_nothing():
-    for enter in (lambda: backend.set_backend("cupy"), lambda: backend.using("cupy").__enter__()):
+@pytest.mark.skipif(gpu_available(), reason=NO_GPU)
+def test_set_default_device_cuda_without_a_gpu_changes_nothing():
+    for enter in (lambda: mt.set_default_device("cuda"), lambda: mt.using_device("cuda").__enter__()):
         with pytest.raises(RuntimeError, match=r"CuPy or a CUDA device is not available \(install with: pip"):
             enter()
-        assert backend.default_module() is np and isinstance(mt.Tensor([1.0]).data, np.ndarray)
+        assert mt.get_default_device().xp is np and isinstance(mt.Tensor([1.0]).data, np.ndarray)
 
 
-def test_using_restores_the_previous_backend_after_an_error(monkeypatch):
-    monkeypatch.setitem(backend._state, "default", "cupy")      # as if a GPU run had chosen it
+def test_using_device_restores_the_previous_device_after_an_error(monkeypatch):
+    monkeypatch.setattr(Config, "device", mt.device("cuda-emulator"))   # as if a run had chosen it
     with pytest.raises(KeyError):
-        with backend.using("numpy"):
-            assert backend.default_module() is np
+        with mt.using_device("cpu"):
+            assert mt.get_default_device().xp is np
             raise KeyError("inside")
-    assert backend._state["default"] == "cupy"
+    assert Config.device == mt.device("cuda-emulator")
