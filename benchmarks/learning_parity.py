@@ -7,7 +7,7 @@ the same batches in the same order, with the same recipe. The curves should lie 
 
 Single steps are checked in tests/zoo/test_zoo.py; this shows what those small float32 differences become over
 whole epochs. The recipe is the model's zoo.train default (optimizer, lr, momentum, weight decay, cosine
-schedule over --epochs), built for us by zoo.training and for PyTorch by torch.optim. The batches come from
+schedule over --epochs), built for us by zoo.run.recipe and for PyTorch by torch.optim. The batches come from
 one minitorch DataLoader (shuffled and, for CIFAR-10, augmented by the seed) and are fed to both. Models with
 dropout (alexnet, vgg16, googlenet) draw different masks in the two frameworks and are refused.
 
@@ -25,11 +25,12 @@ import numpy as np
 
 import minitorch_cnn as mt
 from minitorch_cnn.data import DataLoader, load_dataset
+from minitorch_cnn.files import atomic_write_text
 from zoo import get_model
-from zoo.checkpoint import atomic_write_text
-from zoo.report import _pyplot, _save, log_scale_if_spread
-from zoo.train import DEFAULTS
-from zoo.training import Position, evaluate, make_loss, make_optimizer, make_scheduler, topk_correct, train_epoch
+from zoo.run.config import recipe_of
+from zoo.run.loop import Position, evaluate, topk_correct, train_epoch
+from zoo.run.plots import log_scale_if_spread, pyplot, save_png
+from zoo.run.recipe import make_loss, make_optimizer, make_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_DROPOUT = ("lenet5", "mobilenet_v1", "mobilenet_v2", "resnet18")
@@ -37,7 +38,7 @@ QUICK = {"limit_train": 64, "limit_test": 32, "epochs": 2, "batch_size": 16}
 
 
 def recipe(model, dataset, args):
-    config = {**DEFAULTS[model], "model": model, "dataset": dataset, "aux_weight": None}
+    config = {**recipe_of(model), "model": model, "dataset": dataset, "aux_weight": None}
     config.update(epochs=args.epochs, batch_size=args.batch_size or config["batch_size"], lr=args.lr or config["lr"])
     return config
 
@@ -147,7 +148,7 @@ def run_pair(model, dataset, args):
 
 
 def plot(path, results):
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return
     panels = (("loss", "objective (cross-entropy)"), ("top1_err", "top-1 error (%)"), ("top5_err", "top-5 error (%)"))
@@ -168,7 +169,7 @@ def plot(path, results):
         row[0].legend(fontsize=8)
     fig.suptitle("minitorch-cnn (solid) and its PyTorch twin (dashed): same initial weights, batches and recipe")
     fig.tight_layout()
-    _save(fig, plt, path)
+    save_png(fig, plt, path)
 
 
 def markdown(results):

@@ -1,78 +1,100 @@
-"""Command-line pieces shared by ``zoo.train`` and ``zoo.evaluate``.
+"""The one parser class of the zoo's command lines, and the options they share.
 
-Bad input is reported as one line on stderr with a non-zero exit, never a traceback: option values
-are checked by argparse (exit 2, one line thanks to ``OneLineParser``), everything found later
-(unknown names, missing files, mismatched checkpoints) raises ``UsageError`` (exit 1).
+    parser = ZooParser("python -m zoo.evaluate", "Evaluate a zoo.train checkpoint on a test set.")
+    parser.add_argument("checkpoint")
+    parser.add_data_options()                 # --data-dir --limit-test --device --verify --no-download
+    sys.exit(parser.run(body, argv))          # body(args) -> exit status
+
+Bad input is reported as one line on stderr with a non-zero exit, never a traceback: option values are
+checked by argparse (exit 2, one line thanks to ``ZooParser.error``), everything found later (unknown
+names, missing files, mismatched checkpoints) raises ``UsageError`` (or DataError, CheckpointError,
+OSError) and ``ZooParser.run`` prints it as ``error: ...`` (exit 1). Ctrl-C is exit 130.
+
+The options ``zoo.train``, ``zoo.evaluate``, ``zoo.study``, ``zoo.step`` and ``zoo.summary`` share are
+defined here once (``add_device_option``, ``add_data_dir_option``, ``add_data_options``); the value checks
+(``positive_int`` ...) are those ``zoo.run.TrainConfig`` applies to a study's values too.
 """
 import argparse
-import math
+import sys
 
-from minitorch_cnn import backend
-from minitorch_cnn.data import load_dataset
+from minitorch_cnn.data import DataError
+
+from .run.checkpoint import CheckpointError
+from .run.options import (
+    DEVICE_HELP,
+    VERIFY_CHOICES,
+    UsageError,
+    device_name,
+    module_names,
+    natural_float,
+    natural_int,
+    positive_float,
+    positive_int,
+    unit_float,
+)
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_BAD_OPTION, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+BAD_INPUT = (UsageError, CheckpointError, DataError, OSError)   # OSError: e.g. --out is not writable
 
 
-class UsageError(Exception):
-    """A problem with the command line or the run folder, reported as one line."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad option is one line on stderr (exit 2) instead of the whole usage."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _number(kind, rule, ok):
+def argument_type(check):
+    """An argparse ``type=`` from a value check of zoo.run.options (its ValueError becomes argparse's
+    one-line "argument --x: expected ..., got ..." message)."""
     def parse(text):
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {rule}, got {text!r}") from None
-        if not (math.isfinite(value) and ok(value)):
-            raise argparse.ArgumentTypeError(f"expected {rule}, got {text!r}")
-        return value
+            return check(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    parse.__name__ = check.__name__
     return parse
 
 
-positive_int = _number(int, "an integer >= 1", lambda v: v >= 1)
-natural_int = _number(int, "an integer >= 0", lambda v: v >= 0)
-positive_float = _number(float, "a number > 0", lambda v: v > 0)
-natural_float = _number(float, "a number >= 0", lambda v: v >= 0)
-unit_float = _number(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
+class ZooParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line on stderr (exit 2) instead of the whole usage, with the
+    zoo's shared options defined once as methods."""
+
+    def __init__(self, prog, description, **kwargs):
+        super().__init__(prog=prog, description=description, **kwargs)
+
+    def error(self, message):
+        self.exit(EXIT_BAD_OPTION, f"{self.prog}: error: {message} (see --help)\n")
+
+    def add_device_option(self):
+        """--device: cpu (default), cuda, cuda:N or cuda-emulator; None when not given."""
+        self.add_argument("--device", type=argument_type(device_name), help=DEVICE_HELP)
+
+    def add_data_dir_option(self, help="folder holding the dataset (default: $MINITORCH_DATA, then the cache)"):
+        self.add_argument("--data-dir", help=help)
+
+    def add_data_options(self):
+        """Where the data is, how it is checked, how much of the test set, which device (train, evaluate)."""
+        self.add_data_dir_option()
+        self.add_argument("--limit-test", type=argument_type(positive_int),
+                          help="evaluate on N test images (class-balanced)")
+        self.add_device_option()
+        self.add_argument("--verify", choices=VERIFY_CHOICES,
+                          help="advanced: 'structure' skips the official checksums (for generated test data)")
+        self.add_argument("--no-download", dest="download", action="store_false", default=None,
+                          help="advanced: never download; fail if the files are missing")
+
+    def run(self, body, argv=None):
+        """Parse ``argv`` and return ``body(args)``'s exit status; bad input -> one line and exit 1,
+        Ctrl-C -> exit 130."""
+        args = self.parse_args(argv)
+        try:
+            return body(args)
+        except BAD_INPUT as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
-def add_data_options(parser):
-    """Options shared with ``zoo.evaluate``: where the data is, how it is checked, which device."""
-    parser.add_argument("--data-dir", help="folder holding the dataset (default: $MINITORCH_DATA, then the cache)")
-    parser.add_argument("--limit-test", type=positive_int, help="evaluate on N test images (class-balanced)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="cpu (default) or cuda (needs CuPy)")
-    parser.add_argument("--verify", choices=("checksum", "structure"),
-                        help="advanced: 'structure' skips the official checksums (for generated test data)")
-    parser.add_argument("--no-download", dest="download", action="store_false", default=None,
-                        help="advanced: never download; fail if the files are missing")
-
-
-def data_config(args, saved):
-    """Where and how to find the data (``add_data_options``): the command line first, then ``saved``,
-    the configuration of the run being resumed or evaluated, then the defaults."""
-    return {"data_dir": args.data_dir or saved.get("data_dir"),
-            "verify": args.verify or saved.get("verify") or "checksum",
-            "download": args.download if args.download is not None else saved.get("download", True)}
-
-
-def select_device(name):
-    if name == "cuda" and not backend.gpu_available():
-        raise UsageError("cuda is not available (CuPy is not installed or sees no CUDA device); use --device cpu")
-    backend.set_backend("cupy" if name == "cuda" else "numpy")
-
-
-def load_split(dataset, split, config, limit):
-    """One split of ``dataset`` as the configuration says where and how to find it."""
-    return load_dataset(dataset, split, data_dir=config["data_dir"], download=config["download"],
-                        verify=config["verify"], limit=limit, stratified=True)
-
-
-def check_channels(expected, dataset):
-    if expected != dataset.in_channels:
-        raise UsageError(f"the model takes {expected}-channel images but {dataset.name} has "
-                         f"{dataset.in_channels} channel(s)")
+# argparse types for the options each command adds itself (the checks live in zoo.run.options)
+positive_int_arg = argument_type(positive_int)
+natural_int_arg = argument_type(natural_int)
+positive_float_arg = argument_type(positive_float)
+natural_float_arg = argument_type(natural_float)
+unit_float_arg = argument_type(unit_float)
+module_names_arg = argument_type(module_names)

@@ -14,13 +14,16 @@ from support.formats import write_data_folder
 from support.numerics import reference_metrics
 
 import zoo
-from minitorch_cnn import Tensor, backend, nn
+from minitorch_cnn import Tensor, nn
 from minitorch_cnn.data import datasets as datasets_module
 from minitorch_cnn.data import load_dataset
+from minitorch_cnn.device import gpu_available
 from zoo import evaluate as evaluate_cli
-from zoo import report, training
 from zoo import train as train_cli
-from zoo.checkpoint import CheckpointError, load_checkpoint
+from zoo.cli import EXIT_DIVERGED
+from zoo.run import config as run_config
+from zoo.run import loop, report
+from zoo.run.checkpoint import CheckpointError, load_checkpoint
 
 FAST = ["--verify", "structure", "--no-download", "--batch-size", "16", "--limit-test", "20"]
 
@@ -86,7 +89,7 @@ class TinyGoogLeNet(TinyDropNet):
 @pytest.fixture
 def tiny_models(monkeypatch):
     monkeypatch.setitem(zoo.MODELS, "tinydrop", TinyDropNet)
-    monkeypatch.setitem(train_cli.DEFAULTS, "tinydrop", train_cli.DEFAULTS["lenet5"])
+    monkeypatch.setitem(run_config.RECIPES, "tinydrop", run_config.RECIPES["lenet5"])
     monkeypatch.setitem(zoo.MODELS, "googlenet", TinyGoogLeNet)
 
 
@@ -100,7 +103,7 @@ def test_lenet5_end_to_end(data_dir, tmp_path, capsys):
 
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == "lenet5" and config["dataset"] == "mnist" and config["in_channels"] == 1
-    defaults = train_cli.DEFAULTS["lenet5"]
+    defaults = run_config.RECIPES["lenet5"]
     assert (config["optimizer"], config["lr"], config["momentum"]) == ("sgd", defaults["lr"], defaults["momentum"])
     assert config["epochs"] == 2 and config["batch_size"] == 16 and config["augment"] is False
 
@@ -187,7 +190,7 @@ def test_ctrl_c_saves_and_resumes_exactly(data_dir, tmp_path, tiny_models, monke
     assert (meta["position"]["epoch"], meta["position"]["batch"]) == (1, 2)
     assert not [p for p in (tmp_path / "cut").iterdir() if ".tmp" in p.name]
     handler = signal.getsignal(signal.SIGINT)
-    assert not isinstance(getattr(handler, "__self__", None), training.CtrlC)   # our handler is gone again
+    assert not isinstance(getattr(handler, "__self__", None), loop.CtrlC)   # our handler is gone again
 
     monkeypatch.setattr(TinyDropNet, "forward", original_forward)
     assert train(data_dir, tmp_path / "cut", "--resume", model="tinydrop") == 0
@@ -203,7 +206,7 @@ def test_interrupt_inside_a_step_keeps_the_last_checkpoint(data_dir, tmp_path, t
 
 
 def test_keyboard_interrupt_between_batches_is_saved(data_dir, tmp_path, tiny_models, monkeypatch, capsys):
-    original = training.tqdm.update
+    original = loop.tqdm.update
     calls = {"n": 0}
 
     def update(self, n=1):
@@ -212,7 +215,7 @@ def test_keyboard_interrupt_between_batches_is_saved(data_dir, tmp_path, tiny_mo
             raise KeyboardInterrupt                            # e.g. Ctrl-C without our handler installed
         return original(self, n)
 
-    monkeypatch.setattr(training.tqdm, "update", update)
+    monkeypatch.setattr(loop.tqdm, "update", update)
     out = tmp_path / "run"
     assert train(data_dir, out, "--limit-train", "40", "--epochs", "1", model="tinydrop") == 130
     assert "interrupted: saved" in capsys.readouterr().err
@@ -230,7 +233,7 @@ def last_line(capsys):
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_a_huge_learning_rate_stops_at_the_first_non_finite_loss(data_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    assert train(data_dir, out, "--lr", "1e9", "--epochs", "2", "--limit-train", "48") == train_cli.EXIT_DIVERGED
+    assert train(data_dir, out, "--lr", "1e9", "--epochs", "2", "--limit-train", "48") == EXIT_DIVERGED
     line = last_line(capsys)
     assert re.fullmatch(r"error: training diverged: the training loss is (nan|inf) at epoch 1, batch [23]/3, "
                         r"with learning rate 1e\+09; try a lower --lr than 1e\+09 \(e\.g\. 1e\+08\) with a new --out; "
@@ -261,7 +264,7 @@ def test_divergence_keeps_the_last_good_epoch(data_dir, tmp_path, tiny_models, m
     poison(monkeypatch, mode, call)       # 3 training and 2 test batches an epoch: the second epoch goes bad,
     # at the cosine schedule's learning rate of epoch 2 of 3: 0.5 * (1 + cos(pi / 3)) / 2 = 0.375
     out = tmp_path / "bad"
-    assert train(data_dir, out, "--epochs", "3", *args, model="tinydrop") == train_cli.EXIT_DIVERGED
+    assert train(data_dir, out, "--epochs", "3", *args, model="tinydrop") == EXIT_DIVERGED
     assert last_line(capsys) == (f"error: training diverged: {where}, with learning rate 0.375; try a lower --lr "
                                  f"than 0.5 (e.g. 0.05) with a new --out; {out / 'checkpoint.npz'} and metrics.csv "
                                  "still hold epoch 1")
@@ -286,7 +289,7 @@ def test_cifar10_run_with_augmentation(data_dir, tmp_path, model):
                            "--no-download", "--epochs", "1", "--limit-train", "8", "--batch-size", "8",
                            "--limit-test", "4", "--optimizer", "adam", "--schedule", "step"]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["augment"] is True and config["in_channels"] == 3 and config["lr"] == train_cli.OPTIMIZER_LR["adam"]
+    assert config["augment"] is True and config["in_channels"] == 3 and config["lr"] == run_config.OPTIMIZER_LR["adam"]
     assert config["momentum"] is None and config["step_size"] == 1
     meta, _, optimizer_state = load_checkpoint(out)
     assert all(isinstance(s["step"], int) for s in optimizer_state["state"].values())   # Adam's scalar state
@@ -353,7 +356,7 @@ def test_missing_data_is_a_short_error(tmp_path, capsys):
     assert "Traceback" not in captured.err and not (tmp_path / "run").exists()
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is present")
+@pytest.mark.skipif(gpu_available(), reason="a GPU is present")
 def test_cuda_unavailable(data_dir, tmp_path, capsys):
     assert train(data_dir, tmp_path / "run", "--device", "cuda") == 1
     assert "cuda is not available" in one_line_error(capsys)

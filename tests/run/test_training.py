@@ -11,7 +11,8 @@ import zoo
 from minitorch_cnn import Tensor, nn
 from minitorch_cnn.data import DataLoader, Dataset, load_dataset
 from zoo import train as train_cli
-from zoo import training
+from zoo.run import loop, recipe
+from zoo.run.trainer import prepare
 
 # ----------------------------------------------------------------------------- test metrics
 
@@ -35,7 +36,7 @@ def test_evaluate_against_plain_python_on_known_logits(classes):
     target = rng.integers(0, classes, n)
     index = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 2, 2), np.float32)
     batches = [(index[i:i + 16], target[i:i + 16]) for i in range(0, n, 16)]     # the last one is short
-    result = training.evaluate(KnownLogits(logits), batches, classes)
+    result = loop.evaluate(KnownLogits(logits), batches, classes)
 
     top1_err, top5_err, confusion = reference_metrics(logits, target, k=5)
     assert (result["images"], result["top1_err"], result["top5_err"]) == (n, top1_err, top5_err)
@@ -56,8 +57,8 @@ def test_evaluate_against_plain_python_on_known_logits(classes):
                                                             (["--aux-weight", "0.5", "--label-smoothing", "0.1"],
                                                              0.5, 0.1)], ids=["defaults", "weight-and-smoothing"])
 def test_googlenet_loss_is_main_plus_weighted_auxiliaries(tmp_path, options, aux_weight, smoothing):
-    args = train_cli.build_parser().parse_args(["googlenet", "cifar10", *options])
-    loss_fn = training.make_loss(train_cli.new_config(args, "googlenet", "cifar10", tmp_path))
+    args = train_cli.build_parser().parse_args(["googlenet", "cifar10", *options, "--out", str(tmp_path)])
+    loss_fn = recipe.make_loss(train_cli.config_from(args).to_dict())
     mt.manual_seed(0)
     model = zoo.get_model("googlenet").train()
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
@@ -88,7 +89,7 @@ def served(cifar_dir, tmp_path, *options):
     args = train_cli.build_parser().parse_args(
         ["lenet5", "cifar10", "--data-dir", str(cifar_dir), "--verify", "structure", "--no-download",
          "--batch-size", "8", "--out", str(tmp_path / "run"), *options])
-    run = train_cli.prepare(args)
+    run = prepare(train_cli.config_from(args), mt.device("cpu"))
     data = run.train_loader.dataset
     mean, std = np.array(data.mean).reshape(1, 3, 1, 1), np.array(data.std).reshape(1, 3, 1, 1)
 
@@ -96,7 +97,7 @@ def served(cifar_dir, tmp_path, *options):
         loader.set_epoch(0)
         return np.concatenate([np.rint((x * std + mean) * 255) for x, _ in loader]).astype(np.uint8)
 
-    return run.config, pixels(run.train_loader), pixels(run.test_loader)
+    return run.config.to_dict(), pixels(run.train_loader), pixels(run.test_loader)
 
 
 def shifted_and_flipped(images, padding=4):
@@ -153,11 +154,11 @@ def test_a_few_hundred_steps_learn():
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10))
     config = {"optimizer": "sgd", "lr": 0.02, "momentum": 0.9, "weight_decay": 0.0, "label_smoothing": 0.0,
               "model": "blobs"}
-    optimizer, loss_fn = training.make_optimizer(list(model.parameters()), config), training.make_loss(config)
+    optimizer, loss_fn = recipe.make_optimizer(list(model.parameters()), config), recipe.make_loss(config)
     loader = DataLoader(train, 32, shuffle=True, seed=0)
-    before = training.evaluate(model, DataLoader(test, 100), 10)
+    before = loop.evaluate(model, DataLoader(test, 100), 10)
     for epoch in range(15):                                      # 20 batches an epoch
-        last = training.train_epoch(model, loader, optimizer, loss_fn, training.Position(epoch=epoch))
-    after = training.evaluate(model, DataLoader(test, 100), 10)
+        last = loop.train_epoch(model, loader, optimizer, loss_fn, loop.Position(epoch=epoch))
+    after = loop.evaluate(model, DataLoader(test, 100), 10)
     assert before["loss"] > 2.0 and before["accuracy"] < 0.3     # chance: ln 10 = 2.30, 10 %
     assert last.loss < 0.1 and after["loss"] < 0.3 and after["accuracy"] > 0.9, (last.loss, after)

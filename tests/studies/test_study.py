@@ -22,9 +22,12 @@ from minitorch_cnn.data import datasets as datasets_module
 from zoo import evaluate as evaluate_cli
 from zoo import study
 from zoo import train as train_cli
-from zoo.ablate import AblationError, ablate
-from zoo.checkpoint import load_checkpoint
-from zoo.study_report import read_metrics
+from zoo.run import config as run_config
+from zoo.run import trainer
+from zoo.run.ablate import AblationError, ablate
+from zoo.run.checkpoint import load_checkpoint
+from zoo.studies import spec as study_spec
+from zoo.studies.report import read_metrics
 from zoo.summary import layer_table
 
 TIMING = ("epoch_seconds", "train_images_per_s")
@@ -70,19 +73,19 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets_module, "SYSTEM_ROOTS", {})
     for name, cls in (("tinypool", TinyPool), ("tinynorm", TinyNorm)):
         monkeypatch.setitem(zoo.MODELS, name, cls)
-        monkeypatch.setitem(train_cli.DEFAULTS, name, train_cli.DEFAULTS["lenet5"])
+        monkeypatch.setitem(run_config.RECIPES, name, run_config.RECIPES["lenet5"])
 
 
 @pytest.fixture
 def no_run_plots(monkeypatch):
     """Drawing PNGs is most of a tiny run's time; the tests that do not look at them skip it."""
     for name in ("plot_curves", "plot_confusion"):
-        monkeypatch.setattr(train_cli, name, lambda *args, **kwargs: None)
+        monkeypatch.setattr(trainer, name, lambda *args, **kwargs: None)
 
 
 @pytest.fixture
 def no_plots(monkeypatch, no_run_plots):
-    from zoo import study_report
+    from zoo.studies import report as study_report
     for name in ("plot_study_curves", "plot_error_vs_time"):
         monkeypatch.setattr(study_report, name, lambda *args, **kwargs: None)
 
@@ -209,7 +212,8 @@ def test_study_interrupted_resumed_skipped_failed(data_dir, tmp_path, monkeypatc
 def test_study_curves_name_each_run_once_in_its_own_colour_clear_of_the_panels():
     from matplotlib.colors import to_rgba
 
-    from zoo.report import run_colours, study_curves_figure
+    from zoo.run.plots import run_colours
+    from zoo.studies.plots import study_curves_figure
     for n in (1, 10, 11, 14, 20, 21, 31):
         assert len({to_rgba(c) for c in run_colours(n)}) == n, n
     history = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5, "test_loss": 1.2 / e, "test_top1_err": 0.5,
@@ -292,14 +296,14 @@ def test_bad_specs(tmp_path, capsys, text, message):
 def test_spec_resolution_and_bad_study_folders(data_dir, tmp_path, capsys, no_plots):
     spec = write_spec(tmp_path, SPEC + "\n[[runs]]\nname = 'own'\nmodel = 'tinynorm'\nlr = 0.2\n"
                       "protocol.cpu = { epochs = 1, label-smoothing = 0.1 }\n")
-    loaded = study.load_spec(spec, "cpu")
+    loaded = study_spec.load_spec(spec, "cpu")
     runs = {r["name"]: r["argv"] for r in loaded["runs"]}
     assert runs["tinynorm-adam"][:2] == ["tinynorm", "mnist"] and "--no-download" in runs["tinynorm-adam"]
     assert runs["no-pool"][runs["no-pool"].index("--ablate") + 1] == "net.pool"
     own = runs["own"]          # defaults < protocol < the run < the run's protocol
     assert own[own.index("--epochs") + 1] == "1" and own[own.index("--lr") + 1] == "0.2"
     assert own[own.index("--label-smoothing") + 1] == "0.1"
-    full = {r["name"]: r["argv"] for r in study.load_spec(spec, "full")["runs"]}
+    full = {r["name"]: r["argv"] for r in study_spec.load_spec(spec, "full")["runs"]}
     assert full["tinypool-sgd"][-4:] == ["--epochs", "3", "--optimizer", "sgd"] and "--limit-train" not in full["own"]
 
     assert cli(study, [spec, "--dry-run", "--out", tmp_path / "d", "--data-dir", data_dir]) == 0
@@ -412,23 +416,22 @@ def test_learning_parity_takes_another_learning_rate():
 # ----------------------------------------------------------------------------- options the shipped studies use
 
 def test_shipped_studies_resolve(tmp_path):
-    """The three specs in zoo/studies parse, and every run's command line passes zoo.train's checks."""
+    """The three specs in zoo/studies parse, and every run's options make a TrainConfig."""
     counts = {}
     for spec in sorted((Path(zoo.__file__).parent / "studies").glob("*.toml")):
         for protocol in ("cpu", "full"):
-            runs = study.load_spec(spec, protocol)["runs"]
+            runs = study_spec.load_spec(spec, protocol)["runs"]
             counts[spec.stem, protocol] = len(runs)
             for run in runs:
-                args = train_cli.build_parser().parse_args(run["argv"])
-                config = train_cli.new_config(args, args.model, args.dataset, tmp_path)
-                assert config["epochs"] >= 1, run["name"]
+                config = study_spec.train_config(run, tmp_path / run["name"])
+                assert config.epochs >= 1, run["name"]
     assert counts == {("ablation", "cpu"): 18, ("ablation", "full"): 18, ("architectures", "cpu"): 14,
                       ("architectures", "full"): 14, ("optimizers", "cpu"): 14, ("optimizers", "full"): 14}
 
 
 def test_nesterov_and_main_weight(data_dir, tmp_path, no_plots):
     from minitorch_cnn import functional as F
-    from zoo.training import make_loss, make_optimizer
+    from zoo.run.recipe import make_loss, make_optimizer
     assert train(data_dir, tmp_path / "n", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov") == 0
     config = json.loads((tmp_path / "n" / "config.json").read_text())
     assert config["nesterov"] is True

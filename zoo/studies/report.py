@@ -19,11 +19,12 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from . import get_model
-from .ablate import remove_modules
-from .checkpoint import atomic_write_text
-from .report import plot_error_vs_time, plot_study_curves
-from .summary import layer_table
+from minitorch_cnn.files import atomic_write_text
+from zoo import get_model
+from zoo.run.ablate import remove_modules
+from zoo.summary import layer_table
+
+from .plots import plot_error_vs_time, plot_study_curves
 
 STUDY_JSON, REPORT_MD, RESULTS_CSV = "study.json", "report.md", "results.csv"
 STUDY_CURVES_PNG, ERROR_TIME_PNG = "curves.png", "error_vs_time.png"

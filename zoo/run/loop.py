@@ -1,8 +1,8 @@
-"""The training loop behind ``python -m zoo.train``: optimizers, schedules, one epoch, one test pass.
+"""The training loop: one epoch, one test pass, and what stops them (Ctrl-C, a non-finite loss).
 
-Kept apart from the command line so that a notebook can use the same pieces::
+``zoo.run.train(config)`` drives these for a whole run; a notebook can use the same pieces::
 
-    from zoo.training import Position, evaluate, train_epoch
+    from zoo.run.loop import Position, evaluate, train_epoch
     position = Position()
     train_epoch(model, loader, optimizer, loss_fn, position)
     print(evaluate(model, test_loader, num_classes=10)["top1_err"])
@@ -22,22 +22,13 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from functools import partial
 
 import numpy as np
 from tqdm import tqdm
 
-from minitorch_cnn import Tensor, backend, no_grad, optim
+from minitorch_cnn import Tensor, no_grad
 from minitorch_cnn import functional as F
-from minitorch_cnn.optim import lr_scheduler
-
-from .losses import googlenet_loss
-
-OPTIMIZERS = ("sgd", "adam", "adagrad", "adadelta", "rmsprop")
-SCHEDULES = ("none", "step", "cosine")
-STEP_GAMMA = 0.1  # the step schedule divides the learning rate by 10 ...
-STEP_PARTS = 3    # ... after each third of the epochs
-
+from minitorch_cnn.device import device_of, get_array_module, get_default_device, to_numpy
 
 # ----------------------------------------------------------------------------- interruption
 
@@ -98,58 +89,10 @@ def check_finite_loss(value, position, batches, optimizer):
 def finite_state(model):
     """True when every parameter and buffer of ``model`` is finite (one pass, checked before saving)."""
     for value in model.state_dict().values():
-        xp = backend.get_array_module(value)
+        xp = get_array_module(value)
         if value.dtype.kind == "f" and not bool(xp.isfinite(value).all()):
             return False
     return True
-
-
-# ----------------------------------------------------------------------------- optimizer and schedule
-
-def make_optimizer(params, config):
-    """The optimizer named by ``config['optimizer']`` with the configured hyper-parameters."""
-    name, lr, wd = config["optimizer"], config["lr"], config["weight_decay"]
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=wd,
-                         nesterov=config.get("nesterov", False))
-    if name == "rmsprop":
-        return optim.RMSprop(params, lr=lr, momentum=config["momentum"], weight_decay=wd)
-    builders = {"adam": optim.Adam, "adagrad": optim.Adagrad, "adadelta": optim.Adadelta}
-    return builders[name](params, lr=lr, weight_decay=wd)
-
-
-def step_size(epochs):
-    return max(1, epochs // STEP_PARTS)
-
-
-def make_scheduler(optimizer, config, completed_epochs=0):
-    """The learning-rate schedule, advanced past ``completed_epochs`` epochs (None for 'none').
-
-    On resume the schedule is *replayed* from the configured learning rate rather than loaded: the
-    cosine and step schedules depend on the total number of epochs, which ``--resume --epochs N`` may
-    change, and replaying performs exactly the float operations an uninterrupted run performs.
-    """
-    for group in optimizer.param_groups:
-        group["lr"] = config["lr"]
-        group.pop("initial_lr", None)
-    if config["schedule"] == "none":
-        return None
-    if config["schedule"] == "step":
-        scheduler = lr_scheduler.StepLR(optimizer, step_size(config["epochs"]), gamma=STEP_GAMMA)
-    else:
-        scheduler = lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"])
-    for _ in range(completed_epochs):
-        scheduler.step()
-    return scheduler
-
-
-def make_loss(config):
-    """``loss(output, target)``: cross-entropy with label smoothing; GoogLeNet adds its auxiliary heads."""
-    criterion = partial(F.cross_entropy, label_smoothing=config["label_smoothing"])
-    if config["model"] == "googlenet":
-        return partial(googlenet_loss, aux_weight=config["aux_weight"], main_weight=config.get("main_weight") or 1.0,
-                       criterion=criterion)
-    return criterion
 
 
 # ----------------------------------------------------------------------------- where training stands
@@ -191,6 +134,13 @@ def logits_of(output):
     return output[0] if isinstance(output, (tuple, list)) else output
 
 
+def to_model_device(model, x):
+    """The loader's host batch ``x`` as a Tensor on the device of ``model``'s parameters: the ONE
+    host-to-device copy of a step (a model without parameters gets the default device)."""
+    parameter = next(iter(model.parameters()), None)
+    return Tensor(x, device=get_default_device() if parameter is None else device_of(parameter.data))
+
+
 def _progress(total, initial, desc):
     return tqdm(total=total, initial=initial, desc=desc, unit="batch", leave=False, file=sys.stderr,
                 dynamic_ncols=True, mininterval=0.5)
@@ -214,7 +164,7 @@ def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="
             last = time.perf_counter()
             for x, y in batches:
                 stepping = True
-                output = model(Tensor(x))
+                output = model(to_model_device(model, x))
                 loss = loss_fn(output, y)
                 optimizer.zero_grad()
                 loss.backward()
@@ -252,7 +202,7 @@ def topk_hits(logits, target, k):
     the target's rank is the number of classes scored above it, plus those scored the same with a
     lower index. ``k`` larger than the number of classes counts every row.
     """
-    xp = backend.get_array_module(logits)
+    xp = get_array_module(logits)
     score = logits[xp.arange(len(target)), target][:, None]
     lower_index = xp.arange(logits.shape[1])[None, :] < target[:, None]
     rank = (logits > score).sum(axis=1) + ((logits == score) & lower_index).sum(axis=1)
@@ -270,10 +220,10 @@ def batch_scores(loss, logits, y):
     They are computed where the logits are and fetched in one transfer: on the GPU this is the step's
     only device-to-host round trip (the loss the progress bar shows and the divergence check reads).
     """
-    xp = backend.get_array_module(logits.data)
+    xp = get_array_module(logits.data)
     target = xp.asarray(y)
     hits = [topk_hits(logits.data, target, k) for k in (1, 5)]
-    values = backend.to_numpy(xp.stack([loss.data.astype(xp.float64)] + [h.astype(xp.float64) for h in hits]))
+    values = to_numpy(xp.stack([loss.data.astype(xp.float64)] + [h.astype(xp.float64) for h in hits]))
     return float(values[0]), int(values[1]), int(values[2])
 
 
@@ -290,9 +240,9 @@ def evaluate(model, loader, num_classes, ctrl_c=None, desc="test"):
     try:
         with no_grad(), _progress(len(loader), 0, desc) as bar:
             for x, y in loader:
-                logits = logits_of(model(Tensor(x)))
+                logits = logits_of(model(to_model_device(model, x)))
                 loss_sum += F.cross_entropy(logits, y).item() * len(y)
-                scores = backend.to_numpy(logits.data)
+                scores = to_numpy(logits.data)
                 confusion += np.bincount(y * num_classes + scores.argmax(axis=1),
                                          minlength=num_classes ** 2).reshape(num_classes, num_classes)
                 top5 += topk_correct(scores, y, 5)

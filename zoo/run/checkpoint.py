@@ -14,18 +14,17 @@ step count), and the scheduler's state. JSON keeps Python floats and ints exactl
 rounded on the way through.
 
 Loading uses ``np.load(..., allow_pickle=False)``: a checkpoint cannot run code, wherever it came from.
-Writing goes to a temporary file in the same folder, is flushed to disk (fsync) and then renamed over
-the old checkpoint (``os.replace``, atomic on POSIX and Windows): a crash or a second Ctrl-C in the
-middle leaves the previous checkpoint intact, never half a file.
+Writing goes through ``minitorch_cnn.files.atomic_write`` (a temporary file beside it, fsync, rename): a
+crash or a second Ctrl-C in the middle leaves the previous checkpoint intact, never half a file.
 """
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from minitorch_cnn import backend
+from minitorch_cnn.device import is_array, to_numpy
+from minitorch_cnn.files import atomic_write
 
 FORMAT = "minitorch_cnn-checkpoint"
 VERSION = 1
@@ -36,41 +35,6 @@ class CheckpointError(Exception):
     """A checkpoint is missing, unreadable, or not one this tool wrote."""
 
 
-# ----------------------------------------------------------------------------- atomic files
-
-def atomic_write(path, write):
-    """Create ``path`` by calling ``write(file)`` on a temporary file, then renaming it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder):
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path, text):
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
 # ----------------------------------------------------------------------------- optimizer state
 
 def split_optimizer_state(state_dict):
@@ -78,8 +42,8 @@ def split_optimizer_state(state_dict):
     arrays, scalars = {}, {}
     for index, entries in state_dict["state"].items():
         for key, value in entries.items():
-            if backend.is_array(value):
-                arrays[f"optimizer/{index}/{key}"] = backend.to_numpy(value)
+            if is_array(value):
+                arrays[f"optimizer/{index}/{key}"] = to_numpy(value)
             else:
                 scalars.setdefault(str(index), {})[key] = value
     return arrays, {"param_groups": state_dict["param_groups"], "scalars": scalars}
@@ -98,7 +62,7 @@ def join_optimizer_state(arrays, meta):
 
 def save_checkpoint(path, model, optimizer, meta):
     """Write model weights, optimizer state and ``meta`` (a JSON-able dict) to ``path`` atomically."""
-    arrays = {f"model/{k}": backend.to_numpy(v) for k, v in model.state_dict().items()}
+    arrays = {f"model/{k}": to_numpy(v) for k, v in model.state_dict().items()}
     optimizer_arrays, optimizer_meta = split_optimizer_state(optimizer.state_dict())
     arrays.update(optimizer_arrays)
     document = {"format": FORMAT, "version": VERSION, **meta, "optimizer": optimizer_meta}
@@ -112,14 +76,15 @@ def resolve_path(path):
     return path / FILENAME if path.is_dir() else path
 
 
-def load_checkpoint(path):
-    """Read a checkpoint: ``(meta, model_state, optimizer_state_dict)``; CheckpointError if unusable."""
+def _read(path, names):
+    """The ``names`` (a callable choosing among the archive's names) of the checkpoint at ``path``, with
+    its meta document: (meta, {name: array}); CheckpointError if unusable."""
     path = resolve_path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        with np.load(path, allow_pickle=False) as archive:    # an .npz reads each array when asked
+            arrays = {name: archive[name] for name in archive.files if name == "meta" or names(name)}
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
@@ -128,6 +93,17 @@ def load_checkpoint(path):
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {meta.get('version')}, "
                               f"this tool reads version {VERSION}")
+    return meta, arrays
+
+
+def read_meta(path):
+    """The meta document of a checkpoint alone (the weights stay on disk); CheckpointError if unusable."""
+    return _read(path, lambda name: False)[0]
+
+
+def load_checkpoint(path):
+    """Read a checkpoint: ``(meta, model_state, optimizer_state_dict)``; CheckpointError if unusable."""
+    meta, arrays = _read(path, lambda name: True)
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     optimizer_arrays = {k: v for k, v in arrays.items() if k.startswith("optimizer/")}
     return meta, model_state, join_optimizer_state(optimizer_arrays, meta["optimizer"])

@@ -1,4 +1,5 @@
-"""Ablations: train a zoo model with some of its modules removed, ``python -m zoo.train ... --ablate NAME,...``.
+"""Ablations: train a zoo model with some of its modules removed (``TrainConfig(ablate=[...])``, on the
+command line ``python -m zoo.train ... --ablate NAME,...``).
 
     model = zoo.get_model("lenet5", in_channels=1)
     ablate(model, ["features.relu1"], (1, 32, 32))     # LeNet-5 without the ReLU of its first stage
@@ -15,25 +16,18 @@ shape it produced and the shape that now flows on instead, and the layer that fa
 the model's output (its final classifier) is refused too, because the loss would silently see other classes.
 The dummy passes leave no trace: batch-norm statistics, training modes and the random generator are restored.
 """
-import argparse
+import numpy as np
 
 import minitorch_cnn as mt
-from minitorch_cnn import backend, nn, no_grad
+from minitorch_cnn import nn, no_grad
+from minitorch_cnn.device import device_of
 from minitorch_cnn.tensor import Tensor
 
-from .cli import UsageError
+from .options import UsageError
 
 
 class AblationError(UsageError):
     """An --ablate request that cannot be honoured, in one line."""
-
-
-def parse_names(text):
-    """``"a.b,c"`` -> ``["a.b", "c"]`` (the type of the --ablate option); rejects empty names."""
-    names = [n.strip() for n in str(text).split(",")]
-    if not all(names):
-        raise argparse.ArgumentTypeError(f"expected module names separated by commas, got {text!r}")
-    return names
 
 
 def _check_names(model, names):
@@ -81,8 +75,8 @@ def _dummy_pass(model, input_shape, watch=()):
 
     handles = [h for m in model.modules() if m is not model
                for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
-    dtype = next(iter(model.parameters())).dtype
-    x = Tensor(backend.default_module().zeros((2, *input_shape), dtype=dtype))
+    parameter = next(iter(model.parameters()))
+    x = Tensor(np.zeros((2, *input_shape), dtype=parameter.dtype), device=device_of(parameter.data))
     try:
         model.train()
         with no_grad():

@@ -1,0 +1,82 @@
+"""A checkpoint of ``train`` evaluated on a test set: the loss, top-1/top-5 error and per-class accuracy.
+
+    result = evaluate_checkpoint("runs/lenet5-mnist-...", dataset="fashion-mnist")
+    print("\\n".join(result.lines()))
+
+The data options default to those the run was trained with (``data_dir``, ``verify``, ``download``); the
+device defaults to the CPU, whatever the run was trained on.
+"""
+from dataclasses import dataclass
+
+import minitorch_cnn as mt
+from minitorch_cnn.data import DATASETS, DataLoader
+from minitorch_cnn.data.registry import get_info
+from zoo import get_model
+
+from .ablate import remove_modules
+from .checkpoint import CheckpointError, load_checkpoint, resolve_path
+from .config import data_options
+from .data import check_channels, load_split, run_device
+from .loop import evaluate
+from .options import UsageError
+from .report import per_class_lines
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate_checkpoint`` found: the checkpoint's meta, the test set's name and classes, and
+    ``loop.evaluate``'s result (loss, top1_err, top5_err, accuracy, images, confusion)."""
+    path: str
+    meta: dict
+    dataset: str
+    classes: list
+    result: dict
+
+    def describe(self):
+        position = self.meta["position"]
+        done = f"{position['epoch']} epoch(s)"
+        if position["batch"]:
+            done += f" and {position['batch']} batch(es)"
+        return f"{self.meta['model']} trained on {self.meta['dataset']} for {done}"
+
+    def lines(self):
+        r = self.result
+        return [f"checkpoint     {self.path} ({self.describe()})",
+                f"test set       {self.dataset}, {r['images']} images",
+                f"test loss      {r['loss']:.4f}",
+                f"top-1 error    {r['top1_err']:.2%}  (accuracy {r['accuracy']:.2%})",
+                f"top-5 error    {r['top5_err']:.2%}",
+                "per-class accuracy:", *per_class_lines(r["confusion"], self.classes)]
+
+
+def rebuild_model(meta, model_state, num_classes):
+    """The checkpoint's model (with its ablation), its weights loaded."""
+    if num_classes != meta["num_classes"]:
+        raise UsageError(f"the model has {meta['num_classes']} classes but the test set has {num_classes}")
+    model = get_model(meta["model"], in_channels=meta["in_channels"], num_classes=num_classes)
+    remove_modules(model, meta["config"].get("ablate") or [])   # trained without these (--ablate)
+    try:
+        model.load_state_dict(model_state)
+    except ValueError as err:
+        raise CheckpointError(f"the checkpoint's weights do not fit {meta['model']}: {err}") from None
+    return model
+
+
+def evaluate_checkpoint(checkpoint, dataset=None, batch_size=256, limit_test=None, device=None, **data):
+    """Evaluate the checkpoint (file or run folder) on ``dataset`` (default: the one trained on)."""
+    path = resolve_path(checkpoint)
+    meta, model_state, _ = load_checkpoint(path)
+    if dataset is None:
+        dataset = meta["dataset"]
+    else:
+        try:
+            dataset = get_info(dataset).name
+        except ValueError:
+            raise UsageError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)}") from None
+    where = run_device(device or "cpu")
+    with mt.using_device(where):
+        test_set = load_split(dataset, "test", data_options(data, meta["config"]), limit_test)
+        check_channels(meta["in_channels"], test_set)
+        model = rebuild_model(meta, model_state, len(test_set.classes)).to(where)
+        result = evaluate(model, DataLoader(test_set, batch_size), len(test_set.classes))
+    return Evaluation(str(path), meta, dataset, list(test_set.classes), result)

@@ -1,0 +1,225 @@
+"""``train(config)``: one training run, from its TrainConfig to a run folder, and how it ended.
+
+    result = train(TrainConfig.new("lenet5", "mnist", epochs=2))
+    result.status, result.exit_status, result.last["test_top1_err"]
+
+The run folder (``config.out``) receives config.json, metrics.csv, curves.png, confusion_matrix.png/.csv and
+checkpoint.npz (weights, optimizer, schedule, position and random state), rewritten after every epoch. A
+run ends "done", "complete" (nothing left to train), "interrupted" (Ctrl-C: the checkpoint is saved at the
+next batch boundary, or not at all if the step itself was cut) or "diverged" (a non-finite loss: the
+checkpoint and metrics of the last good epoch stay as they were). Bad input raises UsageError, DataError,
+CheckpointError or OSError before anything is trained.
+"""
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+import minitorch_cnn as mt
+from minitorch_cnn.data import DataLoader
+from zoo import get_model
+
+from .ablate import ablate
+from .checkpoint import FILENAME, CheckpointError, load_checkpoint, save_checkpoint
+from .data import check_channels, load_split, run_device
+from .loop import CtrlC, Diverged, Position, StopTraining, evaluate, finite_state, train_epoch
+from .plots import CONFUSION_PNG, CURVES_PNG, plot_confusion, plot_curves
+from .recipe import make_loss, make_optimizer, make_scheduler
+from .report import CONFUSION_CSV, epoch_summary, write_confusion_csv, write_json, write_metrics_csv
+
+EXIT_STATUS = {"done": 0, "complete": 0, "diverged": 3, "interrupted": 130}
+
+
+@dataclass
+class TrainResult:
+    """How a run ended: ``status`` (a key of EXIT_STATUS), the one-line ``message`` printed on stderr for
+    interrupted and diverged runs, the metrics ``history`` (one row per completed epoch), the folder."""
+    status: str
+    out: Path
+    history: list = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def exit_status(self):
+        return EXIT_STATUS[self.status]
+
+    @property
+    def last(self):
+        return self.history[-1] if self.history else None
+
+
+class Run:
+    """A model, its optimizer and schedule, the data loaders, and where training stands."""
+
+    def __init__(self, config, train_set, test_set, device):
+        self.config, self.out, self.classes = config, Path(config.out), train_set.classes
+        recipe = config.to_dict()
+        mt.manual_seed(config.seed)   # initialisation and dropout draw from this generator
+        self.model = get_model(config.model, in_channels=config.in_channels, num_classes=config.num_classes)
+        # After building, so an ablated model starts from the same initial weights as the whole one.
+        ablate(self.model, config.ablate, tuple(train_set.images.shape[1:]))
+        self.model.to(device)
+        self.optimizer = make_optimizer(list(self.model.parameters()), recipe)
+        self.scheduler = make_scheduler(self.optimizer, recipe)
+        self.loss_fn = make_loss(recipe)
+        # The order and augmentation of epoch e depend only on (seed, e): see DataLoader.
+        self.train_loader = DataLoader(train_set, config.batch_size, shuffle=True, seed=config.seed,
+                                       augment=config.augment)
+        self.test_loader = DataLoader(test_set, config.batch_size)
+        self.position, self.history, self.invocations = Position(), [], []
+
+    @property
+    def checkpoint_path(self):
+        return self.out / FILENAME
+
+    def restore(self, meta, model_state, optimizer_state):
+        """Continue from a checkpoint: weights, optimizer state, position, history, schedule, RNG."""
+        try:
+            self.model.load_state_dict(model_state)
+            self.optimizer.load_state_dict(optimizer_state)
+        except (ValueError, KeyError, TypeError) as err:
+            raise CheckpointError(f"{self.checkpoint_path} does not fit this model: {err}") from None
+        self.position = Position(**meta["position"])
+        self.history, self.invocations = meta["history"], meta["invocations"]
+        self.scheduler = make_scheduler(self.optimizer, self.config.to_dict(), self.position.epoch)
+        mt.set_rng_state(meta["rng_state"])  # last: building the model drew from the generator
+
+    def save(self):
+        c = self.config
+        meta = {"model": c.model, "dataset": c.dataset, "in_channels": c.in_channels, "num_classes": c.num_classes,
+                "classes": list(self.classes), "config": c.to_dict(), "position": self.position.to_dict(),
+                "history": self.history, "invocations": self.invocations, "rng_state": mt.get_rng_state(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                "saved_at": datetime.now().isoformat(timespec="seconds")}
+        save_checkpoint(self.checkpoint_path, self.model, self.optimizer, meta)
+
+    def write_config(self, invocation):
+        """config.json: the configuration, and every invocation that trained this run (its command line)."""
+        self.invocations.append({"argv": list(invocation), "started": datetime.now().isoformat(timespec="seconds"),
+                                 "from_epoch": self.position.epoch, "from_batch": self.position.batch})
+        write_json(self.out / "config.json", {**self.config.to_dict(), "invocations": self.invocations,
+                                              "versions": {"python": sys.version.split()[0],
+                                                           "numpy": np.__version__,
+                                                           "minitorch_cnn": mt.__version__}})
+
+    def finish_epoch(self, test, seconds):
+        """Record the epoch's metrics, move to the next epoch, step the schedule; return the row."""
+        p = self.position
+        row = {"epoch": p.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
+               "train_loss": p.loss, "train_acc": p.accuracy, "train_top5_err": p.top5_error, "test_loss": test["loss"],
+               "test_acc": test["accuracy"], "test_top1_err": test["top1_err"], "test_top5_err": test["top5_err"],
+               "epoch_seconds": seconds, "train_images_per_s": p.images_per_second}
+        self.history.append(row)
+        self.position = Position(epoch=p.epoch + 1)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return row
+
+    def write_reports(self, test):
+        """Metrics and curves after every epoch; the confusion matrix as CSV too, and drawn after the last."""
+        title = f"{self.config.model} on {self.config.dataset}"
+        write_metrics_csv(self.out / "metrics.csv", self.history)
+        write_confusion_csv(self.out / CONFUSION_CSV, test["confusion"], self.classes)
+        plot_curves(self.out / CURVES_PNG, self.history, title)
+        if self.position.epoch == self.config.epochs:
+            plot_confusion(self.out / CONFUSION_PNG, test["confusion"], self.classes,
+                           f"{title}: test, epoch {self.history[-1]['epoch']}")
+
+    def train(self, ctrl_c):
+        """Train until ``config.epochs`` epochs are complete, checkpointing after each."""
+        epochs = self.config.epochs
+        while self.position.epoch < epochs:
+            epoch = self.position.epoch
+            if self.position.batch < len(self.train_loader):
+                train_epoch(self.model, self.train_loader, self.optimizer, self.loss_fn, self.position,
+                            ctrl_c, desc=f"epoch {epoch + 1}/{epochs}")
+            started = time.perf_counter()
+            test = evaluate(self.model, self.test_loader, self.config.num_classes, ctrl_c,
+                            desc=f"test {epoch + 1}/{epochs}")
+            if not (np.isfinite(test["loss"]) and finite_state(self.model)):   # never save non-finite weights
+                what = f"the test loss is {test['loss']}" if finite_state(self.model) else "a weight is inf or NaN"
+                raise Diverged(what, epoch + 1, "after its last batch", self.optimizer.param_groups[0]["lr"])
+            row = self.finish_epoch(test, self.position.seconds + time.perf_counter() - started)
+            self.save()
+            self.write_reports(test)
+            print(epoch_summary(row, epochs), flush=True)
+            ctrl_c.check()
+
+
+# ----------------------------------------------------------------------------- train(config)
+
+def prepare(config, device):
+    """The data, the model and, for a resumed run, its checkpoint's state: a Run ready to train."""
+    checkpoint = load_checkpoint(Path(config.out) / FILENAME) if config.resume else None
+    train_set = load_split(config.dataset, "train", config.to_dict(), config.limit_train)
+    test_set = load_split(config.dataset, "test", config.to_dict(), config.limit_test)
+    if checkpoint is not None:
+        check_channels(checkpoint[0]["in_channels"], train_set)
+    config.in_channels, config.num_classes = train_set.in_channels, len(train_set.classes)
+    run = Run(config, train_set, test_set, device)
+    if checkpoint is not None:
+        run.restore(*checkpoint)
+    return run
+
+
+def train(config, invocation=()):
+    """Run ``config`` (a TrainConfig) to its last epoch; returns a TrainResult. ``invocation`` is the
+    command line recorded in config.json (what a person would type to run it again)."""
+    device = run_device(config.device)
+    with mt.using_device(device):
+        run = prepare(config, device)
+        if run.position.epoch >= config.epochs:
+            print(f"{run.checkpoint_path} has already completed {run.position.epoch} epoch(s); "
+                  f"pass --epochs N with N > {run.position.epoch} to train further")
+            return TrainResult("complete", run.out, run.history)
+        run.out.mkdir(parents=True, exist_ok=True)
+        run.write_config(invocation)
+        print(f"{config.model} on {config.dataset}: {len(run.train_loader.dataset)} training and "
+              f"{len(run.test_loader.dataset)} test images, {config.epochs} epoch(s); run folder {run.out}",
+              flush=True)
+        result = train_guarded(run)
+    if result.message:
+        print(("error: " if result.status == "diverged" else "") + result.message, file=sys.stderr)
+    else:
+        last = result.last
+        print(f"done: test accuracy {last['test_acc']:.2%} (top-1 error {last['test_top1_err']:.2%}, "
+              f"top-5 error {last['test_top5_err']:.2%}); run folder {run.out}")
+    return result
+
+
+def train_guarded(run):
+    """``run.train`` with Ctrl-C turned into a saved checkpoint and divergence into a kept last epoch."""
+    with CtrlC() as ctrl_c:
+        try:
+            run.train(ctrl_c)
+        except StopTraining:
+            run.save()
+            p = run.position
+            return TrainResult("interrupted", run.out, run.history, (
+                f"interrupted: saved {run.checkpoint_path} (after {p.epoch} epoch(s) and {p.batch} of the "
+                f"{len(run.train_loader)} batches of the next); continue with: {resume_hint(run.config)}"))
+        except KeyboardInterrupt:
+            where = f"the last checkpoint is {run.checkpoint_path}" if run.checkpoint_path.exists() \
+                else "no checkpoint was written"
+            return TrainResult("interrupted", run.out, run.history,
+                               f"interrupted in the middle of a step, not saved; {where}")
+        except Diverged as err:
+            write_metrics_csv(run.out / "metrics.csv", run.history)   # the epochs before; the header if none
+            return TrainResult("diverged", run.out, run.history, divergence_message(run, err))
+    return TrainResult("done", run.out, run.history)
+
+
+def resume_hint(c):
+    return f"python -m zoo.train {c.model} {c.dataset} --out {shlex.quote(c.out)} --resume"
+
+
+def divergence_message(run, err):
+    """One line: where training diverged, a lower learning rate to try, and what was kept."""
+    kept = (f"{run.checkpoint_path} and metrics.csv still hold epoch {run.history[-1]['epoch']}"
+            if run.history else "no epoch completed, so no checkpoint was written")
+    lr = run.config.lr   # what --lr set; the schedule may have lowered it by the failing step
+    return f"{err}; try a lower --lr than {lr:g} (e.g. {lr / 10:g}) with a new --out; {kept}"

@@ -1,0 +1,124 @@
+"""Running a study: each run of a spec is a ``TrainConfig`` given to ``zoo.run.train``, one after another.
+
+    spec = load_spec("zoo/studies/optimizers.toml")
+    status = run_study(spec, Path("runs/opt"), data_dir="../shared/data", only=["lenet5-adam"])
+
+The run folders (``out/<name>``) are ordinary ``zoo.train`` folders. The study is resumable: a run whose
+folder already holds all its epochs is skipped, one with a checkpoint resumes, a failed run is recorded
+in ``study.json`` and the others go on, and Ctrl-C stops the current run exactly as it stops ``zoo.train``
+(a checkpoint at the next batch boundary) and then the study (exit 130). After every run the study
+rewrites ``report.md``, ``results.csv``, ``curves.png`` and ``error_vs_time.png`` in ``out``.
+"""
+import json
+import sys
+import traceback
+from datetime import datetime
+
+from minitorch_cnn.data import DataError
+from zoo.run import UsageError, train
+from zoo.run.checkpoint import FILENAME, CheckpointError
+from zoo.run.report import write_json
+from zoo.run.trainer import EXIT_STATUS
+
+from .report import STUDY_JSON, read_metrics, write_report
+from .spec import train_config
+
+BAD_INPUT = (UsageError, CheckpointError, DataError, OSError)
+EXIT_FAILED, EXIT_INTERRUPTED = 1, EXIT_STATUS["interrupted"]
+
+
+def run_state(run, folder):
+    """'done', 'resume' or 'new', for a run whose folder is ``folder``. A folder made with other options is a
+    UsageError from TrainConfig's own resume check."""
+    if not (folder / FILENAME).exists():
+        return "new"
+    if not (folder / "config.json").exists():    # a checkpoint alone: the resume will judge it
+        return "resume"
+    wanted = train_config(run, folder, resume=True).epochs
+    return "done" if len(read_metrics(folder)) >= wanted else "resume"
+
+
+def train_one(run, folder, data_dir):
+    """Train one run; returns (status, message) with status skipped (complete before) / done / interrupted /
+    failed."""
+    try:
+        state = run_state(run, folder)
+        if state == "done":
+            print(f"study: {run['name']}: already complete, skipped", flush=True)
+            return "skipped", ""
+        argv = run["argv"] + ["--out", str(folder)] + (["--resume"] if state == "resume" else []) \
+            + (["--data-dir", str(data_dir)] if data_dir else [])
+        print(f"study: {run['name']}: python -m zoo.train {' '.join(argv)}", flush=True)
+        result = train(train_config(run, folder, state == "resume", data_dir), invocation=argv)
+    except BAD_INPUT as err:            # what zoo.train reports as one line and exit 1
+        print(f"error: {err}", file=sys.stderr)
+        return "failed", str(err)
+    except KeyboardInterrupt:           # before training started (loading the data)
+        return "interrupted", "interrupted (Ctrl-C); run the study again to resume"
+    except Exception as err:            # a bug or a numerical failure: record it and go on with the others
+        traceback.print_exc()
+        return "failed", f"{type(err).__name__}: {err}"
+    if result.status in ("done", "complete"):
+        return "done", ""
+    if result.status == "interrupted":
+        return "interrupted", "interrupted (Ctrl-C); run the study again to resume"
+    return "failed", result.message
+
+
+def open_study(out, spec):
+    """The study's record in ``out``: the one there (same spec name and protocol) or a new one."""
+    path = out / STUDY_JSON
+    record = {"name": spec["name"], "description": spec["description"], "spec": spec["spec"],
+              "protocol": spec["protocol"], "defaults": spec["defaults"], "overrides": spec["overrides"],
+              "runs": []}
+    if path.exists():
+        old = json.loads(path.read_text())
+        if (old["name"], old["protocol"]) != (spec["name"], spec["protocol"]):
+            raise UsageError(f"{out} holds the study {old['name']!r} with the {old['protocol']} protocol, not "
+                             f"{spec['name']!r} with {spec['protocol']}; choose another --out")
+        record["runs"] = old["runs"]
+    known = {r["name"]: r for r in record["runs"]}
+    for run in spec["runs"]:   # the spec's order; entries of runs no longer in the spec are kept after them
+        entry = known.get(run["name"], {"name": run["name"], "status": "not run", "message": ""})
+        entry.update(options=run["options"], argv=run["argv"])
+        known[run["name"]] = entry
+    order = [r["name"] for r in spec["runs"]]
+    record["runs"] = [known[n] for n in order] + [r for n, r in known.items() if n not in order]
+    return record
+
+
+def run_study(spec, out, data_dir=None, only=None):
+    """Run the spec's runs (or ``only`` those) into ``out``; returns the exit status (0, 1: a run failed,
+    130: interrupted)."""
+    names = [r["name"] for r in spec["runs"]]
+    unknown = [n for n in only or [] if n not in names]
+    if unknown:
+        raise UsageError(f"--only: no run named {unknown[0]!r}; this study's runs: {', '.join(names)}")
+    out.mkdir(parents=True, exist_ok=True)
+    record = open_study(out, spec)
+    entries = {r["name"]: r for r in record["runs"]}
+    status = 0
+    for run in spec["runs"]:
+        if only and run["name"] not in only:
+            continue
+        started = datetime.now()
+        result, message = train_one(run, out / run["name"], data_dir)
+        if result == "skipped":
+            if entries[run["name"]].get("status") == "done":
+                continue                 # keep when it finished and how long it took; the report is current
+            result = "done"              # complete, but finished before this study record knew of it
+        entries[run["name"]].update(status=result, message=message, finished=f"{datetime.now():%Y-%m-%d %H:%M:%S}",
+                                    wall_s=round((datetime.now() - started).total_seconds(), 1))
+        write_json(out / STUDY_JSON, record)
+        write_report(out)
+        if result == "interrupted":
+            print(f"study interrupted; continue with: python -m zoo.study {spec['spec']} --out {out} "
+                  f"--protocol {spec['protocol']}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if result == "failed":
+            print(f"study: {run['name']} failed: {message}; going on with the others", file=sys.stderr)
+            status = EXIT_FAILED
+    write_json(out / STUDY_JSON, record)
+    write_report(out)
+    print(f"study {spec['name']}: report in {out / 'report.md'}")
+    return status
