@@ -1,0 +1,384 @@
+"""A stand-in for ``cupy`` that is as strict as CuPy about host and device, for machines without a GPU.
+
+Device arrays (``ndarray``) wrap a NumPy array (their "device memory") but are NOT ``np.ndarray``s, and
+every implicit crossing fails as it does on CuPy:
+
+    np.asarray(dev)              TypeError: Implicit conversion to a NumPy array is not allowed
+    dev + host_ndarray           TypeError: Unsupported type <class 'numpy.ndarray'>
+    cupy.matmul(dev, host)       TypeError (every function except asarray/array, which transfer)
+    dev[1:] = host_ndarray       ValueError: non-scalar numpy.ndarray cannot be used for fill
+
+Explicit crossings work: ``cupy.asarray(host)``, ``dev.get()``, ``cupy.asnumpy(dev)``. NumPy functions
+called on device arrays (``np.sum(dev)``) dispatch here where this module has the function, as CuPy's
+``__array_function__`` does; ``RawModule`` kernels run on the project's host emulator
+(minitorch_cnn/kernels/cuda/emulator.py) over the wrapped host buffers, so they write in place.
+
+Bind it BEFORE minitorch_cnn is imported (a fresh interpreter or a subprocess)::
+
+    import sys; sys.path.insert(0, "tests")
+    from support import strict_cupy; strict_cupy.install()
+    import minitorch_cnn          # its "import cupy" now gets this module
+"""
+import numbers
+import sys
+import types
+
+import numpy as np
+
+_IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "
+             "Please use `.get()` to construct a NumPy array explicitly.")
+_current = [0]   # the current device id (cuda.Device(i) as a context manager changes it)
+
+
+class ndarray:
+    """A device array: ``_host`` is its memory (a NumPy array), ``device.id`` the GPU it is on."""
+
+    __array_priority__ = 100
+
+    def __init__(self, shape, dtype=float):
+        self._host, self._id = np.empty(shape, dtype), _current[0]
+
+    # ---- what it is ----------------------------------------------------------------------------
+    shape = property(lambda self: self._host.shape)
+    dtype = property(lambda self: self._host.dtype)
+    ndim = property(lambda self: self._host.ndim)
+    size = property(lambda self: self._host.size)
+    itemsize = property(lambda self: self._host.itemsize)
+    nbytes = property(lambda self: self._host.nbytes)
+    strides = property(lambda self: self._host.strides)
+    flags = property(lambda self: self._host.flags)
+    device = property(lambda self: cuda.Device(self._id))
+    T = property(lambda self: _wrap(self._host.T, self._id))
+    base = property(lambda self: None if self._host.base is None else _wrap(self._host.base, self._id))
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(_IMPLICIT)
+
+    def get(self, stream=None, order="C", out=None):
+        """A host copy (the one explicit way out, with cupy.asnumpy)."""
+        return np.array(self._host, order=order)
+
+    def set(self, array):
+        self._host[...] = array
+
+    def __repr__(self):
+        return repr(self._host)
+
+    def __str__(self):
+        return str(self._host)
+
+    def __format__(self, spec):
+        return format(self._host, spec)
+
+    # ---- methods: NumPy's, on the device memory, results stay on the device -------------------------
+    def __getattr__(self, name):
+        if name not in _METHODS:
+            raise AttributeError(f"strict_cupy.ndarray has no attribute {name!r}")
+        method = getattr(self._host, name)
+        def call(*args, **kwargs):
+            return _result(method(*_unwrap(args, self._id), **_unwrap(kwargs, self._id)), self._id)
+        return call
+
+    def item(self):
+        return self._host.item()
+
+    def tolist(self):
+        return self._host.tolist()
+
+    def __len__(self):
+        return len(self._host)
+
+    def __iter__(self):
+        return (_wrap(row, self._id) for row in self._host)
+
+    def __bool__(self):
+        return bool(self._host)
+
+    def __float__(self):
+        return float(self._host)
+
+    def __int__(self):
+        return int(self._host)
+
+    def __index__(self):
+        return self._host.__index__()
+
+    def __getitem__(self, key):
+        return _result(self._host[_unwrap_key(key)], self._id)
+
+    def __setitem__(self, key, value):
+        if isinstance(value, np.ndarray) and value.ndim > 0 and not (
+                isinstance(key, slice) and key == slice(None)):   # CuPy copies a host array only into x[:]
+            raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
+        self._host[_unwrap_key(key)] = value._host if isinstance(value, ndarray) else value
+
+    # ---- NumPy's protocols: ufuncs and functions on device arrays stay on the device ---------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        device_id = _device_of(inputs + tuple(kwargs.get("out", ())))
+        result = getattr(ufunc, method)(*_unwrap(inputs, device_id), **_unwrap(kwargs, device_id))
+        if "out" in kwargs:
+            out = kwargs["out"]
+            return out[0] if len(out) == 1 else out
+        return _result(result, device_id)
+
+    def __array_function__(self, func, types, args, kwargs):
+        ours = _FUNCTIONS.get(func.__name__)
+        return NotImplemented if ours is None else ours(*args, **kwargs)
+
+
+def _binary(ufunc, reflected=False, inplace=False):
+    def op(self, other):
+        if not isinstance(other, ndarray | np.ndarray | np.generic | numbers.Number):
+            return NotImplemented             # a Tensor, a list: let the other side answer (or fail)
+        if inplace:
+            return ufunc(self, other, out=(self,))
+        return ufunc(other, self) if reflected else ufunc(self, other)
+    return op
+
+
+for _name, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("truediv", np.true_divide),
+                   ("floordiv", np.floor_divide), ("mod", np.remainder), ("pow", np.power),
+                   ("matmul", np.matmul), ("and", np.bitwise_and), ("or", np.bitwise_or), ("xor", np.bitwise_xor)]:
+    setattr(ndarray, f"__{_name}__", _binary(_uf))
+    setattr(ndarray, f"__r{_name}__", _binary(_uf, reflected=True))
+    setattr(ndarray, f"__i{_name}__", _binary(_uf, inplace=True))
+for _name, _uf in [("lt", np.less), ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal),
+                   ("eq", np.equal), ("ne", np.not_equal)]:
+    setattr(ndarray, f"__{_name}__", _binary(_uf))
+ndarray.__hash__ = None
+ndarray.__neg__ = lambda self: np.negative(self)
+ndarray.__pos__ = lambda self: np.positive(self)
+ndarray.__abs__ = lambda self: np.absolute(self)
+ndarray.__invert__ = lambda self: np.invert(self)
+
+# the ndarray methods CuPy has too (and the library may call)
+_METHODS = {"all", "any", "argmax", "argmin", "astype", "clip", "conj", "copy", "cumsum", "diagonal", "dot",
+            "fill", "flatten", "max", "mean", "min", "nonzero", "prod", "ravel", "repeat", "reshape", "round",
+            "squeeze", "std", "sum", "swapaxes", "take", "trace", "transpose", "var", "view"}
+
+
+# ---- crossing the boundary ---------------------------------------------------------------------
+
+def _wrap(host, device_id):
+    array = ndarray.__new__(ndarray)
+    array._host, array._id = host, device_id
+    return array
+
+
+def _result(value, device_id):
+    """Results on the device: arrays and NumPy scalars (CuPy's reductions give 0-d device arrays)."""
+    if isinstance(value, np.ndarray | np.generic):
+        return _wrap(np.asarray(value) if isinstance(value, np.generic) else value, device_id)
+    if isinstance(value, tuple):
+        return tuple(_result(v, device_id) for v in value)
+    return value
+
+
+def _device_of(values):
+    ids = {v._id for v in values if isinstance(v, ndarray)}
+    if len(ids) > 1:
+        raise ValueError(f"arrays on different devices: {sorted(ids)} (CuPy refuses to mix them)")
+    return ids.pop() if ids else _current[0]
+
+
+def _unwrap(value, device_id):
+    """Device arrays -> their host memory; a host ndarray anywhere is refused, as CuPy refuses it."""
+    if isinstance(value, ndarray):
+        if value._id != device_id:
+            raise ValueError(f"the array is on device {value._id}, the operation on device {device_id}")
+        return value._host
+    if isinstance(value, np.ndarray):
+        raise TypeError(f"Unsupported type {type(value)}")
+    if isinstance(value, tuple | list):
+        return type(value)(_unwrap(v, device_id) for v in value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v, device_id) for k, v in value.items()}
+    return value
+
+
+def _unwrap_key(key):
+    """An index: device arrays in it become host ones; host index arrays are allowed (CuPy copies them)."""
+    if isinstance(key, ndarray):
+        return key._host
+    if isinstance(key, tuple):
+        return tuple(_unwrap_key(k) for k in key)
+    return key
+
+
+# ---- the module's functions ----------------------------------------------------------------------
+
+def _on_device(np_func):
+    """``np_func`` over device arrays: host ndarrays refused, results on the device."""
+    def call(*args, **kwargs):
+        device_id = _device_of(tuple(args) + tuple(a for v in args if isinstance(v, list | tuple) for a in v)
+                               + tuple(kwargs.values()))
+        return _result(np_func(*_unwrap(args, device_id), **_unwrap(kwargs, device_id)), device_id)
+    call.__name__ = np_func.__name__
+    return call
+
+
+class _Ufunc:
+    """``cupy.add`` and friends: callable, with ``.at`` and ``.reduce``; host ndarray inputs refused."""
+
+    def __init__(self, ufunc):
+        self._ufunc, self.__name__ = ufunc, ufunc.__name__
+        self.at = _on_device(ufunc.at)
+        self.reduce = _on_device(ufunc.reduce)
+
+    def __call__(self, *args, **kwargs):
+        out = kwargs.get("out")
+        result = _on_device(self._ufunc)(*args, **kwargs)
+        if out is not None:
+            return out[0] if isinstance(out, tuple) else out
+        return result
+
+
+def asarray(a, dtype=None, order=None):
+    """The one way in: a host array (or list, number) copied to the device; a device array kept."""
+    if isinstance(a, ndarray):
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+    return _wrap(np.array(a, dtype=dtype, order=order or "K"), _current[0])
+
+
+def array(a, dtype=None, copy=True, order="K", ndmin=0):
+    host = a._host if isinstance(a, ndarray) else a
+    return _wrap(np.array(host, dtype=dtype, copy=copy, order=order, ndmin=ndmin), _current[0])
+
+
+def asnumpy(a, stream=None, order="C", out=None):
+    """A host copy of a device array; host arrays pass through (as cupy.asnumpy does)."""
+    return a.get() if isinstance(a, ndarray) else np.asarray(a, order=order)
+
+
+def get_array_module(*args):
+    return sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else np
+
+
+def _creator(np_func):
+    def create(*args, **kwargs):
+        return _wrap(np_func(*args, **kwargs), _current[0])
+    create.__name__ = np_func.__name__
+    return create
+
+
+_CREATE = ["empty", "zeros", "ones", "full", "arange", "linspace", "eye", "identity"]
+_FUNCS = ["ascontiguousarray", "empty_like", "zeros_like", "ones_like", "full_like", "einsum", "stack",
+          "concatenate", "broadcast_to", "take_along_axis", "where", "clip", "shares_memory", "may_share_memory",
+          "sum", "mean", "max", "min", "argmax", "argmin", "prod", "reshape", "transpose", "squeeze", "expand_dims",
+          "pad", "tensordot", "dot", "copyto", "allclose", "array_equal", "isclose", "any", "all", "cumsum",
+          "moveaxis", "swapaxes", "ravel", "flip", "tile", "repeat", "split", "unique", "count_nonzero", "var", "std",
+          "amax", "amin", "outer", "vstack", "hstack", "atleast_1d", "atleast_2d", "nonzero", "argsort", "sort"]
+_UFUNCS = ["add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "negative", "positive", "power",
+           "remainder", "sqrt", "square", "exp", "log", "log1p", "expm1", "tanh", "abs", "absolute", "sign",
+           "maximum", "minimum", "fmax", "fmin", "isfinite", "isnan", "isinf", "equal", "not_equal", "less",
+           "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_not", "matmul", "floor",
+           "ceil", "sin", "cos", "reciprocal", "invert", "bitwise_and", "bitwise_or", "bitwise_xor"]
+_CONSTANTS = ["float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint32", "bool_",
+              "intp", "inf", "nan", "pi", "e", "newaxis", "dtype", "finfo", "iinfo", "result_type", "promote_types",
+              "can_cast", "ndim", "shape", "size", "isscalar"]
+_module = sys.modules[__name__]
+_FUNCTIONS = {"asarray": asarray, "array": array, "asnumpy": asnumpy}
+for _name in _CREATE:
+    setattr(_module, _name, _creator(getattr(np, _name)))
+for _name in _FUNCS:
+    _FUNCTIONS[_name] = _on_device(getattr(np, _name))
+    setattr(_module, _name, _FUNCTIONS[_name])
+for _name in _UFUNCS:
+    setattr(_module, _name, _Ufunc(getattr(np, _name)))
+for _name in _CONSTANTS:
+    setattr(_module, _name, getattr(np, _name))
+
+lib = types.ModuleType("cupy.lib")
+lib.stride_tricks = types.ModuleType("cupy.lib.stride_tricks")
+lib.stride_tricks.as_strided = _on_device(np.lib.stride_tricks.as_strided)
+
+
+# ---- random, cuda, RawModule ---------------------------------------------------------------------
+
+class _Generator:
+    """``cupy.random.default_rng(seed)``: NumPy's generator, draws put on the device."""
+
+    def __init__(self, seed=None):
+        self._rng = np.random.default_rng(seed)
+
+    def __getattr__(self, name):
+        draw = getattr(self._rng, name)
+        return lambda *args, **kwargs: _result(draw(*args, **kwargs), _current[0])
+
+
+random = types.ModuleType("cupy.random")
+random.default_rng = _Generator
+random.Generator = _Generator
+
+
+class Device:
+    """``cupy.cuda.Device(i)``: ``.id``; ``with Device(i):`` makes GPU i current; ``synchronize()`` is a no-op."""
+
+    def __init__(self, device=None):
+        self.id = _current[0] if device is None else int(device)
+        if not 0 <= self.id < runtime.getDeviceCount():
+            raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {self.id}")
+
+    def __enter__(self):
+        self._previous = _current[0]
+        _current[0] = self.id
+        return self
+
+    def __exit__(self, *exc):
+        _current[0] = self._previous
+
+    def use(self):
+        _current[0] = self.id
+
+    def synchronize(self):
+        pass
+
+    def __eq__(self, other):
+        return isinstance(other, Device) and other.id == self.id
+
+    def __hash__(self):
+        return self.id
+
+    def __repr__(self):
+        return f"<CUDA Device {self.id}>"
+
+
+runtime = types.ModuleType("cupy.cuda.runtime")
+runtime.DEVICE_COUNT = 1
+runtime.getDeviceCount = lambda: runtime.DEVICE_COUNT
+runtime.deviceSynchronize = lambda: None
+cuda = types.ModuleType("cupy.cuda")
+cuda.Device, cuda.runtime = Device, runtime
+
+
+class RawModule:
+    """``cupy.RawModule(code=...)``: compiled by the host emulator; its kernels take device arrays only."""
+
+    def __init__(self, code=None, options=(), **_ignored):
+        from minitorch_cnn.kernels.cuda import emulator
+        self._module = emulator.RawModule(code=code, options=options)
+
+    def get_function(self, name):
+        kernel = self._module.get_function(name)
+        def launch(grid, block, args, shared_mem=0, stream=None):
+            for i, a in enumerate(args):
+                if isinstance(a, np.ndarray):
+                    raise TypeError(f"{name}: argument {i}: Unsupported type {type(a)} (a host array)")
+            launches[name] = launches.get(name, 0) + 1
+            return kernel(grid, block, tuple(a._host if isinstance(a, ndarray) else a for a in args))
+        return launch
+
+
+launches = {}   # kernel name -> how many times it ran: proof that a run used the CUDA kernels
+
+
+def install(device_count=1):
+    """Make ``import cupy`` (and cupy.cuda, cupy.random, ...) give this module: call it before anything
+    imports minitorch_cnn, whose device module binds CuPy once, at import."""
+    if "minitorch_cnn" in sys.modules:
+        raise RuntimeError("strict_cupy.install(): minitorch_cnn is already imported with the real (or no) CuPy; "
+                           "install the stand-in first, in a fresh interpreter")
+    runtime.DEVICE_COUNT = device_count
+    sys.modules.update({"cupy": _module, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime, "cupy.random": random,
+                        "cupy.lib": lib, "cupy.lib.stride_tricks": lib.stride_tricks})
+    return _module
