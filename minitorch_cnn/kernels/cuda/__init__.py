@@ -1,14 +1,16 @@
 """GPU kernels: CUDA C sources (``*.cu``) and the Python wrappers that launch them.
 
-Same names and signatures as ``kernels/cpu`` and ``kernels/reference``; ``backend.kernels(x)``
-returns this module for CuPy arrays, and for NumPy arrays under the "cuda-emulator" backend, where
-the same ``.cu`` files run on the host emulator (``emulator.py``). GEMMs are not here: they stay
-``xp.matmul`` (cuBLAS on the GPU).
+Same names and signatures as ``kernels/cpu`` and ``kernels/reference``; ``device.kernels(x)``
+returns this module for CuPy arrays, and for NumPy arrays on the "cuda-emulator" device, where
+the same kernels run on the host emulator (``emulator.py``). What is compiled for ``NAME.cu`` is
+``launch.source("NAME")``: ``common.cuh`` (grid-stride loop, ``window_of``, ``block_sum``) and then the
+file. GEMMs are not here: they stay ``xp.matmul`` (cuBLAS on the GPU).
 
-What is verified where: every kernel is compared with ``kernels/reference`` on the emulator in CI
-(tests/kernels/test_cuda_kernels.py), and every ``.cu`` file is compiled for sm_80 and sm_90 through CuPy's
-NVRTC path and ``nvcc -Xptxas -v`` (tests/kernels/test_cuda_compile.py). Runs on a real GPU happen only in the
-``@pytest.mark.gpu`` tests, which skip on machines without one.
+What is verified where: every kernel is compared with ``kernels/reference`` on the emulator in CI (the
+tier table of tests/kernels/test_tiers.py, beside the Numba kernels), and every ``.cu`` file is compiled
+for sm_80 and sm_90 through CuPy's NVRTC path and ``nvcc -Xptxas -v`` (tests/kernels/test_cuda_compile.py).
+Runs on a real GPU happen only in the ``@pytest.mark.gpu`` tests (the table's CuPy column among them),
+which skip on machines without one.
 """
 from .conv import col2im, depthwise_backward, depthwise_forward, im2col
 from .elementwise import clamp_backward, clamp_forward

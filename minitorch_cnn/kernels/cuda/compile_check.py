@@ -9,6 +9,8 @@ Two independent paths, because each catches what the other misses:
 * ``nvcc -fatbin -Xptxas -v`` for sm_80 and sm_90: the reference toolchain; its ptxas report
   gives registers, shared memory, stack and spills per kernel.
 
+Both compile what the launcher compiles: ``launch.source(file)``, common.cuh followed by the file.
+
 ``python -m minitorch_cnn.kernels.cuda.compile_check`` prints the table; tests/kernels/test_cuda_compile.py
 asserts no spills, no stack frame and shared memory under 48 KB. Needs ``pip install cupy-cuda13x
 nvidia-cuda-nvrtc`` and / or a CUDA toolkit's nvcc; what is missing is reported, not faked.
@@ -20,7 +22,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-FILES = sorted(p.stem for p in Path(__file__).parent.glob("*.cu"))
+from .launch import HERE, source
+
+FILES = sorted(p.stem for p in HERE.glob("*.cu"))
 ARCHS = ("80", "90")
 _ENTRY = re.compile(r"Compiling entry function '(\w+)' for 'sm_(\d+)'")
 _FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
@@ -83,7 +87,7 @@ def cupy_options():
 
 def nvrtc_compile(file, arch):
     """Compile ``file``.cu through CuPy's NVRTC path to a cubin for sm_<arch>; return the ptxas usage."""
-    return nvrtc_compile_source((Path(__file__).parent / f"{file}.cu").read_text(), arch, file)
+    return nvrtc_compile_source(source(file), arch, file)
 
 
 def nvrtc_compile_source(source, arch, file="source"):
@@ -103,11 +107,14 @@ def nvrtc_compile_source(source, arch, file="source"):
 
 def nvcc_compile(*files):
     """``nvcc -fatbin -Xptxas -v`` for every arch in ARCHS, the files compiled at once (one process
-    each); returns {file: ptxas usage}."""
+    each), each as the launcher's text (common.cuh + the file) written to a temporary .cu; returns
+    {file: ptxas usage}."""
     gencode = [a for arch in ARCHS for a in ("-gencode", f"arch=compute_{arch},code=sm_{arch}")]
     with tempfile.TemporaryDirectory() as tmp:
+        for f in files:
+            (Path(tmp) / f"{f}.cu").write_text(source(f))
         procs = {f: subprocess.Popen(["nvcc", "-fatbin", *gencode, "-Xptxas", "-v",
-                                      str(Path(__file__).parent / f"{f}.cu"), "-o", str(Path(tmp) / f"{f}.fatbin")],
+                                      str(Path(tmp) / f"{f}.cu"), "-o", str(Path(tmp) / f"{f}.fatbin")],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in files}
         logs = {f: p.communicate() for f, p in procs.items()}
     for f, p in procs.items():

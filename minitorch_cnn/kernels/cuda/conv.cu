@@ -1,49 +1,13 @@
 /* Convolution kernels: im2col, col2im (a gather), depthwise forward and backward.
  *
- * Kernels only, no host code, no #include: CuPy compiles this text with NVRTC, and the
- * host emulator (emulator.py) compiles the same text with g++. Every kernel exists as
+ * Kernels only, no host code, no #include: launch.source("conv") puts common.cuh (GRID_STRIDE,
+ * window_of, block_sum) in front of this text, and CuPy compiles the result with NVRTC, the host
+ * emulator (emulator.py) with g++. Every kernel exists as
  * NAME_f32 and NAME_f64, stamped out by the CONV_KERNELS macro below.
  * Shapes and names as in kernels/reference.py: x (N, C, H, W), cols (C*kh*kw, N*Ho*Wo).
  * Launch: any grid with 1-D blocks; elementwise kernels walk a grid-stride loop, the
  * depthwise weight gradient needs blockDim.x <= REDUCE_THREADS; it takes one block per tap.
  */
-#define FAN 16
-#define REDUCE_THREADS (FAN * FAN)   /* threads of a reducing block; launch.REDUCE_THREADS */
-
-/* Sum of v over the block (blockDim.x <= REDUCE_THREADS == FAN * FAN), returned to every thread.
- * A two-level shared-memory tree with fan-in FAN: the first ceil(blockDim.x / FAN) threads each add up
- * to FAN values, then every thread adds those partial sums itself. Two barriers instead of the eight
- * of a binary tree, and none at the end: a second call writes `partial` only after its first barrier,
- * which every thread reaches after reading `total`. Every thread of the block must call it.
- * buf: a __shared__ double[REDUCE_THREADS + FAN]. */
-static __device__ double block_sum(double v, double* buf) {
-    double* partial = buf + REDUCE_THREADS;
-    int groups = (blockDim.x + FAN - 1) / FAN;
-    buf[threadIdx.x] = v;
-    __syncthreads();
-    if ((int)threadIdx.x < groups) {
-        double s = 0.0;
-        for (int k = threadIdx.x * FAN; k < threadIdx.x * FAN + FAN && k < (int)blockDim.x; ++k) s += buf[k];
-        partial[threadIdx.x] = s;
-    }
-    __syncthreads();
-    double total = 0.0;
-    for (int k = 0; k < groups; ++k) total += partial[k];
-    return total;
-}
-
-/* The output position along one axis that input position `pos` meets at kernel tap `tap`, or -1. */
-static __device__ int window_of(int pos, int tap, int stride, int pad, int dilation, int count) {
-    int t = pos + pad - tap * dilation;
-    if (t < 0 || t % stride != 0) return -1;
-    t /= stride;
-    return t < count ? t : -1;
-}
-
-#define GRID_STRIDE(idx, total) \
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < (total); \
-         idx += (long long)blockDim.x * gridDim.x)
-
 #define CONV_KERNELS(T, S) \
 /* cols[(ci*kh + i)*kw + j, (b*Ho + oy)*Wo + ox] = x[b, ci, oy*sh + i*dh - ph, ox*sw + j*dw - pw] (0 outside) */ \
 extern "C" __global__ void im2col_##S(const T* __restrict__ x, T* __restrict__ cols, int n, int c, int h, int w, \

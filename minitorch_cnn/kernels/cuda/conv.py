@@ -3,7 +3,7 @@
 Same names and signatures as ``kernels/cpu`` and ``kernels/reference``. Each allocates its
 outputs with the array module of its input and launches one kernel (two for the depthwise backward).
 """
-from ...backend import get_array_module
+from ...device import get_array_module
 from .launch import elementwise, i32, load_kernel, per_block
 
 

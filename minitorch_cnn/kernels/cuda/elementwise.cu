@@ -1,6 +1,7 @@
 /* Clamped linear units (ReLU, ReLU6): the output and the mask where dy/dx = 1, in one pass.
  *
- * Kernels only, no host code, no #include (NVRTC and the g++ emulator compile this same text).
+ * Kernels only, no host code, no #include: launch.source() puts common.cuh (GRID_STRIDE, window_of,
+ * block_sum) in front of this text; NVRTC, nvcc and the g++ emulator compile the result as one unit.
  * Any grid, 1-D blocks, a grid-stride loop. The backward reads the mask back from the output y:
  * 0 < y < high exactly where 0 < x < high.
  */
@@ -8,8 +9,7 @@
 /* y = min(max(x, 0), high) (no upper bound when bounded == 0); mask = 0 < x < high; NaN stays NaN */ \
 extern "C" __global__ void clamp_forward_##S(const T* __restrict__ x, T* __restrict__ y, bool* __restrict__ mask, \
                                              long long size, T high, int bounded) { \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < size; \
-         i += (long long)blockDim.x * gridDim.x) { \
+    GRID_STRIDE(i, size) { \
         T v = x[i]; \
         bool inside = v > (T)0 && (!bounded || v < high); \
         mask[i] = inside; \
@@ -19,8 +19,7 @@ extern "C" __global__ void clamp_forward_##S(const T* __restrict__ x, T* __restr
 /* gx = gy where 0 < y < high (no upper bound when bounded == 0), else 0 */ \
 extern "C" __global__ void clamp_backward_##S(const T* __restrict__ gy, const T* __restrict__ y, \
                                               T* __restrict__ gx, long long size, T high, int bounded) { \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < size; \
-         i += (long long)blockDim.x * gridDim.x) { \
+    GRID_STRIDE(i, size) { \
         T v = y[i]; \
         gx[i] = (v > (T)0 && (!bounded || v < high)) ? gy[i] : (T)0; \
     } \

@@ -3,7 +3,7 @@ backward from the output. Same names and signatures as ``kernels/cpu``.
 """
 import numpy as np
 
-from ...backend import get_array_module
+from ...device import get_array_module
 from .launch import elementwise, load_kernel
 
 

@@ -1,17 +1,19 @@
-"""A host emulator for the CUDA kernels: the same ``.cu`` text, compiled with g++, run on NumPy arrays.
+"""A host emulator for the CUDA kernels: the text CuPy compiles (``launch.source``: common.cuh and
+a .cu file), compiled with g++, run on NumPy arrays.
 
 There is no GPU on most machines that run the tests. This module lets them run the real GPU code
 path anyway: the wrappers in this package, their launch configurations, and the kernels of every
 ``.cu`` file, unchanged. It offers the small part of CuPy's interface the wrappers use::
 
-    module = RawModule(code=source)           # g++ -O2 with emulator_shim.h; built once, cached
+    module = RawModule(code=launch.source("conv"))   # g++ -O2 with emulator_shim.h; built once, cached
     kernel = module.get_function("im2col_f32")
     kernel((blocks,), (threads,), (x, cols, np.int32(n), ...))
 
 How a launch runs is described in ``emulator_shim.h``: blocks one after another, the threads of a
 block as a plain loop, or as fibers when the kernel reaches ``__syncthreads``; ``__shared__`` per block.
-``launch_order("reverse")`` runs blocks and threads in reverse order, so a result that depends on
-the order (a missing ``__syncthreads``, blocks that race) shows up as a difference.
+``Config.launch_order`` ("forward", or "reverse": ``with launch_order("reverse"):``) runs blocks and
+threads in reverse order, so a result that depends on the order (a missing ``__syncthreads``, blocks
+that race) shows up as a difference.
 
 Arguments are checked against the kernel's C signature, which CuPy does not do: a pointer needs a
 C-contiguous array of exactly the pointed-to dtype, a scalar a NumPy scalar of exactly its type
@@ -36,26 +38,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ...config import Config, using_config
+
 SHIM = Path(__file__).with_name("emulator_shim.h")
 COMPILER = ["g++", "-O2", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-strict-aliasing",
             "-U_FORTIFY_SOURCE", "-D_FORTIFY_SOURCE=0", "-w"]
 _SCALARS = {"float": np.float32, "double": np.float64, "int": np.int32, "unsigned int": np.uint32,
             "long long": np.int64, "unsigned long long": np.uint64, "bool": np.bool_, "char": np.int8,
             "unsigned char": np.uint8, "short": np.int16}
-_order = ["forward"]
+ORDERS = ("forward", "reverse")
 launches = collections.Counter()   # kernel name -> launches in this process (tests read it)
 
 
 @contextlib.contextmanager
 def launch_order(order):
-    """Run every launch inside the block with blocks and threads in 'forward' or 'reverse' order."""
-    if order not in ("forward", "reverse"):
+    """Run every launch inside the block with blocks and threads in 'forward' or 'reverse' order:
+    ``using_config("launch_order", order)``, with the order checked first."""
+    if order not in ORDERS:
         raise ValueError(f"launch_order: expected 'forward' or 'reverse', got {order!r}")
-    old, _order[0] = _order[0], order
-    try:
+    with using_config("launch_order", order):
         yield
-    finally:
-        _order[0] = old
 
 
 def unavailable_reason():
@@ -160,7 +162,7 @@ class RawModule:
     """``cupy.RawModule(code=...)`` for the emulator: the source compiled for the host."""
     def __init__(self, code, options=(), **_ignored):
         if not available():
-            raise RuntimeError(f"backend 'cuda-emulator': {unavailable_reason()}")
+            raise RuntimeError(f"device 'cuda-emulator': {unavailable_reason()}")
         self.code = code
         self._kernels = parse_kernels(code)
         self._lib = ctypes.CDLL(str(build(code, self._kernels)))
@@ -220,8 +222,12 @@ class RawKernel:
         # like CUDA's kernelParams: entry i points at the bytes of argument i (for an array, at its pointer)
         addresses = (ctypes.c_void_p * max(1, len(slots)))(
             *[ctypes.addressof(s) if isinstance(s, ctypes.c_void_p) else s.ctypes.data for s in slots])
+        if Config.launch_order not in ORDERS:   # set without launch_order()'s check
+            raise ValueError(f"cuda emulator: Config.launch_order must be 'forward' or 'reverse', "
+                             f"got {Config.launch_order!r}")
         launches[self.name] += 1
         error = ctypes.create_string_buffer(512)
-        rc = self._launch(*grid, *block, addresses, int(_order[0] == "reverse"), int(self.uses_sync), error, 512)
+        reverse = int(Config.launch_order == "reverse")
+        rc = self._launch(*grid, *block, addresses, reverse, int(self.uses_sync), error, 512)
         if rc:
             raise RuntimeError(f"cuda emulator: kernel {self.name} failed: {error.value.decode()}")

@@ -1,35 +1,11 @@
 /* Training-mode batch norm, forward and backward: one block per channel, statistics in double.
  *
- * Kernels only, no host code, no #include (NVRTC and the g++ emulator compile this same text).
+ * Kernels only, no host code, no #include: launch.source() puts common.cuh (GRID_STRIDE, window_of,
+ * block_sum) in front of this text; NVRTC, nvcc and the g++ emulator compile the result as one unit.
  * x is viewed as (N, C, M) with M = H*W (or 1). Launch with blockDim.x <= REDUCE_THREADS; any grid
  * (each block takes channels blockIdx.x, blockIdx.x + gridDim.x, ...). Sums accumulate in double
  * and are combined by a shared-memory tree, like the CPU kernel's float64 accumulators.
  */
-#define FAN 16
-#define REDUCE_THREADS (FAN * FAN)   /* threads of a reducing block; launch.REDUCE_THREADS */
-
-/* Sum of v over the block (blockDim.x <= REDUCE_THREADS == FAN * FAN), returned to every thread.
- * A two-level shared-memory tree with fan-in FAN: the first ceil(blockDim.x / FAN) threads each add up
- * to FAN values, then every thread adds those partial sums itself. Two barriers instead of the eight
- * of a binary tree, and none at the end: a second call writes `partial` only after its first barrier,
- * which every thread reaches after reading `total`. Every thread of the block must call it.
- * buf: a __shared__ double[REDUCE_THREADS + FAN]. */
-static __device__ double block_sum(double v, double* buf) {
-    double* partial = buf + REDUCE_THREADS;
-    int groups = (blockDim.x + FAN - 1) / FAN;
-    buf[threadIdx.x] = v;
-    __syncthreads();
-    if ((int)threadIdx.x < groups) {
-        double s = 0.0;
-        for (int k = threadIdx.x * FAN; k < threadIdx.x * FAN + FAN && k < (int)blockDim.x; ++k) s += buf[k];
-        partial[threadIdx.x] = s;
-    }
-    __syncthreads();
-    double total = 0.0;
-    for (int k = 0; k < groups; ++k) total += partial[k];
-    return total;
-}
-
 #define NORM_KERNELS(T, S) \
 /* mean, var (biased) and inv_std = 1/sqrt(var + eps) per channel; y = (x - mean) * inv_std * gamma + beta. \
    The variance is a second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2. */ \

@@ -4,7 +4,7 @@ Same names and signatures as ``kernels/cpu`` and ``kernels/reference``.
 """
 import numpy as np
 
-from ...backend import get_array_module
+from ...device import get_array_module
 from .launch import i32, load_kernel, per_block
 
 

@@ -1,23 +1,11 @@
 /* Pooling kernels: max (remembering the winning tap) and average, forward and backward.
  *
- * Kernels only, no host code, no #include (NVRTC and the g++ emulator compile this same text).
+ * Kernels only, no host code, no #include: launch.source() puts common.cuh (GRID_STRIDE, window_of,
+ * block_sum) in front of this text; NVRTC, nvcc and the g++ emulator compile the result as one unit.
  * NAME_f32 / NAME_f64 are stamped out by POOL_KERNELS. Any grid, 1-D blocks, grid-stride loops.
  * Backward passes are gathers: each input pixel sums the windows that hold it, taps in (i, j)
  * order like kernels/reference.py, so no two threads write one pixel and no atomics are needed.
  */
-
-/* The output position along one axis that input position `pos` meets at kernel tap `tap`, or -1. */
-static __device__ int window_of(int pos, int tap, int stride, int pad, int count) {
-    int t = pos + pad - tap;
-    if (t < 0 || t % stride != 0) return -1;
-    t /= stride;
-    return t < count ? t : -1;
-}
-
-#define GRID_STRIDE(idx, total) \
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < (total); \
-         idx += (long long)blockDim.x * gridDim.x)
-
 #define POOL_KERNELS(T, S) \
 /* y = the largest tap of each window (first on ties, NaN wins), argmax = its index i*kw + j */ \
 extern "C" __global__ void max_pool_forward_##S(const T* __restrict__ x, T* __restrict__ y, int* __restrict__ argmax, \
@@ -53,10 +41,10 @@ extern "C" __global__ void max_pool_backward_##S(const T* __restrict__ gy, const
         long long plane = idx / ((long long)w * h) * ho * wo; \
         T acc = 0; \
         for (int i = 0; i < kh; ++i) { \
-            int oy = window_of(iy, i, sh, ph, ho); \
+            int oy = window_of(iy, i, sh, ph, 1, ho); \
             if (oy < 0) continue; \
             for (int j = 0; j < kw; ++j) { \
-                int ox = window_of(ix, j, sw, pw, wo); \
+                int ox = window_of(ix, j, sw, pw, 1, wo); \
                 long long o = plane + (long long)oy * wo + ox; \
                 if (ox >= 0 && argmax[o] == i * kw + j) acc += gy[o]; \
             } \
@@ -92,10 +80,10 @@ extern "C" __global__ void avg_pool_backward_##S(const T* __restrict__ gy, const
         long long plane = idx / ((long long)w * h) * ho * wo; \
         T acc = 0; \
         for (int i = 0; i < kh; ++i) { \
-            int oy = window_of(iy, i, sh, ph, ho); \
+            int oy = window_of(iy, i, sh, ph, 1, ho); \
             if (oy < 0) continue; \
             for (int j = 0; j < kw; ++j) { \
-                int ox = window_of(ix, j, sw, pw, wo); \
+                int ox = window_of(ix, j, sw, pw, 1, wo); \
                 if (ox >= 0) acc += gy[plane + (long long)oy * wo + ox] / divisor[oy * wo + ox]; \
             } \
         } \

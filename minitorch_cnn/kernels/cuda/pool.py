@@ -2,7 +2,7 @@
 
 Same names and signatures as ``kernels/cpu`` and ``kernels/reference``.
 """
-from ...backend import get_array_module
+from ...device import get_array_module
 from .launch import elementwise, i32, load_kernel
 
 
