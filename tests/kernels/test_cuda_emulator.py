@@ -1,10 +1,12 @@
-"""The host CUDA emulator itself, and whole training steps of the zoo under the "cuda-emulator" backend.
+"""The host CUDA emulator itself, and whole training steps of the zoo on the "cuda-emulator" device.
 
 * The emulator must catch what a GPU would get wrong: a block reduction missing a __syncthreads gives a
   wrong sum (in at least one of the two launch orders the kernel tests use), a thread returning before a
-  barrier is an error; the cache survives two processes building the same source at once.
-* One training step (forward, loss, backward, SGD update) of every zoo model under "cuda-emulator" equals
-  the same step under "numpy": float64 to 1e-10, float32 within the zoo tests' training bound (1e-4),
+  barrier is an error; the cache survives two processes building the same source at once; the launch
+  order is ``Config.launch_order``; a block reduction gives the same bits in both orders; arguments are
+  checked against the kernel's C signature. (Every kernel against the reference: tests/kernels/test_tiers.py.)
+* One training step (forward, loss, backward, SGD update) of every zoo model on "cuda-emulator" equals
+  the same step on "cpu": float64 to 1e-10, float32 within the zoo tests' training bound (1e-4),
   and neither a Numba kernel nor a reference kernel runs meanwhile.
 """
 import copy
@@ -18,9 +20,10 @@ import pytest
 
 import minitorch_cnn as mt
 import zoo
-from minitorch_cnn import backend
-from minitorch_cnn.kernels import cpu, reference
-from minitorch_cnn.kernels.cuda import emulator
+from minitorch_cnn.config import Config
+from minitorch_cnn.device import cuda_module
+from minitorch_cnn.kernels import cpu, cuda, reference
+from minitorch_cnn.kernels.cuda import emulator, launch
 
 pytestmark = pytest.mark.skipif(not emulator.available(), reason=str(emulator.unavailable_reason()))
 WORST = {}
@@ -106,11 +109,54 @@ def test_two_processes_building_one_new_source_at_once(tmp_path):
     assert [f.suffix for f in built] == [".so"]   # one library, no temporary left behind
 
 
+def test_launch_order_is_a_config_switch():
+    assert Config.launch_order == "forward"
+    with emulator.launch_order("reverse"):
+        assert Config.launch_order == "reverse"
+    assert Config.launch_order == "forward"
+    with pytest.raises(ValueError, match="expected 'forward' or 'reverse', got 'sideways'"):
+        with emulator.launch_order("sideways"):
+            pass
+    with mt.using_config("launch_order", "backwards"), pytest.raises(ValueError, match="Config.launch_order"):
+        cuda.clamp_forward(np.ones(3))
+
+
+def test_large_reduction_in_both_orders_is_identical():
+    # many values per channel (each thread of the block sums several before the tree), both orders:
+    # the tree fixes the summation order, so forward and reverse must agree bit for bit.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 21, 19)) * 5 + 2
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+    with emulator.launch_order("forward"):
+        fwd = cuda.batch_norm_forward(x, gamma, beta, 1e-5)
+    with emulator.launch_order("reverse"):
+        rev = cuda.batch_norm_forward(x, gamma, beta, 1e-5)
+    for a, b in zip(fwd, rev):
+        assert np.array_equal(a, b)
+    assert abs(fwd[1] - x.mean(axis=(0, 2, 3))).max() < 1e-12
+
+
+def test_wrappers_reject_integer_arrays_and_the_emulator_checks_argument_types():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        cuda.clamp_forward(np.arange(5))
+    kernel = cuda_module(launch.source("elementwise"), np.zeros(1)).get_function("clamp_forward_f32")
+    x = np.ones(4, np.float32)
+    y, mask = np.empty_like(x), np.empty(4, np.bool_)
+    with pytest.raises(TypeError, match=r"argument 3 \(long long size\).*int64"):
+        kernel((1,), (32,), (x, y, mask, 4, np.float32(6), np.int32(1)))          # a Python int
+    with pytest.raises(TypeError, match=r"argument 0 .*float32"):
+        kernel((1,), (32,), (x.astype(np.float64), y, mask, np.int64(4), np.float32(6), np.int32(1)))
+    with pytest.raises(TypeError, match="expected 6 arguments"):
+        kernel((1,), (32,), (x, y, mask))
+    kernel((1,), (32,), (x * -1, y, mask, np.int64(4), np.float32(6), np.int32(1)))
+    assert not y.any() and not mask.any()
+
+
 # ---- whole training steps ---------------------------------------------------------------------------------
 
 def sgd_step(model, x, y, seed):
     """Forward, loss, backward, one SGD update; returns the outputs, loss, gradients and updated parameters."""
-    mt.manual_seed(seed)   # dropout masks: the same draws on both backends
+    mt.manual_seed(seed)   # dropout masks: the same draws on both devices
     model.train()
     out = model(mt.Tensor(x))
     loss = zoo.googlenet_loss(out, y)
@@ -150,7 +196,7 @@ def test_training_step_under_cuda_emulator_equals_numpy(name, dtype, monkeypatch
     want = sgd_step(model, x, y, seed=1)
     numpy_s = time.perf_counter() - start
 
-    with backend.using("cuda-emulator"):
+    with mt.using_device("cuda-emulator"):
         twin.load_state_dict(state)
         before = sum(emulator.launches.values())
         with monkeypatch.context() as mp:
@@ -165,7 +211,7 @@ def test_training_step_under_cuda_emulator_equals_numpy(name, dtype, monkeypatch
     n_grads = len(list(model.parameters()))
     n_out = len(got) - 1 - 2 * n_grads
     # A gradient that is zero in exact arithmetic (the bias of a batch norm that another batch norm
-    # follows) is rounding noise on both backends, and so is that parameter's SGD update: such arrays
+    # follows) is rounding noise on both devices, and so is that parameter's SGD update: such arrays
     # are measured against 1e-4 of the largest gradient / parameter, as tests/zoo/test_zoo.py does.
     largest_grad = max(np.abs(g).max(initial=0.0) for g in want[n_out + 1:n_out + 1 + n_grads])
     largest_param = max(np.abs(p).max(initial=0.0) for p in want[n_out + 1 + n_grads:])
