@@ -27,7 +27,7 @@ mt.manual_seed(0)
 # %% [markdown]
 # ## Exercise 1: build it
 # C1 6@5x5 conv -> ReLU -> 2x2 avg pool -> C3 16@5x5 conv -> ReLU -> avg pool -> flatten (400) ->
-# FC 120 -> ReLU -> FC 84 -> ReLU -> FC 10. Input (N, 1, 32, 32). Use the names of `zoo/lenet5.py`
+# FC 120 -> ReLU -> FC 84 -> ReLU -> FC 10. Input (N, 1, 32, 32). Use the names of `zoo/models/lenet5.py`
 # (`features.conv1`, ..., `classifier.fc3`) so that the stepper's table reads the same.
 
 # %%

@@ -18,7 +18,7 @@ from minitorch_cnn.lab import Stepper, sample_image
 # %% [markdown]
 # ## Exercise 1: BasicBlock
 # conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, plus the shortcut: identity when shapes match,
-# else `nn.Sequential(conv1x1(stride), BN)`. Names as in `zoo/resnet.py`: conv1, bn1, conv2, bn2,
+# else `nn.Sequential(conv1x1(stride), BN)`. Names as in `zoo/models/resnet.py`: conv1, bn1, conv2, bn2,
 # relu, shortcut (the check loads the zoo block's weights into yours).
 
 # %%

@@ -5,7 +5,7 @@
 # max pool -> 1x1) and concatenates them along channels. The 1x1 "reduce" convs shrink the channels
 # before the expensive 3x3 and 5x5 convs. GoogLeNet adds two auxiliary classifiers in the middle,
 # which exist only while training, and weights their losses (0.3 in the paper; the course slides use
-# 0.7 for the main head and 0.3 for the auxiliary ones). Code: `zoo/googlenet.py`, `zoo/losses.py`.
+# 0.7 for the main head and 0.3 for the auxiliary ones). Code: `zoo/models/googlenet.py`.
 
 # %%
 import numpy as np

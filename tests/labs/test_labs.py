@@ -128,7 +128,7 @@ def grouped_wrong(x, w, groups, pad):     # planted: every group reads the first
 
 
 def basic_block_without_shortcut():
-    from zoo.resnet import BasicBlock
+    from zoo.models.resnet import BasicBlock
 
     class NoShortcut(BasicBlock):         # planted: the residual add is missing
         def forward(self, x):
@@ -137,7 +137,7 @@ def basic_block_without_shortcut():
 
 
 def zero_gamma_block(zero):
-    from zoo.resnet import BasicBlock
+    from zoo.models.resnet import BasicBlock
     mt.manual_seed(0)
     block = BasicBlock(4, 4).double()
     if zero:
@@ -176,7 +176,8 @@ CASES = {   # check: (right arguments, planted-wrong arguments)
     "check_initial_loss": ((2.31,), (4.6,)),
     "check_grouped_conv": ((grouped,), (grouped_wrong,)),
     "check_mac_ratio": ((lambda n, k: 1 / n + 1 / k ** 2,), (lambda n, k: 1 / n + 1 / k,)),
-    "check_basic_block": ((__import__("zoo.resnet").resnet.BasicBlock,), (basic_block_without_shortcut(),)),
+    "check_basic_block": ((__import__("zoo.models.resnet").models.resnet.BasicBlock,),
+                          (basic_block_without_shortcut(),)),
     "check_identity": ((zero_gamma_block(True), X6), (zero_gamma_block(False), X6)),
     "check_inception_channels": ((lambda a, b, c, d, e, f: a + c + e + f,),
                                  (lambda a, b, c, d, e, f: a + b + c + d + e + f,)),

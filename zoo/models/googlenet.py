@@ -26,12 +26,15 @@ Departures from the paper for 32x32 inputs, and why:
 * Final dropout 0.4 and a single FC layer after global average pooling, as in the paper.
 
 In training mode the network returns ``(logits, aux1, aux2)``; in eval mode only the logits (the auxiliary
-heads are a training aid and are thrown away at test time). Combine the three with ``zoo.googlenet_loss``.
+heads are a training aid and are thrown away at test time). ``googlenet_loss`` at the end of this file
+combines the three.
 """
-from collections import OrderedDict
+from functools import partial
 
 from minitorch_cnn import functional as F
 from minitorch_cnn import nn
+
+from .blocks import conv_bn
 
 # The paper's Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 # A module's output has #1x1 + #3x3 + #5x5 + pool proj channels; the next module's input is that.
@@ -47,13 +50,8 @@ INCEPTION = {
     "5b": (384, 192, 384, 48, 128, 128),  # -> 1024
 }
 
-
-def conv_bn_relu(in_channels, out_channels, kernel_size, padding=0):
-    return nn.Sequential(OrderedDict([
-        ("conv", nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding)),
-        ("bn", nn.BatchNorm2d(out_channels)),
-        ("relu", nn.ReLU()),
-    ]))
+# conv (padding k // 2) -> BatchNorm -> ReLU. GoogLeNet's convs keep their bias (see the docstring above).
+conv_bn_relu = partial(conv_bn, bias=True)
 
 
 class Inception(nn.Module):
@@ -63,11 +61,11 @@ class Inception(nn.Module):
         super().__init__()
         self.branch1 = conv_bn_relu(in_channels, n1x1, 1)
         self.branch2 = nn.Sequential(conv_bn_relu(in_channels, n3x3red, 1),
-                                     conv_bn_relu(n3x3red, n3x3, 3, padding=1))
+                                     conv_bn_relu(n3x3red, n3x3, 3))
         if factorized_5x5:  # two stacked 3x3 convs see a 5x5 window with 18 instead of 25 weights per pair
-            five = [conv_bn_relu(n5x5red, n5x5, 3, padding=1), conv_bn_relu(n5x5, n5x5, 3, padding=1)]
+            five = [conv_bn_relu(n5x5red, n5x5, 3), conv_bn_relu(n5x5, n5x5, 3)]
         else:
-            five = [conv_bn_relu(n5x5red, n5x5, 5, padding=2)]
+            five = [conv_bn_relu(n5x5red, n5x5, 5)]
         self.branch3 = nn.Sequential(conv_bn_relu(in_channels, n5x5red, 1), *five)
         self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1),
                                      conv_bn_relu(in_channels, pool_proj, 1))
@@ -99,7 +97,7 @@ class GoogLeNet(nn.Module):
     def __init__(self, in_channels=3, num_classes=10, aux_logits=True, factorized_5x5=False, dropout=0.4):
         super().__init__()
         self.aux_logits = aux_logits
-        self.conv1 = conv_bn_relu(in_channels, 192, 3, padding=1)       # the stem: 192 @ 32x32
+        self.conv1 = conv_bn_relu(in_channels, 192, 3)                  # the stem: 192 @ 32x32
         channels = 192
         for name, widths in INCEPTION.items():                          # inception3a ... inception5b
             block = Inception(channels, *widths, factorized_5x5=factorized_5x5)
@@ -131,3 +129,29 @@ class GoogLeNet(nn.Module):
 
 def googlenet(in_channels=3, num_classes=10, **kwargs):
     return GoogLeNet(in_channels, num_classes, **kwargs)
+
+
+# ----------------------------------------------------------------------------- the training loss
+
+def googlenet_loss(output, target, aux_weight=0.3, main_weight=1.0, criterion=F.cross_entropy):
+    """One scalar loss from GoogLeNet's output: the main classifier plus its two auxiliary classifiers.
+
+    The paper (Section 5) adds the auxiliary losses "with a discount weight (0.3)"; the course slides
+    weight the final classifier 0.7 instead of 1:
+
+        loss = main + 0.3 * (aux1 + aux2)          main_weight=1.0, aux_weight=0.3 (default, the paper)
+        loss = 0.7 * main + 0.3 * (aux1 + aux2)    main_weight=0.7, aux_weight=0.3 (the slides)
+
+    ``output`` is the training-mode tuple ``(logits, aux1, aux2)``, each (N, num_classes), or plain logits
+    (eval mode, or ``aux_logits=False``); for plain logits the result is just ``criterion(logits, target)``,
+    unweighted, so validation losses are comparable with any other model's. ``target``: (N,) class indices.
+    """
+    if not isinstance(output, (tuple, list)):
+        return criterion(output, target)
+    logits, *aux = output
+    loss = criterion(logits, target)
+    if main_weight != 1.0:
+        loss = main_weight * loss
+    for a in aux:
+        loss = loss + aux_weight * criterion(a, target)
+    return loss

@@ -18,9 +18,11 @@ Departures from the paper for 32x32 inputs, and why:
 * Width multiplier 1.0 only, no dropout before the classifier (the table has none), FC num_classes.
 * Convs have no bias: each is followed by BatchNorm.
 """
-from collections import OrderedDict
+from functools import partial
 
 from minitorch_cnn import nn
+
+from .blocks import conv_bn
 
 # The paper's Table 2 (strides adapted to 32x32 as described above): t, c, n, s.
 SETTINGS = [
@@ -33,16 +35,8 @@ SETTINGS = [
     (6, 320, 1, 1),
 ]
 
-
-def conv_bn(in_channels, out_channels, kernel_size, stride=1, groups=1, relu6=True):
-    layers = [
-        ("conv", nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2,
-                           groups=groups, bias=False)),
-        ("bn", nn.BatchNorm2d(out_channels)),
-    ]
-    if relu6:
-        layers.append(("relu", nn.ReLU6()))
-    return nn.Sequential(OrderedDict(layers))
+# conv (padding k // 2, no bias) -> BatchNorm -> ReLU6; the projection uses conv_bn(..., activation=None).
+conv_bn_relu6 = partial(conv_bn, activation=nn.ReLU6)
 
 
 class InvertedResidual(nn.Module):
@@ -50,9 +44,9 @@ class InvertedResidual(nn.Module):
         super().__init__()
         hidden = in_channels * expand_ratio
         self.use_shortcut = stride == 1 and in_channels == out_channels
-        self.expand = conv_bn(in_channels, hidden, 1) if expand_ratio != 1 else nn.Identity()
-        self.depthwise = conv_bn(hidden, hidden, 3, stride, groups=hidden)
-        self.project = conv_bn(hidden, out_channels, 1, relu6=False)     # linear bottleneck
+        self.expand = conv_bn_relu6(in_channels, hidden, 1) if expand_ratio != 1 else nn.Identity()
+        self.depthwise = conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden)
+        self.project = conv_bn(hidden, out_channels, 1, activation=None)     # linear bottleneck
 
     def forward(self, x):
         out = self.project(self.depthwise(self.expand(x)))
@@ -62,13 +56,13 @@ class InvertedResidual(nn.Module):
 class MobileNetV2(nn.Module):
     def __init__(self, in_channels=3, num_classes=10, last_channels=1280):
         super().__init__()
-        layers = [conv_bn(in_channels, 32, 3, stride=1)]                   # stride 1 for 32x32 (paper: 2)
+        layers = [conv_bn_relu6(in_channels, 32, 3, stride=1)]             # stride 1 for 32x32 (paper: 2)
         channels = 32
         for t, c, n, s in SETTINGS:
             for i in range(n):
                 layers.append(InvertedResidual(channels, c, s if i == 0 else 1, t))
                 channels = c
-        layers.append(conv_bn(channels, last_channels, 1))
+        layers.append(conv_bn_relu6(channels, last_channels, 1))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()

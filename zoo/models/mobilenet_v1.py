@@ -18,9 +18,9 @@ Departures from the paper for 32x32 inputs, and why:
 * No dropout before the classifier (the paper does not use any), FC with num_classes outputs.
 * Convs have no bias: each is followed by BatchNorm, whose shift plays the bias' role.
 """
-from collections import OrderedDict
-
 from minitorch_cnn import nn
+
+from .blocks import conv_bn
 
 # The paper's Table 1 after the first conv: (output channels, depthwise stride).
 BLOCKS = [
@@ -32,22 +32,13 @@ BLOCKS = [
 ]
 
 
-def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1, groups=1):
-    return nn.Sequential(OrderedDict([
-        ("conv", nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2,
-                           groups=groups, bias=False)),
-        ("bn", nn.BatchNorm2d(out_channels)),
-        ("relu", nn.ReLU()),
-    ]))
-
-
 class DepthwiseSeparable(nn.Module):
     """Depthwise 3x3 (carries the stride) then pointwise 1x1, each with BatchNorm and ReLU."""
 
     def __init__(self, in_channels, out_channels, stride):
         super().__init__()
-        self.depthwise = conv_bn_relu(in_channels, in_channels, 3, stride, groups=in_channels)
-        self.pointwise = conv_bn_relu(in_channels, out_channels, 1)
+        self.depthwise = conv_bn(in_channels, in_channels, 3, stride, groups=in_channels)
+        self.pointwise = conv_bn(in_channels, out_channels, 1)
 
     def forward(self, x):
         return self.pointwise(self.depthwise(x))
@@ -57,7 +48,7 @@ class MobileNetV1(nn.Module):
     def __init__(self, in_channels=3, num_classes=10, width=1.0):
         super().__init__()
         channels = int(32 * width)
-        layers = [conv_bn_relu(in_channels, channels, 3, stride=1)]      # stride 1 for 32x32 (paper: 2)
+        layers = [conv_bn(in_channels, channels, 3, stride=1)]      # stride 1 for 32x32 (paper: 2)
         for out, stride in BLOCKS:
             layers.append(DepthwiseSeparable(channels, int(out * width), stride))
             channels = int(out * width)
