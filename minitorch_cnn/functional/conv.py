@@ -11,15 +11,24 @@ multiplies (dW = dY @ cols^T, dcols = W^T @ dY) and ``col2im``, the adjoint of
 
 3x3 stride-1 convolutions can instead run as Winograd F(2x2, 3x3) (``WinogradConv2d``):
 16 small matrix multiplies over transformed 4x4 tiles, 2.25x fewer multiplies than im2col.
-``conv_path`` is the one place that picks the algorithm.
+``conv_path`` is the one place that picks the algorithm; ``plan_conv`` gives a ``ConvPlan``: that
+algorithm, the output shape and the scratch memory each pass allocates, read by ``conv2d``,
+``zoo.summary`` and the lab's Stepper alike.
 
 ``im2col``, ``col2im``, the Winograd transforms and the depthwise loops are kernels
 (``minitorch_cnn/kernels``): ``kernels/reference.py`` has them in plain array slicing,
 ``kernels/cpu`` in Numba.
 """
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
 from .. import workspace
 from ..autograd import Function
-from ..backend import get_array_module, kernels
+from ..device import device as as_device
+from ..device import get_array_module, get_default_device, kernels
 from ..tensor import as_tensor
 from .checks import check_ndim, check_positive, output_size, pair, with_bias_grad
 
@@ -41,6 +50,7 @@ class Conv2d(Function):
     LeNet's layers); a larger one lives in a shared workspace and backward rebuilds it,
     one more im2col instead of holding a matrix often far larger than the activation.
     """
+    algorithm = "im2col"   # the ConvPlan algorithm this Function runs
     def __init__(self, stride, padding, dilation, groups, out_hw):
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.groups, self.out_hw = groups, out_hw
@@ -102,6 +112,7 @@ class WinogradConv2d(Function):
     dx is itself such a convolution: of gy, padded by 2 - p, with every filter flipped and the
     input and output channels swapped. dW is im2col's matrix multiply, a few images at a time.
     """
+    algorithm = "winograd"   # the ConvPlan algorithm this Function runs
     def __init__(self, padding, out_hw):
         self.padding, self.out_hw = padding, out_hw
 
@@ -128,6 +139,7 @@ class PointwiseConv2d(Function):
     already the matrix cols = x[n] of shape (C, H*W), and y[n] = W @ x[n] runs
     straight on it. dx[n] = W^T @ gy[n]; dW = sum over images of gy[n] @ x[n]^T.
     """
+    algorithm = "pointwise"   # the ConvPlan algorithm this Function runs
     def forward(self, x, w, b=None):
         n, c, h, wd = x.shape
         self.x3, self.w2 = x.reshape(n, c, h * wd), w.reshape(w.shape[0], c)
@@ -157,6 +169,7 @@ class DepthwiseConv2d(Function):
     zeros; a dedicated kernel slides each filter over its own channel instead.
     Backward: dx gathers w * gy back onto the windows; dw sums gy * x_window over the batch.
     """
+    algorithm = "depthwise"   # the ConvPlan algorithm this Function runs
     def __init__(self, stride, padding, dilation, out_hw):
         self.stride, self.padding, self.dilation, self.out_hw = stride, padding, dilation, out_hw
 
@@ -171,39 +184,173 @@ class DepthwiseConv2d(Function):
         return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
 
 
+@dataclass(frozen=True)
+class Scratch:
+    """One array a convolution allocates besides its inputs, outputs and their gradients; ``count`` of them
+    (one per worker thread). ``where``: "workspace" (a shared buffer of ``minitorch_cnn.workspace``, reused
+    by the next call), "kept" (held from forward to backward) or "fresh" (new, freed after the call)."""
+    what: str
+    shape: tuple
+    itemsize: int
+    where: str = "fresh"
+    count: int = 1
+
+    @property
+    def nbytes(self):
+        return math.prod(self.shape) * self.itemsize * self.count
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """Which algorithm a convolution runs, what shape comes out and what scratch memory it allocates.
+
+    Built by ``plan_conv``; ``conv2d`` runs ``algorithm``, ``zoo.summary`` and the lab's Stepper report it.
+    ``forward_scratch`` / ``backward_scratch`` list the arrays each pass allocates (``Scratch``), with
+    ``forward_bytes`` / ``backward_bytes`` their sums. Computed on first use: conv2d pays for none of it.
+    """
+    algorithm: str            # "im2col" | "pointwise" | "depthwise" | "winograd"
+    x_shape: tuple            # (N, C, H, W)
+    weight_shape: tuple       # (F, C/groups, kh, kw)
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    groups: int
+    out_hw: tuple             # (Ho, Wo)
+    dtype: object = np.float32
+
+    @property
+    def out_shape(self):
+        """(N, F, Ho, Wo)."""
+        return (self.x_shape[0], self.weight_shape[0]) + tuple(self.out_hw)
+
+    @property
+    def itemsize(self):
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def cols_shape(self):
+        """(G*K, N*Ho*Wo), K = C/G * kh * kw: the column matrix im2col builds; None on the other paths."""
+        if self.algorithm != "im2col":
+            return None
+        f, cg, kh, kw = self.weight_shape
+        return (cg * kh * kw * self.groups, self.x_shape[0] * self.out_hw[0] * self.out_hw[1])
+
+    @property
+    def gemm(self):
+        """(A shape, B shape) of the matrix multiplies ``A @ B`` the forward runs (None: depthwise runs none).
+
+        im2col: (G, F/G, K) @ (G, K, N*Ho*Wo); pointwise: (F, C) @ (N, C, H*W), one per image;
+        winograd: (16, F, C) @ (16, C, tiles), the 16 products U[k] @ V[k], one 4x4 input tile per 2x2
+        output tile, N * ceil(Ho/2) * ceil(Wo/2) tiles (the kernel runs them in chunks)."""
+        (n, c, h, w), (f, cg, kh, kw), g, (ho, wo) = self.x_shape, self.weight_shape, self.groups, self.out_hw
+        return {"im2col": ((g, f // g, cg * kh * kw), (g, cg * kh * kw, n * ho * wo)),
+                "pointwise": ((f, c), (n, c, h * w)),
+                "winograd": ((16, f, c), (16, c, n * -(-ho // 2) * -(-wo // 2)))}.get(self.algorithm)
+
+    @property
+    def may_keep_columns(self):
+        """im2col: whether the columns alone fit ``workspace.keep``'s budget, so the forward may keep them for
+        backward (kept only if the budget has that much left then: other layers' kept columns count)."""
+        return self.algorithm == "im2col" and math.prod(self.cols_shape) * self.itemsize <= workspace.KEEP_BYTES
+
+    @cached_property
+    def forward_scratch(self):
+        return _scratch(self, "forward")
+
+    @cached_property
+    def backward_scratch(self):
+        """Assuming dx and dW are both wanted (a network's first layer pays no dx: im2col then skips dcols)."""
+        return _scratch(self, "backward")
+
+    @property
+    def forward_bytes(self):
+        return sum(s.nbytes for s in self.forward_scratch)
+
+    @property
+    def backward_bytes(self):
+        return sum(s.nbytes for s in self.backward_scratch)
+
+
+def _scratch(plan, phase):
+    """The ``Scratch`` list of one pass, read off the kernels (see each Function's forward and backward)."""
+    (n, c, h, w), f, size = plan.x_shape, plan.weight_shape[0], plan.itemsize
+    if plan.algorithm == "im2col":   # the forward's columns are kept or borrowed; backward borrows dcols,
+        where = "kept" if plan.may_keep_columns else "workspace"   # and a rebuild shares dcols' buffer
+        return (Scratch("im2col columns", plan.cols_shape, size, where),) if phase == "forward" else \
+            (Scratch("dcols = W^T dY (rebuilt columns share it)", plan.cols_shape, size, "workspace"),)
+    if plan.algorithm == "pointwise":   # x is the matrix; dW multiplies channel-first copies of dY and x
+        return () if phase == "forward" else (Scratch("dY as (F, N*H*W)", (f, n * h * w), size),
+                                              Scratch("x as (C, N*H*W)", (c, n * h * w), size))
+    if plan.algorithm == "depthwise":   # each thread's few-kB stack buffers only (kernels/cpu/depthwise.py)
+        return ()
+    if phase == "forward":
+        return _per_kind((Scratch("U = G g G^T", (16, f, c), size),) + _winograd_tiles(n, c, f, plan.out_hw, size, ""))
+    ho, wo = plan.out_hw
+    return _per_kind(_winograd_weight_grad_scratch(n, c, f, ho * wo, size)
+                     + (Scratch("dx: U of the flipped filters", (16, c, f), size),)
+                     + _winograd_tiles(n, f, c, (h, w), size, "dx: "))
+
+
+def _per_kind(scratch):
+    """Equal arrays of several worker threads as one Scratch with their ``count``, in first-seen order."""
+    counts = {}
+    for s in scratch:
+        counts[s] = counts.get(s, 0) + 1
+    return tuple(Scratch(s.what, s.shape, s.itemsize, s.where, n) for s, n in counts.items())
+
+
+def _worker_chunks(total, per_chunk, workers):
+    """Largest chunk each worker thread gets when chunks of ``per_chunk`` are dealt round-robin (as the kernels do)."""
+    sizes = [min(total, s + per_chunk) - s for s in range(0, total, per_chunk)]
+    if workers == 1 or len(sizes) == 1:
+        return [max(sizes)]
+    return [max(sizes[i::workers]) for i in range(min(workers, len(sizes)))]
+
+
+def _winograd_tiles(n, c, f, out_hw, size, label):
+    """V (16, C, tiles) and M (16, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
+    from ..kernels.cpu import winograd
+    th, tw = -(-out_hw[0] // 2), -(-out_hw[1] // 2)
+    rows, wide = n * th, 16 * max(c, f)
+    workers = winograd._threads.workers if wide * rows * tw >= winograd.PARALLEL_FROM else 1
+    per_chunk = max(1, min(-(-rows // workers), winograd.CHUNK_BYTES // (wide * tw * size)))
+    chunks = _worker_chunks(rows, per_chunk, workers)
+    return tuple(Scratch(f"{label}{name}", (16, k, rows_here * tw), size, "workspace")
+                 for rows_here in chunks for name, k in (("V = B^T d B", c), ("M = U V", f)))
+
+
+def _winograd_weight_grad_scratch(n, c, f, hw, size):
+    """dW's columns of a few images per worker: kernels/cpu/winograd.winograd_weight_grad's chunking."""
+    from ..kernels.cpu import winograd
+    workers = winograd._threads.workers if n * f * hw * c * 9 >= winograd.PARALLEL_FROM else 1
+    per_chunk = max(1, min(-(-n // workers), 2048 // hw))
+    out = []
+    for images in _worker_chunks(n, per_chunk, workers):
+        out.append(Scratch("dW: im2col columns of a chunk of images", (9 * c, images * hw), size, "workspace"))
+        if images > 1:   # one image's dY is (F, Ho*Wo) already; more are copied channel-first
+            out.append(Scratch("dW: the chunk's dY as (F, images*Ho*Wo)", (f, images * hw), size))
+        out.append(Scratch("dW: this thread's sum", (f, 9 * c), size))
+    return tuple(out)
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """Like ``torch.nn.functional.conv2d``: x (N, C, H, W), weight (F, C/groups, kh, kw) -> (N, F, Ho, Wo)."""
+    """Like ``torch.nn.functional.conv2d``: x (N, C, H, W), weight (F, C/groups, kh, kw) -> (N, F, Ho, Wo).
+
+    ``plan_conv`` checks the shapes and picks the algorithm; this runs the Function it names."""
     x, weight = as_tensor(x), as_tensor(weight)
-    layer = "conv2d"
-    stride, padding = pair(stride, layer, "stride"), pair(padding, layer, "padding")
-    dilation = pair(dilation, layer, "dilation")
-    check_positive(layer, stride=stride, dilation=dilation)
-    if min(padding) < 0:
-        raise ValueError(f"{layer}: padding must be >= 0, got {padding}")
-    check_ndim(x, 4, layer)
-    check_ndim(weight, 4, layer + " weight", "(F, C/groups, kh, kw)")
-    f, cg, kh, kw = weight.shape
-    if groups < 1 or x.shape[1] % groups or f % groups:
-        raise ValueError(f"{layer}: groups={groups} must divide both the input channels {x.shape[1]} "
-                         f"and the output channels {f}")
-    if x.shape[1] != cg * groups:
-        raise ValueError(f"{layer}: weight {tuple(weight.shape)} with groups={groups} expects input "
-                         f"(N, {cg * groups}, H, W), got {tuple(x.shape)}")
+    plan = plan_conv(x.shape, weight.shape, stride, padding, dilation, groups, x.dtype, device=x.data)
     if bias is not None:
         bias = as_tensor(bias)
-        if tuple(bias.shape) != (f,):
-            raise ValueError(f"{layer}: bias must have shape ({f},), got {tuple(bias.shape)}")
-    out_hw = tuple(output_size(x.shape[2 + a], (kh, kw)[a], stride[a], padding[a], dilation[a], layer, x.shape)
-                   for a in range(2))
+        if tuple(bias.shape) != (plan.weight_shape[0],):
+            raise ValueError(f"conv2d: bias must have shape ({plan.weight_shape[0]},), got {tuple(bias.shape)}")
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    path = conv_path(x.shape[1], weight.shape, stride, padding, groups, dilation, like=x.data)
-    if path == "winograd":
-        return WinogradConv2d(padding, out_hw)(*inputs)
-    if path == "depthwise":
-        return DepthwiseConv2d(stride, padding, dilation, out_hw)(*inputs)
-    if path == "pointwise":
+    if plan.algorithm == "winograd":
+        return WinogradConv2d(plan.padding, plan.out_hw)(*inputs)
+    if plan.algorithm == "depthwise":
+        return DepthwiseConv2d(plan.stride, plan.padding, plan.dilation, plan.out_hw)(*inputs)
+    if plan.algorithm == "pointwise":
         return PointwiseConv2d()(*inputs)
-    return Conv2d(stride, padding, dilation, groups, out_hw)(*inputs)
+    return Conv2d(plan.stride, plan.padding, plan.dilation, groups, plan.out_hw)(*inputs)
 
 
 WINOGRAD_MIN_CHANNELS = 16   # below this the 16 matrix multiplies are too thin (an RGB stem) to pay
@@ -212,15 +359,57 @@ WINOGRAD_MIN_CHANNELS = 16   # below this the 16 matrix multiplies are too thin 
 def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1), like=None):
     """Which algorithm runs a convolution: 'depthwise' (one filter set per channel), 'pointwise'
     (1x1, stride 1, no padding: a plain matrix multiply), 'winograd' (3x3, stride 1, dilation 1,
-    groups 1, padding <= 2, on a device whose kernels offer it; ``like`` is an array on that device,
-    the CPU when None) or 'im2col' (everything else)."""
+    groups 1, padding <= 2, on a device whose kernels offer it) or 'im2col' (everything else).
+    ``like``: an array on that device, a device (``.kernels``) or its name; None: the default device.
+    The one place the choice is made; ``plan_conv`` asks it."""
     f, cg, kh, kw = weight_shape
     if groups > 1 and groups == in_channels and cg == 1:
         return "depthwise"
     if groups == 1 and (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0):
         return "pointwise"
-    offered = getattr(kernels(*(() if like is None else (like,))), "conv_algorithms", ("im2col",))
+    offered = getattr(_kernels_of(like), "conv_algorithms", ("im2col",))
     if ("winograd" in offered and groups == 1 and (kh, kw) == (3, 3) and tuple(stride) == (1, 1)
             and tuple(dilation) == (1, 1) and max(padding) <= 2 and in_channels >= WINOGRAD_MIN_CHANNELS):
         return "winograd"
     return "im2col"
+
+
+class _Shape(tuple):
+    """A shape that ``check_ndim`` can read (it asks for ``.ndim`` and ``.shape`` only)."""
+    ndim = property(len)
+    shape = property(tuple)
+
+
+def plan_conv(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, dtype=np.float32, device=None):
+    """The ``ConvPlan`` of a convolution: x (N, C, H, W), weight (F, C/groups, kh, kw) on ``device``.
+
+    ``device``: where it runs, which decides whether Winograd is offered: None (the default device),
+    a device object with ``.kernels``, or an array living there. Raises the errors ``conv2d`` raises for
+    shapes that do not fit together."""
+    layer = "conv2d"
+    stride, padding = pair(stride, layer, "stride"), pair(padding, layer, "padding")
+    dilation = pair(dilation, layer, "dilation")
+    check_positive(layer, stride=stride, dilation=dilation)
+    if min(padding) < 0:
+        raise ValueError(f"{layer}: padding must be >= 0, got {padding}")
+    x_shape, weight_shape = tuple(x_shape), tuple(weight_shape)
+    check_ndim(_Shape(x_shape), 4, layer)
+    check_ndim(_Shape(weight_shape), 4, layer + " weight", "(F, C/groups, kh, kw)")
+    f, cg, kh, kw = weight_shape
+    if groups < 1 or x_shape[1] % groups or f % groups:
+        raise ValueError(f"{layer}: groups={groups} must divide both the input channels {x_shape[1]} "
+                         f"and the output channels {f}")
+    if x_shape[1] != cg * groups:
+        raise ValueError(f"{layer}: weight {weight_shape} with groups={groups} expects input "
+                         f"(N, {cg * groups}, H, W), got {x_shape}")
+    out_hw = tuple(output_size(x_shape[2 + a], (kh, kw)[a], stride[a], padding[a], dilation[a], layer, x_shape)
+                   for a in range(2))
+    algorithm = conv_path(x_shape[1], weight_shape, stride, padding, groups, dilation, like=device)
+    return ConvPlan(algorithm, x_shape, weight_shape, stride, padding, dilation, groups, out_hw, dtype)
+
+
+def _kernels_of(device):
+    """The kernel module of ``device``: None (the default device), a Device or its name, or an array there."""
+    if device is None or isinstance(device, str):
+        device = get_default_device() if device is None else as_device(device)
+    return device.kernels if hasattr(device, "kernels") else kernels(device)
