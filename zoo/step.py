@@ -6,54 +6,51 @@
 
 Prints the stepper's table (minitorch_cnn.lab.Stepper); ``--gradcheck`` checks every step's backward
 against finite differences on a float64 copy; ``--out DIR`` writes one feature-map PNG per step.
+This file is the command line only: the Stepper does the work.
 """
-import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+import minitorch_cnn as mt
+from minitorch_cnn.files import atomic_write
 from minitorch_cnn.lab import Stepper, sample_image
 
 from . import MODELS, get_model
+from .cli import UsageError, ZooParser, positive_int_arg
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m zoo.step", description=__doc__.split("\n")[0])
+def build_parser():
+    p = ZooParser("python -m zoo.step", __doc__.split("\n")[0])
     p.add_argument("model", choices=list(MODELS))
     p.add_argument("--dataset", default="photo", help="photo (default), mnist, fashion-mnist or cifar10")
     p.add_argument("--index", type=int, default=0, help="which test image of --dataset")
     p.add_argument("--image", help="a PNG/JPEG file instead of --dataset")
-    p.add_argument("--data-dir", help="folder holding the dataset files (default: MINITORCH_DATA, cache)")
-    p.add_argument("--num-classes", type=int, default=10)
+    p.add_data_dir_option("folder holding the dataset files (default: MINITORCH_DATA, cache)")
+    p.add_device_option()
+    p.add_argument("--num-classes", type=positive_int_arg, default=10)
     p.add_argument("--train", action="store_true", help="training mode: dropout, batch statistics, aux heads")
     p.add_argument("--gradcheck", action="store_true", help="check every step's backward")
-    p.add_argument("--samples", type=int, default=16, help="elements per tensor each gradcheck samples")
+    p.add_argument("--samples", type=positive_int_arg, default=16, help="elements per tensor each gradcheck samples")
     p.add_argument("--out", help="folder for one feature-map PNG per step")
-    return p.parse_args(argv)
+    return p
 
 
 def save_figure(fig, path):
-    """Write a PNG atomically: a temporary file in the same folder, then a rename."""
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
+    """Write a PNG atomically (readers never see half a file): ``minitorch_cnn.files.atomic_write``."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=80))
+
+
+def run(args):
     try:
-        fig.savefig(tmp, dpi=80)
-        os.chmod(tmp, 0o644)        # mkstemp makes it private; a figure is for everyone to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+        where = mt.device(args.device or "cpu")
+    except RuntimeError as err:   # "cuda" without CuPy or a GPU
+        raise UsageError(str(err)) from None
     grey = args.dataset in ("mnist", "fashion-mnist") and not args.image
     x, label = sample_image(args.image or args.dataset, index=args.index, data_dir=args.data_dir,
                             channels=1 if grey else 3)
     model = get_model(args.model, in_channels=x.shape[1], num_classes=args.num_classes)
     model.train(args.train)
-    st = Stepper(model, x)
+    st = Stepper(model, x, device=where)
     print(f"{args.model} on {args.image or args.dataset} (label {label}), {'train' if args.train else 'eval'} mode, "
           f"{len(st)} steps")
     print(st)
@@ -71,6 +68,11 @@ def main(argv=None):
             save_figure(s.show(), out / f"{s.index:03d}_{s.name.replace(':', '_')}.png")
         print(f"wrote {len(st)} feature-map PNGs to {out}")
     return 1 if failed else 0
+
+
+def main(argv=None):
+    """The command line. Returns the exit status: 0, 1 (a failed gradcheck, or bad input), 2 (bad option)."""
+    return build_parser().run(run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -5,19 +5,23 @@
     model = zoo.get_model("resnet18", in_channels=3, num_classes=10).eval()
     x, label = sample_image("photo")             # or "mnist", "fashion-mnist", "cifar10", a PNG/JPEG path
     st = Stepper(model, x)                       # one forward, every step recorded in execution order
-    print(st)                                    # shapes, statistics, time and im2col size per step
+    print(st)                                    # shapes, statistics, time, conv algorithm and scratch per step
     s = st["layer1.0.conv1"]
-    s.stats(); s.im2col(); print(s.gradcheck()); s.time(); s.show(); s.filters()
+    print(s.im2col()); print(s.gradcheck()); s.stats(); s.time(); s.show(); s.filters()
     st.backward(label); st.plot_grads()
 
 Files: ``recorder.py`` (hooks that see every leaf module and every functional op between them),
-``step.py`` (one recorded step and what a student can ask of it), ``gradcheck.py`` (the sparse,
-float64 finite-difference check), ``stepper.py`` (the table, backward, gradient norms),
-``images.py`` (``sample_image``), ``figures.py`` (matplotlib drawings, imported only to draw).
+``recorded_step.py`` (``Step``: one recorded step and what a student can ask of it; not ``zoo/step.py``,
+the command line), ``conv_views.py`` (what a convolution step multiplies, for each algorithm its
+``ConvPlan`` can choose), ``sampled_gradcheck.py`` (the sampled, float64 finite-difference check of one
+step; ``minitorch_cnn.gradcheck`` is the library's full check it builds on), ``stepper.py`` (the table,
+backward, gradient norms), ``layer_table.py`` (``zoo.summary``'s table), ``images.py``
+(``sample_image``), ``figures.py`` (matplotlib drawings, imported only to draw).
 """
-from .gradcheck import GradcheckResult, sparse_gradcheck
+from .conv_views import Im2colView, WinogradView
 from .images import sample_image
-from .step import Im2colView, Step
+from .recorded_step import Step
+from .sampled_gradcheck import GradcheckResult, sparse_gradcheck
 from .stepper import Stepper
 
-__all__ = ["GradcheckResult", "Im2colView", "Step", "Stepper", "sample_image", "sparse_gradcheck"]
+__all__ = ["GradcheckResult", "Im2colView", "Step", "Stepper", "WinogradView", "sample_image", "sparse_gradcheck"]

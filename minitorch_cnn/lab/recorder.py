@@ -11,12 +11,13 @@ of the modules whose forward is running, they tell the two apart:
 import copy
 import time
 
-from .. import autograd, backend
+from .. import autograd
+from ..device import is_array
 from ..tensor import Tensor
 
 
 class RawStep:
-    """What the recorder saw; ``Step`` (step.py) turns it into the student-facing object."""
+    """What the recorder saw; ``Step`` (recorded_step.py) turns it into the student-facing object."""
 
     def __init__(self, name, kind, module, inputs, output, forward_ms, replay):
         self.name, self.kind, self.module = name, kind, module
@@ -34,7 +35,7 @@ def function_template(fn):
     template = copy.copy(fn)
     template.__dict__ = {k: v for k, v in fn.__dict__.items()
                          if k not in ("inputs", "output_meta", "needs_input_grad")
-                         and not backend.is_array(v) and not isinstance(v, Tensor)}
+                         and not is_array(v) and not isinstance(v, Tensor)}
     return template
 
 

@@ -3,14 +3,19 @@ import html
 
 import numpy as np
 
-from .. import backend, functional
+from .. import functional
 from ..autograd import no_grad
+from ..device import device as as_device
+from ..device import device_of, get_default_device, to_numpy, using_device
 from ..random import manual_seed
 from ..tensor import Tensor
+from .recorded_step import Step
 from .recorder import Recorder
-from .step import Step
 
-COLUMNS = ("#", "name", "type", "input -> output", "mean", "std", "min", "max", "%zero", "fwd ms", "im2col")
+# "conv": the algorithm a convolution's ConvPlan chose (with im2col's column matrix K x L);
+# "scratch kB": the scratch memory its forward / backward allocate (ConvPlan.forward_bytes, backward_bytes).
+COLUMNS = ("#", "name", "type", "input -> output", "mean", "std", "min", "max", "%zero", "fwd ms", "conv",
+           "scratch kB")
 
 
 def default_loss(output, target):
@@ -24,28 +29,52 @@ def default_loss(output, target):
     return functional.cross_entropy(output, target)
 
 
+def _model_device(model):
+    """The device of the model's first parameter (the default device when it has none)."""
+    for p in model.parameters():
+        return device_of(p.data)
+    return get_default_device()
+
+
+def _plan_cells(plan):
+    """The table's "conv" and "scratch kB" cells of one step (empty for steps that are not convolutions)."""
+    if plan is None:
+        return ["", ""]
+    cols = plan.cols_shape
+    conv = plan.algorithm + ("" if cols is None else f" {cols[0]}x{cols[1]}")
+    return [conv, f"{plan.forward_bytes / 1e3:.0f} / {plan.backward_bytes / 1e3:.0f}"]
+
+
 class Stepper:
     """``Stepper(model, x)`` runs ``model(x)`` once and records every step in execution order.
 
     ``len(st)``, ``st[5]``, ``st["layer1.0.conv1"]`` and ``for s in st`` give ``Step`` objects
-    (step.py). The model runs in whatever mode it is in: ``model.eval()`` for what a trained network
+    (recorded_step.py). The model runs in whatever mode it is in: ``model.eval()`` for what a trained network
     does, ``model.train()`` to see dropout, batch statistics and GoogLeNet's auxiliary heads.
     ``seed`` fixes dropout's masks, so two Steppers of one model record the same numbers.
+    ``device`` ("cpu", "cuda", "cuda-emulator", a Device) moves the model there first; by default it
+    stays where it is. Either way ``x`` (a host image from ``sample_image``) is moved to the model's device.
     """
 
-    def __init__(self, model, x, seed=0):
-        self.model = model
-        self.x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
-        if not model.training:
-            # One unrecorded pass first, so the table's ms do not include one-time costs (Numba loading its
-            # kernels, first buffers). Only in eval mode: in training mode a pass would move batch norm's
-            # running statistics, so there the first steps' ms include those costs.
-            with no_grad():
-                model(self.x)
-        manual_seed(seed)
-        with Recorder(model) as recorder:
-            self.output = model(self.x)
-        self.steps = [Step(i, raw) for i, raw in enumerate(recorder.steps)]
+    def __init__(self, model, x, seed=0, device=None):
+        self.model = model if device is None else model.to(device)
+        self.device = _model_device(model) if device is None else as_device(device)
+        if not isinstance(x, Tensor):
+            x = Tensor(np.asarray(x), device=self.device)
+        elif x.device != self.device:   # a copy on the model's device, as a leaf that keeps requires_grad
+            x = Tensor(x.data, requires_grad=x.requires_grad, device=self.device)
+        self.x = x
+        with using_device(self.device):   # "cuda-emulator" arrays are host arrays: only the default says so
+            if not model.training:
+                # One unrecorded pass first, so the table's ms do not include one-time costs (Numba loading
+                # its kernels, first buffers). Only in eval mode: in training mode a pass would move batch
+                # norm's running statistics, so there the first steps' ms include those costs.
+                with no_grad():
+                    model(self.x)
+            manual_seed(seed)
+            with Recorder(model) as recorder:
+                self.output = model(self.x)
+        self.steps = [Step(i, raw, self.device) for i, raw in enumerate(recorder.steps)]
         self._by_name = {}
         for s in self.steps:
             self._by_name.setdefault(s.name, s)
@@ -88,7 +117,7 @@ class Stepper:
         loss.backward(retain_graph=True)
         for s in self.steps:
             g = s._tensor.grad
-            s.grad_output = None if g is None else np.array(backend.to_numpy(g))
+            s.grad_output = None if g is None else np.array(to_numpy(g))
         return float(loss.item())
 
     def grad_norms(self):
@@ -108,10 +137,9 @@ class Stepper:
         out = []
         for s in self.steps:
             st = s.stats()
-            cols = s.im2col_shape()
             out.append([str(s.index), s.name, s.kind, s.shapes(), f"{st['mean']:.3g}", f"{st['std']:.3g}",
                         f"{st['min']:.3g}", f"{st['max']:.3g}", f"{100 * st['zero_fraction']:.0f}",
-                        f"{s.forward_ms:.2f}", "" if cols is None else f"{cols[0]}x{cols[1]}"])
+                        f"{s.forward_ms:.2f}", *_plan_cells(s.plan())])
         return out
 
     def __str__(self):
