@@ -10,13 +10,14 @@ import time
 
 import numpy as np
 
-from minitorch_cnn import backend
+import minitorch_cnn as mt
+from minitorch_cnn.device import gpu_available
 
 from .harness import format_table, optional_torch
 
 
 def no_gpu_reason():
-    return None if backend.gpu_available() else "no GPU: CuPy is not installed or sees no CUDA device"
+    return None if gpu_available() else "no GPU: CuPy is not installed or sees no CUDA device"
 
 
 def _torch_cuda():
@@ -68,7 +69,7 @@ def gpu_section(title, measure_rows, headers):
     if reason:
         print(f"{title}: {reason}; GPU rows skipped")
         return []
-    with backend.using("cupy"):
+    with mt.using_device("cuda"):
         rows = measure_rows()
     print(f"{title} (device synchronised around every timing):")
     print(format_table(headers, [[r[0]] + [f"{v:.2f}" for v in r[1:]] for r in rows]))
@@ -81,20 +82,20 @@ def model_rows(names, batch, repeats):
 
     import minitorch_cnn as mt
     import zoo
-    from minitorch_cnn import functional as F
     sync = cupy.cuda.Device().synchronize
     torch = _torch_cuda()
     rows = []
     for name in names:
         model = zoo.get_model(name).to("cuda")
+        loss_fn = zoo.MODELS[name].loss(zoo.MODELS[name].recipe)   # GoogLeNet: main + 0.3 x auxiliaries
         opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         x = mt.Tensor(cupy.asarray(np.random.default_rng(0).standard_normal((batch, 3, 32, 32)), np.float32))
         y = np.random.default_rng(1).integers(0, 10, batch)
 
-        def step(model=model, opt=opt, x=x, y=y, name=name):
+        def step(model=model, opt=opt, x=x, y=y, loss_fn=loss_fn):
             opt.zero_grad()
             out = model.train()(x)
-            (zoo.googlenet_loss(out, y) if name == "googlenet" else F.cross_entropy(out, y)).backward()
+            loss_fn(out, y).backward()
             opt.step()
         row = [name, device_time(step, sync, repeats) * 1e3]
         if torch is not None:

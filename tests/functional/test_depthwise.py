@@ -11,14 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.numerics import rel_err
 
 from minitorch_cnn.functional.checks import output_size
 from minitorch_cnn.kernels import reference
 from minitorch_cnn.kernels.cpu import depthwise, jit
-
-
-def relative_error(got, want):
-    return np.abs(got.astype(np.float64) - want).max(initial=0.0) / max(np.abs(want).max(initial=0.0), 1e-30)
 
 
 def run_both(x, w, stride, padding, dilation, gy_seed=1, need_dx=True):
@@ -61,7 +58,7 @@ def test_depthwise_matches_reference_in_float64(cfg):
         depthwise.STACK_ELEMENTS = saved
     for name, got, want in zip(("y", "dx", "dw"), ours, ref):
         assert got.shape == want.shape and got.dtype == np.float64, name
-        assert relative_error(got, want) <= 1e-10, name
+        assert rel_err(got, want) <= 1e-10, name
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -76,8 +73,8 @@ def test_mobilenet_shapes_in_float32_against_float64(stride):
     ours64, ref = run_both(x, w, *args)
     for name, got32, got64, want in zip(("y", "dx", "dw"), ours32, ours64, ref):
         assert got32.dtype == np.float32, name
-        assert relative_error(got64, want) <= 1e-10, name
-        assert relative_error(got32, got64) <= 1e-5, name
+        assert rel_err(got64, want) <= 1e-10, name
+        assert rel_err(got32, got64) <= 1e-5, name
 
 
 def test_weight_gradient_alone_and_channel_multiplier_on_threads():
@@ -85,7 +82,7 @@ def test_weight_gradient_alone_and_channel_multiplier_on_threads():
     x, w = rng.standard_normal((9, 6, 17, 15)), rng.standard_normal((12, 1, 3, 2))
     (y, dx, dw), (ry, _, rdw) = run_both(x, w, (2, 1), (2, 1), (1, 2), need_dx=False)
     assert dx is None
-    assert relative_error(y, ry) <= 1e-10 and relative_error(dw, rdw) <= 1e-10
+    assert rel_err(y, ry) <= 1e-10 and rel_err(dw, rdw) <= 1e-10
 
 
 def test_nan_input_reaches_the_outputs_whose_window_holds_it():

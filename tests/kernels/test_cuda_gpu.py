@@ -1,6 +1,6 @@
 """On a real GPU (``@pytest.mark.gpu``; skipped, saying why, anywhere else): the same kernel comparisons
 as tests/kernels/test_cuda_kernels.py with CuPy arrays, a training step of every zoo model against the NumPy
-backend, and the device-path rules (dropout drawn on the device, optimizer state and checkpoints,
+CPU, and the device-path rules (dropout drawn on the device, optimizer state and checkpoints,
 zoo.summary, mixed-device errors, labels on the device).
 
 None of these has run in the session that wrote them (no GPU was lent to it): the kernels were proved
@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from support.cuda_cases import TOLERANCE, compare_all, windowed
 
-from minitorch_cnn import backend
+import zoo
+from minitorch_cnn.device import gpu_available, to_numpy
 
 pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not backend.gpu_available(), reason="no CUDA GPU visible to CuPy (or no CuPy)")]
+              pytest.mark.skipif(not gpu_available(), reason="no CUDA GPU visible to CuPy (or no CuPy)")]
 
 
 def to_gpu(a):
@@ -25,7 +26,7 @@ def to_gpu(a):
 
 
 def to_host(a):
-    return backend.to_numpy(a)
+    return to_numpy(a)
 
 
 @settings(max_examples=40, deadline=None)
@@ -37,8 +38,7 @@ def test_every_cuda_kernel_matches_reference_on_the_gpu(cfg):
         assert err <= 4 * TOLERANCE[cfg["dtype"]], (name, err)
 
 
-@pytest.mark.parametrize("name", ["lenet5", "alexnet", "vgg16", "googlenet", "mobilenet_v1", "mobilenet_v2",
-                                  "resnet18"])
+@pytest.mark.parametrize("name", list(zoo.MODELS))
 def test_training_step_on_the_gpu_equals_numpy(name):
     from test_cuda_emulator import sgd_step
 
@@ -52,10 +52,19 @@ def test_training_step_on_the_gpu_equals_numpy(name):
             m.p = 0.0
     twin = copy.deepcopy(model).to("cuda")
     want = sgd_step(model, x, y, seed=1)
-    with backend.using("cupy"):
+    with mt.using_device("cuda"):
         got = sgd_step(twin, mt.Tensor(x).data, y, seed=1)   # the input goes to the device once
+    # A gradient that is zero in exact arithmetic (the bias of a batch norm that another batch norm follows)
+    # is rounding noise on both devices, and so is its update: measured against 1e-4 of the largest gradient /
+    # parameter, as test_cuda_emulator does (run under tests/support/strict_cupy, VGG16's was 3e-16 / 1e-8).
+    n_grads = len(list(model.parameters()))
+    n_out = len(got) - 1 - 2 * n_grads
+    largest_grad = max(np.abs(g).max(initial=0.0) for g in want[n_out + 1:n_out + 1 + n_grads])
+    largest_param = max(np.abs(p).max(initial=0.0) for p in want[n_out + 1 + n_grads:])
     for i, (a, b) in enumerate(zip(got, want)):
         scale = max(np.abs(b).max(initial=0.0), 1e-8)
+        if i > n_out:
+            scale = max(scale, 1e-4 * (largest_grad if i <= n_out + n_grads else largest_param))
         assert np.abs(to_host(a) - b).max(initial=0.0) / scale < 1e-9, (name, i)
 
 
@@ -98,7 +107,7 @@ def test_checkpoint_round_trip_on_the_gpu(tmp_path):
 
     import minitorch_cnn as mt
     import zoo
-    from zoo.checkpoint import load_checkpoint, save_checkpoint
+    from zoo.run.checkpoint import load_checkpoint, save_checkpoint
     model = zoo.get_model("lenet5", in_channels=1).to("cuda")
     opt = mt.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     x = mt.Tensor(cupy.ones((2, 1, 32, 32), np.float32))

@@ -169,8 +169,8 @@ def _result(value, device_id):
     """Results on the device: arrays and NumPy scalars (CuPy's reductions give 0-d device arrays)."""
     if isinstance(value, np.ndarray | np.generic):
         return _wrap(np.asarray(value) if isinstance(value, np.generic) else value, device_id)
-    if isinstance(value, tuple):
-        return tuple(_result(v, device_id) for v in value)
+    if isinstance(value, tuple | list):                    # several results, or split's list of pieces
+        return type(value)(_result(v, device_id) for v in value)
     return value
 
 
