@@ -8,7 +8,7 @@
     device, Device         where arrays live ("cpu", "cuda", "cuda:N", "cuda-emulator"): device.py
     Config, using_config   the framework's switches (grad mode, default device, ...): config.py
 """
-from . import backend, functional, nn, optim
+from . import functional, nn, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .config import Config, using_config
 from .device import Device, device, get_default_device, set_default_device, using_device
@@ -18,6 +18,6 @@ from .tensor import Tensor, tensor
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "Device", "Function", "Tensor", "backend", "device", "enable_grad", "functional",
+__all__ = ["Config", "Device", "Function", "Tensor", "device", "enable_grad", "functional",
            "get_default_device", "get_rng_state", "gradcheck", "is_grad_enabled", "manual_seed", "nn", "no_grad",
            "optim", "set_default_device", "set_rng_state", "tensor", "using_config", "using_device"]
