@@ -320,7 +320,8 @@ def _winograd_tiles(n, c, f, out_hw, size, label):
 
 
 def _winograd_weight_grad_scratch(n, c, f, hw, size):
-    """dW's columns of a few images per worker: kernels/cpu/winograd.winograd_weight_grad's chunking."""
+    """dW's columns of a few images per worker: kernels/cpu/winograd.winograd_weight_grad's chunking (each
+    chunk's product dY @ cols^T, (F, 9C) like the thread's sum, lives only until it is added: not counted)."""
     from ..kernels.cpu import winograd
     workers = winograd._threads.workers if n * f * hw * c * 9 >= winograd.PARALLEL_FROM else 1
     per_chunk = max(1, min(-(-n // workers), 2048 // hw))
