@@ -146,7 +146,7 @@ class Stepper:
         rows = [list(COLUMNS)] + self.rows()
         widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
         lines = ["  ".join(c.ljust(w) if i in (1, 2, 3) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-                 for r in rows]
+                 .rstrip() for r in rows]
         lines.insert(1, "-" * len(lines[0]))
         return "\n".join(lines)
 
