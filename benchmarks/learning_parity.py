@@ -26,15 +26,19 @@ import numpy as np
 import minitorch_cnn as mt
 from minitorch_cnn.data import DataLoader, load_dataset
 from minitorch_cnn.files import atomic_write_text
-from zoo import get_model
+from zoo import MODELS, get_model
 from zoo.run.config import recipe_of
 from zoo.run.loop import Position, evaluate, topk_correct, train_epoch
 from zoo.run.plots import log_scale_if_spread, pyplot, save_png
 from zoo.run.recipe import make_loss, make_optimizer, make_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
-NO_DROPOUT = ("lenet5", "mobilenet_v1", "mobilenet_v2", "resnet18")
 QUICK = {"limit_train": 64, "limit_test": 32, "epochs": 2, "batch_size": 16}
+
+
+def has_dropout(model_name):
+    """Whether the zoo model has a Dropout layer (alexnet, vgg16, googlenet): its masks differ between frameworks."""
+    return any(isinstance(m, mt.nn.Dropout) for m in get_model(model_name).modules())
 
 
 def recipe(model, dataset, args):
@@ -102,9 +106,9 @@ def torch_evaluate(twin, loader):
 
 def run_pair(model, dataset, args):
     """Train both; per epoch and framework: train loss, top-1, top-5, test loss, top-1, top-5, seconds."""
-    if model not in NO_DROPOUT:
+    if has_dropout(model):
         raise SystemExit(f"{model} has dropout, whose masks differ between the frameworks; "
-                         f"choose one of {', '.join(NO_DROPOUT)}")
+                         f"choose one of {', '.join(name for name in MODELS if not has_dropout(name))}")
     kw = {"data_dir": args.data_dir, "download": False, "verify": args.verify, "stratified": True}
     train_set = load_dataset(dataset, "train", limit=args.limit_train, **kw)
     test_set = load_dataset(dataset, "test", limit=args.limit_test, **kw)

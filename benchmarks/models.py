@@ -61,8 +61,8 @@ def _peak_bytes():
 def _ours(name, batch):
     import minitorch_cnn as mt
     import zoo
-    from minitorch_cnn import functional as F
     model = zoo.get_model(name)
+    loss_fn = zoo.MODELS[name].loss(zoo.MODELS[name].recipe)   # GoogLeNet: main + 0.3 x auxiliaries
     opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = mt.Tensor(np.random.default_rng(0).standard_normal((batch, 3, 32, 32)).astype(np.float32))
     y = np.random.default_rng(1).integers(0, 10, batch)
@@ -70,7 +70,7 @@ def _ours(name, batch):
     def step():
         model.train()
         opt.zero_grad()
-        zoo.googlenet_loss(model(x), y).backward() if name == "googlenet" else F.cross_entropy(model(x), y).backward()
+        loss_fn(model(x), y).backward()
         opt.step()
 
     def forward():
@@ -159,7 +159,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="batch 16, 2 repeats")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--models", default="lenet5,alexnet,vgg16,googlenet,mobilenet_v1,mobilenet_v2,resnet18")
+    parser.add_argument("--models", help="comma-separated zoo names (default: every model of zoo.MODELS)")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -169,8 +169,10 @@ def main(argv=None):
     batch, repeats = args.batch or (16 if args.quick else 64), args.repeats or (2 if args.quick else 5)
     have_torch = optional_torch() is not None
     info = machine_info()
+    import zoo
+    names = args.models.split(",") if args.models else list(zoo.MODELS)
     rows = []
-    for name in args.models.split(","):
+    for name in names:
         row = {"model": name, "ours": run_child("ours", name, batch, repeats)}
         if have_torch:
             row["torch"] = run_child("torch", name, batch, repeats)
@@ -178,7 +180,7 @@ def main(argv=None):
         print(f"  measured {name}", flush=True)
     print(f"batch {batch}; {info.get('cpu', '')} x{info['cpus']}; BLAS: {blas_line(info['blas'])}")
     print(table(rows, batch))
-    gpu_section(f"GPU training step, batch {batch}", lambda: model_rows(args.models.split(","), batch, repeats),
+    gpu_section(f"GPU training step, batch {batch}", lambda: model_rows(names, batch, repeats),
                 ["model", "step ms", "torch cuda step ms"])
     ok = [r for r in rows if "error" not in r["ours"]]
     chart = lambda plt, res: ratio_chart(  # noqa: E731

@@ -1,5 +1,5 @@
 """The model zoo: parameter counts, parity with the PyTorch twins (tests/support/torch_twins.py), SGD
-trajectories, the summary table, get_model and GoogLeNet's loss helper.
+trajectories, the summary table, get_model, the registry (zoo/models/registry.py) and GoogLeNet's loss helper.
 
 Parity is checked in two precisions, for a reason worth knowing:
 
@@ -20,22 +20,22 @@ import sys
 import numpy as np
 import pytest
 import torch
+from support.numerics import rel_err
 from support.torch_twins import TWINS
 
 import minitorch_cnn as mt
 import zoo
 from minitorch_cnn import functional as F
 from minitorch_cnn.kernels import cpu as cpu_kernels
+from zoo.models import RECIPE_KEYS, REGISTRY
 from zoo.summary import layer_table
 
-NAMES = list(zoo.MODELS)
+NAMES = list(zoo.MODELS)   # every model of the registry, in the course's order
 
-# The issue's table: trainable parameters with in_channels=3, num_classes=10.
+# The issue's table: trainable parameters with in_channels=3, num_classes=10. The one per-model table of the
+# tests (with the twins in tests/support/torch_twins.py); test_registry_is_complete says when a model lacks one.
 COUNTS = {"lenet5": 62_006, "alexnet": 35_855_178, "vgg16": 33_646_666, "googlenet": 10_229_806,
           "mobilenet_v1": 3_217_226, "mobilenet_v2": 2_236_682, "resnet18": 11_173_962}
-# The first conv of each architecture (out channels, kernel): the only layer that sees in_channels.
-FIRST_CONV = {"lenet5": (6, 5), "alexnet": (64, 3), "vgg16": (64, 3), "googlenet": (192, 3),
-              "mobilenet_v1": (32, 3), "mobilenet_v2": (32, 3), "resnet18": (64, 3)}
 
 BATCH = 2
 EVAL_TOL_32 = 1e-5    # the issue's tolerances
@@ -43,14 +43,14 @@ TRAIN_TOL_32 = 1e-4
 TOL_64 = 1e-8         # float64 agreement is ~1e-13
 
 
-def rel(a, b):
-    """max|a - b| / max|b|, the relative difference used throughout."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-
-
 def trainable(model):
     return sum(p.size if isinstance(p, mt.Tensor) else p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def first_conv(twin):
+    """(out channels, kernel size) of the twin's first conv: the only layer that sees in_channels."""
+    conv = next(m for m in twin.modules() if isinstance(m, torch.nn.Conv2d))
+    return conv.out_channels, conv.kernel_size[0]
 
 
 # ---- building a pair of identical networks -------------------------------------------------------
@@ -118,7 +118,7 @@ def test_parameter_counts(name):
     model = zoo.get_model(name)
     assert trainable(model) == COUNTS[name]
     # One input channel: only the first conv changes, losing 2 of its 3 input planes of weights.
-    out_channels, k = FIRST_CONV[name]
+    out_channels, k = first_conv(TWINS[name](3, 10))
     one = zoo.get_model(name, in_channels=1)
     assert trainable(one) == COUNTS[name] - 2 * out_channels * k * k
     assert trainable(one) == trainable(TWINS[name](1, 10))
@@ -160,15 +160,15 @@ def test_parity_float32(name):
         o_logits = ours(mt.Tensor(x))
     assert isinstance(o_logits, mt.Tensor) and o_logits.dtype == np.float32
     # Deep BatchNorm networks lose ~1e-5 in float32 (PyTorch too): then allow 4x PyTorch's own error.
-    assert rel(o_logits.numpy(), t_logits) < max(EVAL_TOL_32, 4 * rel(t_logits, exact))
+    assert rel_err(o_logits.numpy(), t_logits) < max(EVAL_TOL_32, 4 * rel_err(t_logits, exact))
 
     no_dropout(twin)
     no_dropout(ours)
     t_out, t_loss, o_out, o_loss = train_step(twin, ours, x, y)
     assert len(o_out) == len(t_out) == (3 if name == "googlenet" else 1)
-    assert rel(o_loss.item(), t_loss.item()) < TRAIN_TOL_32
+    assert rel_err(o_loss.item(), t_loss.item()) < TRAIN_TOL_32
     for o, t in zip(o_out, t_out):   # the logits and GoogLeNet's two auxiliary outputs
-        assert rel(o.numpy(), t.detach().numpy()) < TRAIN_TOL_32
+        assert rel_err(o.numpy(), t.detach().numpy()) < TRAIN_TOL_32
 
 
 @pytest.mark.parametrize("name", ["lenet5", "alexnet", "resnet18"])
@@ -200,14 +200,14 @@ def test_parity_float64(name):
     with torch.no_grad():
         t_logits = twin(torch.from_numpy(x)).numpy()
     with mt.no_grad():
-        assert rel(ours(mt.Tensor(x)).numpy(), t_logits) < TOL_64
+        assert rel_err(ours(mt.Tensor(x)).numpy(), t_logits) < TOL_64
 
     no_dropout(twin)
     no_dropout(ours)
     t_out, t_loss, o_out, o_loss = train_step(twin, ours, x, y)
-    assert rel(o_loss.item(), t_loss.item()) < TOL_64
+    assert rel_err(o_loss.item(), t_loss.item()) < TOL_64
     for o, t in zip(o_out, t_out):
-        assert rel(o.numpy(), t.detach().numpy()) < TOL_64
+        assert rel_err(o.numpy(), t.detach().numpy()) < TOL_64
 
     t_grads = {k: p.grad.numpy() for k, p in twin.named_parameters()}
     o_grads = dict(ours.named_parameters())
@@ -221,7 +221,7 @@ def test_parity_float64(name):
         assert np.abs(o_grads[k].grad - g).max() <= TOL_64 * scale, k
     for k, b in twin.named_buffers():   # running statistics updated by the training-mode forward
         if "running" in k:
-            assert rel(ours.state_dict()[k], b.numpy()) < TOL_64, k
+            assert rel_err(ours.state_dict()[k], b.numpy()) < TOL_64, k
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
@@ -247,7 +247,7 @@ def test_five_sgd_steps_match_the_twin(name):
         o_opt.step()
         o_losses.append(loss.item())
     assert t_losses[-1] < t_losses[0]             # it does learn the batch
-    assert rel(o_losses, t_losses) < TOL_64
+    assert rel_err(o_losses, t_losses) < TOL_64
 
 
 # ---- model details ---------------------------------------------------------------------------------
@@ -289,6 +289,40 @@ def test_get_model():
         zoo.get_model("resnet50")
     with pytest.raises(TypeError):
         zoo.get_model("lenet5", depth=3)
+
+
+# ---- the registry ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registry_is_complete(name):
+    """What the zoo's tools read of a model: a twin, a parameter count, a full recipe, a loss, a builder."""
+    entry = zoo.MODELS[name]
+    assert entry is REGISTRY[name] and entry.name == name and entry.description
+    assert name in TWINS, f"{name}: tests/support/torch_twins.py defines no class {entry.twin!r} (the entry's twin)"
+    assert name in COUNTS, f"{name}: no parameter count in tests/zoo/test_zoo.py COUNTS"
+    missing = [k for k in RECIPE_KEYS if k not in entry.recipe]
+    assert not missing, f"{name}: the recipe in zoo/models/registry.py lacks {missing}"
+    assert ("aux_weight" in entry.recipe) == (name == "googlenet")   # zoo.train's --aux-weight default
+    model = zoo.get_model(name, in_channels=1, num_classes=7)
+    assert isinstance(model, mt.nn.Module)
+    y = np.array([0, 6])
+    loss = entry.loss({**entry.recipe, "main_weight": None})(model.train()(mt.Tensor(np.ones((2, 1, 32, 32), np.float32))), y)
+    assert isinstance(loss, mt.Tensor) and loss.shape == () and np.isfinite(loss.item())
+
+
+def test_registry_losses_follow_the_config():
+    rng = np.random.default_rng(0)
+    main, a1, a2 = (mt.Tensor(rng.standard_normal((4, 10)).astype(np.float32)) for _ in range(3))
+    y = np.array([0, 3, 9, 2])
+    smoothed = [F.cross_entropy(t, y, label_smoothing=0.1).item() for t in (main, a1, a2)]
+    plain = REGISTRY["resnet18"].loss({"label_smoothing": 0.1})
+    assert plain(main, y).item() == smoothed[0]
+    inception = REGISTRY["googlenet"].loss
+    slides = inception({"label_smoothing": 0.1, "aux_weight": 0.3, "main_weight": 0.7})((main, a1, a2), y)
+    assert np.isclose(slides.item(), 0.7 * smoothed[0] + 0.3 * (smoothed[1] + smoothed[2]), rtol=1e-6)
+    paper = inception({"label_smoothing": 0.1, "aux_weight": 0.5, "main_weight": None})   # None: the paper's 1
+    assert np.isclose(paper((main, a1, a2), y).item(), smoothed[0] + 0.5 * (smoothed[1] + smoothed[2]), rtol=1e-6)
+    assert paper(main, y).item() == smoothed[0]   # eval mode: the logits alone, unweighted
 
 
 def test_googlenet_loss():
