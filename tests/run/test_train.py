@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -88,9 +89,8 @@ class TinyGoogLeNet(TinyDropNet):
 
 @pytest.fixture
 def tiny_models(monkeypatch):
-    monkeypatch.setitem(zoo.MODELS, "tinydrop", TinyDropNet)
-    monkeypatch.setitem(run_config.RECIPES, "tinydrop", run_config.RECIPES["lenet5"])
-    monkeypatch.setitem(zoo.MODELS, "googlenet", TinyGoogLeNet)
+    monkeypatch.setitem(zoo.MODELS, "tinydrop", replace(zoo.MODELS["lenet5"], name="tinydrop", builder=TinyDropNet))
+    monkeypatch.setitem(zoo.MODELS, "googlenet", replace(zoo.MODELS["googlenet"], builder=TinyGoogLeNet))
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -103,7 +103,7 @@ def test_lenet5_end_to_end(data_dir, tmp_path, capsys):
 
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == "lenet5" and config["dataset"] == "mnist" and config["in_channels"] == 1
-    defaults = run_config.RECIPES["lenet5"]
+    defaults = zoo.MODELS["lenet5"].recipe
     assert (config["optimizer"], config["lr"], config["momentum"]) == ("sgd", defaults["lr"], defaults["momentum"])
     assert config["epochs"] == 2 and config["batch_size"] == 16 and config["augment"] is False
 

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,6 @@ from minitorch_cnn.data import datasets as datasets_module
 from zoo import evaluate as evaluate_cli
 from zoo import study
 from zoo import train as train_cli
-from zoo.run import config as run_config
 from zoo.run import trainer
 from zoo.run.ablate import AblationError, ablate
 from zoo.run.checkpoint import load_checkpoint
@@ -72,8 +72,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.setattr(datasets_module, "SYSTEM_ROOTS", {})
     for name, cls in (("tinypool", TinyPool), ("tinynorm", TinyNorm)):
-        monkeypatch.setitem(zoo.MODELS, name, cls)
-        monkeypatch.setitem(run_config.RECIPES, name, run_config.RECIPES["lenet5"])
+        monkeypatch.setitem(zoo.MODELS, name, replace(zoo.MODELS["lenet5"], name=name, builder=cls))
 
 
 @pytest.fixture

@@ -4,10 +4,11 @@
     config = TrainConfig.resumed("runs/r18", "resnet18", "cifar10", epochs=10)   # continue that run
     result = zoo.run.train(config)
 
-An option left out (or None) takes the model's recipe (``RECIPES``; with another optimizer than the
-recipe's, that optimizer's usual lr, ``OPTIMIZER_LR``). A resumed run keeps its saved configuration:
-only ``RESUME_MAY_CHANGE`` may differ, any other option given must equal the saved value. Bad values and
-contradictions raise ``UsageError`` with one line that names the option as the command line spells it.
+An option left out (or None) takes the model's recipe (``zoo.MODELS[model].recipe``, zoo/models/registry.py;
+with another optimizer than the recipe's, that optimizer's usual lr, ``OPTIMIZER_LR``). A resumed run keeps
+its saved configuration: only ``RESUME_MAY_CHANGE`` may differ, any other option given must equal the saved
+value. Bad values and contradictions raise ``UsageError`` with one line naming the option as the command line
+spells it.
 ``to_dict()`` is what config.json and the checkpoint record.
 """
 import sys
@@ -23,19 +24,6 @@ from .checkpoint import FILENAME, read_meta
 from .options import OPTIMIZERS, SCHEDULES, VERIFY_CHOICES, UsageError
 from .recipe import STEP_GAMMA, step_size
 
-# The recipe each model trains with when no option overrides it. LeNet-5 is tuned for MNIST-like data;
-# the others follow the usual CIFAR-10 recipe: SGD with momentum 0.9, weight decay 5e-4, cosine schedule.
-CIFAR_RECIPE = {"epochs": 30, "batch_size": 128, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9,
-                "weight_decay": 5e-4, "schedule": "cosine", "label_smoothing": 0.0}
-RECIPES = {
-    "lenet5": {**CIFAR_RECIPE, "epochs": 10, "batch_size": 64},
-    "alexnet": {**CIFAR_RECIPE, "lr": 0.01},      # no BatchNorm: a larger lr diverges
-    "vgg16": dict(CIFAR_RECIPE),
-    "googlenet": {**CIFAR_RECIPE, "aux_weight": 0.3},
-    "mobilenet_v1": dict(CIFAR_RECIPE),
-    "mobilenet_v2": dict(CIFAR_RECIPE),
-    "resnet18": {**CIFAR_RECIPE, "lr": 0.1},
-}
 # With another optimizer than the model's, the lr defaults to that optimizer's usual value instead.
 OPTIMIZER_LR = {"sgd": 0.01, "adam": 1e-3, "adagrad": 1e-2, "adadelta": 1.0, "rmsprop": 1e-3}
 WITH_MOMENTUM = ("sgd", "rmsprop")
@@ -167,7 +155,9 @@ def check_names(model, dataset):
 
 
 def recipe_of(model):
-    return RECIPES[model]
+    """The training defaults of ``model``: its entry in the zoo's registry (zoo/models/registry.py)."""
+    import zoo
+    return zoo.MODELS[model].recipe
 
 
 def resolve_new(model, dataset, options):

@@ -28,5 +28,5 @@ def run_device(spec):
     """The Device named by ``spec``; one UsageError line when it is unknown or absent on this machine."""
     try:
         return mt.device(spec)
-    except (ValueError, RuntimeError) as err:
-        raise UsageError(f"{spec} is not available ({err}); use --device cpu") from None
+    except (ValueError, RuntimeError) as err:   # unknown, or no CuPy / no such GPU (the error says which)
+        raise UsageError(f"{spec} is not available: {err}") from None

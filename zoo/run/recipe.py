@@ -4,12 +4,10 @@
     scheduler = make_scheduler(optimizer, config)                    # None for schedule 'none'
     loss_fn = make_loss(config)                                      # loss_fn(output, target) -> Tensor
 """
-from functools import partial
-
-from minitorch_cnn import functional as F
 from minitorch_cnn import optim
 from minitorch_cnn.optim import lr_scheduler
-from zoo import googlenet_loss
+from zoo import MODELS
+from zoo.models.registry import cross_entropy_loss
 
 STEP_GAMMA = 0.1  # the step schedule divides the learning rate by 10 ...
 STEP_PARTS = 3    # ... after each third of the epochs
@@ -53,9 +51,7 @@ def make_scheduler(optimizer, config, completed_epochs=0):
 
 
 def make_loss(config):
-    """``loss(output, target)``: cross-entropy with label smoothing; GoogLeNet adds its auxiliary heads."""
-    criterion = partial(F.cross_entropy, label_smoothing=config["label_smoothing"])
-    if config["model"] == "googlenet":
-        return partial(googlenet_loss, aux_weight=config["aux_weight"], main_weight=config.get("main_weight") or 1.0,
-                       criterion=criterion)
-    return criterion
+    """``loss(output, target)``: the registered model's loss (cross-entropy with label smoothing; GoogLeNet
+    adds its auxiliary heads); a model outside the registry (a notebook's own) gets the cross-entropy."""
+    entry = MODELS.get(config["model"])
+    return (cross_entropy_loss if entry is None else entry.loss)(config)
