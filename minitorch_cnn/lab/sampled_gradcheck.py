@@ -22,6 +22,7 @@ of rounding; anything above 1e-6 is a bug. Two details keep correct layers passi
 import numpy as np
 
 from ..autograd import no_grad
+from ..device import get_array_module, to_numpy
 from ..gradcheck import GradcheckReport, relative_error
 from ..random import manual_seed
 from ..tensor import Tensor
@@ -64,12 +65,12 @@ def _safe_step(ordered, v, eps):
 def _evaluate(fn, inputs, seed):
     manual_seed(seed)                  # the same dropout mask every time
     out = fn(*inputs)
-    return np.array(out.data, dtype=np.float64)
+    return to_numpy(out.data).astype(np.float64)
 
 
 def _derivative(fn, inputs, seed, flat, i, h, weight):
     """dL/d flat[i] by a central difference with step h, L = sum(fn(inputs) * weight)."""
-    old = flat[i]
+    old = flat[i].item()   # a number: on CuPy flat[i] is a 0-d view that the writes below would change
     flat[i] = old + h
     plus = _evaluate(fn, inputs, seed)
     flat[i] = old - h
@@ -83,7 +84,7 @@ def sparse_gradcheck(fn, inputs, params=(), samples=32, seed=0, eps=1e-5, name="
 
     ``inputs`` and ``params`` must be float64 Tensors; the inputs get ``requires_grad``.
     """
-    inputs = [Tensor(np.ascontiguousarray(x.data), requires_grad=True) for x in inputs]
+    inputs = [Tensor(get_array_module(x.data).ascontiguousarray(x.data), requires_grad=True) for x in inputs]
     named = [(f"input {i}" if len(inputs) > 1 else "input", t) for i, t in enumerate(inputs)]
     named += [(n, p) for n, p in params if p.requires_grad]
     rng = np.random.default_rng(seed)
@@ -92,19 +93,20 @@ def sparse_gradcheck(fn, inputs, params=(), samples=32, seed=0, eps=1e-5, name="
     weight = rng.standard_normal(out.shape)
     for _, t in named:
         t.grad = None
-    (out * Tensor(weight)).sum().backward()
+    (out * Tensor(weight, device=out.device)).sum().backward()
 
     names, errors = [], []
     with no_grad():
         for label, t in named:
-            flat = t.data.reshape(-1)                  # a view: writing it perturbs t
+            flat = t.data.reshape(-1)                  # a view, on t's device: writing it perturbs t
             picks = rng.choice(flat.size, size=min(samples, flat.size), replace=False)
-            analytic = np.zeros(flat.size) if t.grad is None else np.asarray(t.grad).reshape(-1)
-            ordered = np.sort(np.concatenate([flat, KINKS])) if label.startswith("input") else None
+            analytic = np.zeros(flat.size) if t.grad is None else to_numpy(t.grad).reshape(-1)
+            host = to_numpy(flat)
+            ordered = np.sort(np.concatenate([host, KINKS])) if label.startswith("input") else None
             worst = 0.0
             for i in picks:
                 err = relative_error(analytic[i], _derivative(fn, inputs, seed, flat, i, eps, weight))
-                h = eps if ordered is None or err < TOLERANCE else _safe_step(ordered, flat[i], eps)
+                h = eps if ordered is None or err < TOLERANCE else _safe_step(ordered, host[i], eps)
                 if h < eps:    # maybe a kink within eps: retry with a step that stays clear of it
                     err = min(err, relative_error(analytic[i], _derivative(fn, inputs, seed, flat, i, h, weight)))
                 worst = max(worst, float(err))
