@@ -19,11 +19,11 @@ def _as_array(data, dtype=None, where=None):
     ``where`` is given. Python floats and lists become float32 (the default dtype); arrays and NumPy
     scalars keep their dtype, so float64 inputs stay float64 for gradient checks.
     """
-    target = Config.device if where is None else device(where)
-    if is_array(data):
-        if where is not None or (target.is_gpu and isinstance(data, np.ndarray)):
-            data = target.send(data)
+    if is_array(data):   # first, and with no device look-up for a host array on the CPU: the common case
+        if where is not None or (isinstance(data, np.ndarray) and Config.device.is_gpu):
+            data = (Config.device if where is None else device(where)).send(data)
         return data if dtype is None else data.astype(dtype, copy=False)
+    target = Config.device if where is None else device(where)
     arr = np.asarray(data)
     if dtype is None and arr.dtype.kind == "f" and not isinstance(data, np.generic):
         dtype = DEFAULT_DTYPE
