@@ -8,13 +8,16 @@
 The same strings serve ``Tensor.to``, ``Module.to``, ``--device`` and the stepper. New tensors made
 from host data (numbers, lists, NumPy arrays) land on the default device, ``Config.device``:
 
-    with mt.using_device("cuda"):       # or: with mt.device("cuda):  /  mt.set_default_device("cuda")
+    with mt.using_device("cuda"):       # or: with mt.device("cuda"):  /  mt.set_default_device("cuda")
         model = zoo.get_model("lenet5")   # parameters made on the GPU
         y = model(mt.Tensor(batch))       # the host batch moves to the GPU, once, here
 
 Layers never branch on the device: they ask ``get_array_module(x)`` for ``numpy`` or ``cupy`` and
 ``kernels(x)`` for the kernel module of x's device. CuPy is optional: without it everything but
 "cuda" works, and asking for "cuda" says what is missing.
+
+``mt.device`` is the function ``device`` below, which hides this module's name on the package: import the
+helpers with ``from minitorch_cnn.device import ...`` (``import minitorch_cnn.device as m`` gives the function).
 """
 import contextlib
 import importlib
