@@ -377,3 +377,31 @@ def test_evaluate_bad_input(data_dir, tmp_path, capsys):
     # Another dataset with the same shapes is fine.
     assert cli(evaluate_cli, [out, "--dataset", "fashion-mnist", "--verify", "structure"]) == 0
     assert "test set       fashion-mnist, 20 images" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- the library under the command line
+
+def test_train_config_and_train_without_a_command_line(data_dir, tmp_path, tiny_models, capsys):
+    """zoo.run is what zoo.train and the studies call: a TrainConfig (new or resumed) and train(config)."""
+    from zoo.run import TrainConfig, UsageError
+    from zoo.run import train as run_training
+    data = {"data_dir": str(data_dir), "verify": "structure", "download": False}
+    config = TrainConfig.new("tinydrop", "mnist", out=str(tmp_path / "run"), epochs=1, limit_train=16, limit_test=20,
+                             batch_size=16, **data)
+    recipe = zoo.MODELS["lenet5"].recipe
+    assert (config.optimizer, config.lr, config.momentum, config.schedule) == ("sgd", recipe["lr"], 0.9, "cosine")
+    result = run_training(config)
+    assert (result.status, result.exit_status, result.last["epoch"]) == ("done", 0, 1)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert {k: v for k, v in saved.items() if k not in ("invocations", "versions")} == config.to_dict()
+    again = TrainConfig.resumed(tmp_path / "run", epochs=2)
+    assert again.resume and (again.model, again.dataset, again.epochs, again.batch_size) == ("tinydrop", "mnist", 2, 16)
+    assert run_training(again).last["epoch"] == 2
+    with pytest.raises(UsageError, match="--batch-size 8 differs from the saved 16"):
+        TrainConfig.resumed(tmp_path / "run", batch_size=8)
+    with pytest.raises(UsageError, match=r"argument --lr: expected a number > 0, got -1"):
+        TrainConfig.new("lenet5", "mnist", lr=-1)
+    with pytest.raises(UsageError, match="augment takes true or false"):
+        TrainConfig.new("lenet5", "cifar10", augment="no")
+    with pytest.raises(UsageError, match="unknown option 'learning_rate'"):
+        TrainConfig.new("lenet5", "mnist", learning_rate=0.1)
