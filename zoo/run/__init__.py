@@ -7,6 +7,7 @@
     config.py      TrainConfig: the recipes, the defaults, the checks of a resumed run
     options.py     the value checks shared with the command lines and the study specs
     trainer.py     train(config) -> TrainResult: build, restore, train, checkpoint, report
+    evaluation.py  evaluate_checkpoint(path): a saved run on a test set (python -m zoo.evaluate)
     loop.py        one epoch, one test pass, Ctrl-C and divergence
     recipe.py      the optimizer, schedule and loss a configuration names
     data.py        the dataset splits and the device of a run

@@ -10,8 +10,8 @@ options and status, written by ``zoo.study``). Without ``study.json`` every sub-
     error_vs_time.png  final test top-1 error and training wall time per run, as bars
 
 Every number comes from the run's ``metrics.csv`` (the last row is "final", the smallest test top-1 error
-"best"), except the parameters and multiply-adds, which ``zoo.summary`` counts on the model the run's
-``config.json`` describes (with its ablation).
+"best"), except the parameters and multiply-adds, which the layer table of ``zoo.summary``
+(minitorch_cnn.lab.layer_table) counts on the model the run's ``config.json`` describes (with its ablation).
 """
 import csv
 import io
@@ -20,9 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from minitorch_cnn.files import atomic_write_text
+from minitorch_cnn.lab.layer_table import layer_table
 from zoo import get_model
 from zoo.run.ablate import remove_modules
-from zoo.summary import layer_table
 
 from .plots import plot_error_vs_time, plot_study_curves
 
