@@ -1,7 +1,7 @@
 """Studies: a grid of training runs and their report, ``python -m zoo.study SPEC.toml``.
 
     python -m zoo.study zoo/studies/optimizers.toml                   # the CPU protocol, into runs/study-...
-    python -m zoo.study zoo/studies/optimizers.toml --protocol full --out runs/opt --only sgd adam
+    python -m zoo.study zoo/studies/optimizers.toml --protocol full --out runs/opt --only lenet5-sgd lenet5-adam
     python -m zoo.study zoo/studies/optimizers.toml --dry-run         # print the zoo.train commands only
     python -m zoo.study --report runs/opt                             # rebuild report.md from the folders
 
