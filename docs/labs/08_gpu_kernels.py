@@ -34,8 +34,7 @@ def side_by_side(left_title, left, right_title, right, width=60):
 
 
 def cuda_source(name):
-    path = CUDA_DIR / name
-    return path.read_text() if path.is_file() else None
+    return (CUDA_DIR / name).read_text()
 
 
 # %% [markdown]
@@ -107,18 +106,19 @@ check_im2col_kernel(lambda x, cols, *a: launch(im2col_thread, cols.size, x, cols
 
 # %% [markdown]
 # ## The CUDA kernels next to their Numba twins
-# The GPU issue adds `kernels/cuda/*.cu`. When they are there we print them next to the Numba code;
-# then run them: on a GPU through CuPy, else through the CPU emulator of those kernels
+# `kernels/cuda/*.cu` hold the GPU twins of the Numba kernels. We print one next to its Numba code, then
+# run them: on a GPU through CuPy, else through the CPU emulator of those kernels
 # (`mt.using_device("cuda-emulator")`), and compare with the reference.
+# The loop header `GRID_STRIDE(i, size)` is not in elementwise.cu: it is defined once in `common.cuh`,
+# which the launcher (`kernels/cuda/launch.py`, `source()`) puts in front of every `.cu` file before
+# NVRTC, nvcc or the emulator compile it.
 
 # %%
 numba_relu6 = inspect.getsource(cpu.elementwise).split("@kernel", 1)[1].split("def clamp_forward")[0]
-cu = cuda_source("elementwise.cu")
-if cu is not None:
-    side_by_side("Numba: kernels/cpu/elementwise.py", numba_relu6, "CUDA: kernels/cuda/elementwise.cu", cu)
-else:
-    print("CUDA sources: kernels/cuda/elementwise.cu is not in this checkout yet; the Numba kernel alone:")
-    print(numba_relu6)
+side_by_side("Numba: kernels/cpu/elementwise.py", numba_relu6,
+             "CUDA: kernels/cuda/elementwise.cu", cuda_source("elementwise.cu"))
+print("\nfrom kernels/cuda/common.cuh:")
+print(next(part for part in cuda_source("common.cuh").split("\n\n") if "#define GRID_STRIDE" in part))
 
 
 def run_cuda_kernels():
