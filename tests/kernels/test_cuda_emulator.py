@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pytest
+from support.numerics import rel_err
 
 import minitorch_cnn as mt
 import zoo
@@ -217,10 +218,7 @@ def test_training_step_under_cuda_emulator_equals_numpy(name, dtype, monkeypatch
     largest_param = max(np.abs(p).max(initial=0.0) for p in want[n_out + 1 + n_grads:])
     checked = len(got) if dtype == np.float64 else n_out + 1   # float32: outputs and loss, as tests/zoo/test_zoo.py
     for i in range(checked):
-        a, b = got[i], want[i]
-        scale = max(np.abs(b).max(initial=0.0), 1e-30)
-        if i > n_out:
-            scale = max(scale, 1e-4 * (largest_grad if i <= n_out + n_grads else largest_param))
-        err = np.abs(a - b).max(initial=0.0) / scale
+        floor = 0.0 if i <= n_out else 1e-4 * (largest_grad if i <= n_out + n_grads else largest_param)
+        err = rel_err(got[i], want[i], floor)
         WORST[name, np.dtype(dtype).name] = max(WORST.get((name, np.dtype(dtype).name), 0.0), err)
         assert err <= tol, (name, i, err)
