@@ -31,6 +31,8 @@ class Step:
         self.device = device_of(raw.output.data) if device is None else device   # the Stepper knows (emulator)
         self.forward_ms, self.grad_output = raw.forward_ms, None
         self._tensor, self._replay = raw.output, raw.replay
+        # which tensors fed it and which it made: page_facts.py follows them to the receptive field
+        self.input_ids, self.output_id = tuple(id(t) for t in raw.inputs), id(raw.output)
         self._is_module = isinstance(raw.replay, nn.Module)
 
     # ---- what the step computed -------------------------------------------------------------

@@ -153,6 +153,16 @@ class Stepper:
     def __repr__(self):
         return f"Stepper({type(self.model).__name__}, {len(self)} steps, input {tuple(self.x.shape)})"
 
+    def to_html(self, path=None, repeat=3, gradcheck=False, samples=8, title=None, extra_html=""):
+        """The stepper as one self-contained web page (html_page.py): the HTML as a string, also written
+        to ``path`` when given. Times are medians of ``repeat`` runs of each step."""
+        from .html_page import render
+        page = render(self, repeat=repeat, gradcheck=gradcheck, samples=samples, title=title, extra_html=extra_html)
+        if path is not None:
+            from ..files import atomic_write_text
+            atomic_write_text(path, page)
+        return page
+
     def _repr_html_(self):
         head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self.rows())
