@@ -4,15 +4,18 @@
     atomic_write_text(path, json.dumps(document))             # text
 
 The new content goes to a temporary file created beside ``path`` (same folder, so the rename cannot
-cross filesystems) with ``O_EXCL`` (two writers never share one temporary file, and a name planted
-in advance is refused rather than followed), is flushed to disk (``fsync``), and then renamed over
-``path`` (``os.replace``: atomic on POSIX and Windows). The folder is fsynced last, so the rename
+cross filesystems) with ``O_EXCL | O_NOFOLLOW`` (two writers never share one temporary file, and a
+name planted in advance, a symbolic link included, is refused rather than followed), is flushed to
+disk (``fsync``), and then renamed over ``path`` (``os.replace``: atomic on POSIX and Windows; a link at
+``path`` itself is replaced, never followed). The folder is fsynced last, so the rename
 itself survives a power cut. A crash, a full disk or a second Ctrl-C at any point leaves the old
 file intact and no temporary file behind.
 """
 import os
 import secrets
 from pathlib import Path
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)   # POSIX; Windows has no symbolic links to plant this way
 
 
 def atomic_write(path, write):
@@ -21,7 +24,7 @@ def atomic_write(path, write):
     while True:
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o666)
             break
         except FileExistsError:      # another writer's temporary file: draw another name
             continue

@@ -47,6 +47,11 @@ class Tensor:
         self.data = _as_array(data, dtype, device)
         self.grad = None
         self.requires_grad = bool(requires_grad)
+        if self.requires_grad and self.data.dtype.kind != "f":
+            # Checked here, where the flag is set, not in every operation (the hot path): a gradient of an
+            # integer or bool tensor would be truncated to integers (0.5 * grad -> 0), as PyTorch also refuses.
+            raise TypeError(f"only floating-point tensors can require grad: expected a float dtype, got "
+                            f"{self.data.dtype} (pass dtype=np.float32, or data with a decimal point)")
         self.creator = None
         self.output_index = 0
         self.retains_grad = False
@@ -95,7 +100,9 @@ class Tensor:
         return self
 
     def astype(self, dtype):
-        return Tensor._from_array(self.data.astype(dtype), self.requires_grad)
+        """A converted copy; it keeps ``requires_grad`` only as a floating tensor (see ``__init__``)."""
+        data = self.data.astype(dtype)
+        return Tensor._from_array(data, self.requires_grad and data.dtype.kind == "f")
 
     def to(self, spec):
         """This tensor on device ``spec`` ("cpu", "cuda", "cuda:N", "cuda-emulator" or a Device): a new

@@ -62,15 +62,18 @@ def build_parser():
     p.add_data_options()
     p.add_argument("--out", help="run folder (default: runs/<model>-<dataset>-<timestamp>)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--force", action="store_true",
+                   help="write into an --out folder that holds other files (they are kept; the run's own "
+                        "config.json, metrics.csv and figures are replaced)")
     return p
 
 
 def config_from(args):
     """The TrainConfig the parsed command line asks for (options not given are None: the defaults)."""
-    options = {k: v for k, v in vars(args).items() if k not in ("model", "dataset", "resume")}
+    options = {k: v for k, v in vars(args).items() if k not in ("model", "dataset", "resume", "force")}
     if args.resume:
         return TrainConfig.resumed(options.pop("out"), args.model, args.dataset, **options)
-    return TrainConfig.new(args.model, args.dataset, **options)
+    return TrainConfig.new(args.model, args.dataset, force=args.force, **options)
 
 
 def main(argv=None):

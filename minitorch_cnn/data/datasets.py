@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .cifar import parse_cifar_binary, parse_cifar_pickle
-from .download import download_file, extract_members, verify_checksum
+from .download import digest, download_file, extract_members, verify_checksum, verify_file
 from .errors import DataError, DataFormatError, DatasetNotFoundError, DownloadError
-from .idx import decompress, parse_idx
+from .idx import load_idx
 from .registry import (
     CIFAR10,
     CIFAR_ARCHIVES,
@@ -169,11 +169,15 @@ def _read_idx_pair(info, paths, verify):
     """Read (images, labels) IDX files, verify them, and pad images to (N, 1, 32, 32)."""
     arrays = []
     for path, ndim in zip(paths, (3, 1)):
-        raw = path.read_bytes()
-        content = decompress(path, raw)
-        if verify == "checksum":
-            verify_checksum(path, raw, info.checksums[path.name.removesuffix(".gz")], content)
-        arrays.append(parse_idx(content, path, ndim))
+        raw = path.read_bytes()     # compressed: ~10 MB at most for an official file
+        checksum = info.checksums[path.name.removesuffix(".gz")] if verify == "checksum" else None
+        if checksum is not None and digest(raw, checksum.algo) in checksum.file:
+            checksum = None         # the official file itself: checked before it is decompressed
+        # Streamed, and bounded by what the header may declare: a gzip "bomb" stops at its header.
+        array, content = load_idx(path, raw, ndim)
+        if checksum is not None:    # a re-gzipped or uncompressed copy: its content's digest must match
+            verify_checksum(path, raw, checksum, content)
+        arrays.append(array)
     images, labels = arrays
     if images.shape[1:] != (28, 28):
         raise DataFormatError(f"{paths[0]}: expected 28x28 images, found {images.shape[1:]}")
@@ -232,20 +236,30 @@ def _download(info, split, roots, mirrors, verify):
 
 
 def _download_cifar(dest, mirrors, verify):
-    """Fetch an official CIFAR-10 archive (binary version first) and extract its batches."""
+    """Extract the batches of an official CIFAR-10 archive (binary version first): one already in ``dest``
+    (placed there by the user, as the not-found message suggests) or else one downloaded.
+
+    Only an archive this call downloaded is deleted afterwards: a user's own copy is never touched, even
+    when it turns out damaged (the error says so), and is never downloaded over.
+    """
     failures = []
     for archive in CIFAR_ARCHIVES:
         path = dest / archive.name
         names = [n + archive.suffix for split in SPLITS for n in CIFAR10.split_files[split]]
+        checksum = archive.checksum if verify == "checksum" else None
+        downloaded = not path.exists()
         try:
-            checksum = archive.checksum if verify == "checksum" else None
-            download_file([_url(m, archive.name) for m in mirrors], path, checksum)
+            if downloaded:
+                download_file([_url(m, archive.name) for m in mirrors], path, checksum)
+            elif checksum is not None:
+                verify_file(path, checksum)     # before extracting: a bad archive is never decompressed
             extract_members(path, dest / archive.folder, [f"{archive.folder}/{n}" for n in names + [archive.meta]])
             return
         except DataError as err:
-            failures.append(str(err))
+            failures.append(str(err) if downloaded else f"{path} (your copy, kept as it is): {err}")
         finally:
-            path.unlink(missing_ok=True)  # the batches are extracted; the archive is no longer needed
+            if downloaded:
+                path.unlink(missing_ok=True)  # the batches are extracted; the archive is no longer needed
     raise DownloadError("\n".join(failures))
 
 

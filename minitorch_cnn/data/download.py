@@ -73,6 +73,24 @@ def verify_checksum(path, raw, checksum, content=None):
     raise ChecksumError("\n".join(lines))
 
 
+def file_digest(path, algo):
+    """The ``algo`` digest of the file at ``path``, read in chunks (a CIFAR archive is 170 MB)."""
+    hasher = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def verify_file(path, checksum):
+    """``verify_checksum`` for a file's bytes on disk (its ``file`` digests), streamed."""
+    got = file_digest(path, checksum.algo)
+    if got not in checksum.file:
+        raise ChecksumError(f"{path}: {checksum.algo} checksum does not match the official file "
+                            f"(expected {' or '.join(checksum.file)}, found {got}); delete it so it is "
+                            "downloaded again")
+
+
 def download_file(urls, dest, checksum=None, desc=None):
     """Fetch ``dest`` from the first of ``urls`` that works and matches ``checksum``.
 

@@ -16,6 +16,8 @@ truncated downloads). Checksums against the official files are a separate
 layer (see ``download.py``), because generated test files can never match them.
 """
 import gzip
+import io
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -25,53 +27,91 @@ import numpy as np
 from .errors import DataFormatError
 
 UBYTE_TYPE_CODE = 0x08
+# The most data bytes a header may declare: 100,000 images of 32x32 (the MNIST family holds 60,000 28x28
+# training images). Checked before anything is read, so a header (or a gzip "bomb") declaring gigabytes
+# costs nothing; decompression is streamed and stops at the declared size.
+MAX_DATA_BYTES = 100_000 * 32 * 32
+
+
+def _gzip_error(path, err):
+    return DataFormatError(
+        f"{path}: expected a valid gzip file, but decompressing failed ({err}). "
+        "The file is corrupted or truncated; delete it so it can be downloaded again."
+    )
+
+
+def _open_content(path, raw):
+    """A stream of the content of ``raw`` (the bytes of ``path``), gunzipped if the name ends in .gz."""
+    return gzip.GzipFile(fileobj=io.BytesIO(raw)) if str(path).endswith(".gz") else io.BytesIO(raw)
 
 
 def decompress(path, raw):
-    """Return the content of ``raw`` (the bytes of ``path``), gunzipped if the name ends in .gz.
+    """Return the content of ``raw`` (the bytes of ``path``), gunzipped if the name ends in .gz, reading
+    no more than an IDX file may hold (``MAX_DATA_BYTES`` plus a header).
 
     gzip stores a CRC-32 and the length of the content in its trailer, so a
     flipped or missing byte is reported here rather than read as wrong pixels.
     """
-    if not str(path).endswith(".gz"):
-        return raw
+    limit = MAX_DATA_BYTES + 64
     try:
-        return gzip.decompress(raw)
+        with _open_content(path, raw) as stream:
+            content = stream.read(limit + 1)
     except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
-        raise DataFormatError(
-            f"{path}: expected a valid gzip file, but decompressing failed ({err}). "
-            "The file is corrupted or truncated; delete it so it can be downloaded again."
-        ) from err
+        raise _gzip_error(path, err) from err
+    if len(content) > limit:
+        raise DataFormatError(f"{path}: decompresses to more than {limit} bytes, more than any IDX file of "
+                              "these datasets holds (a corrupted or hostile file)")
+    return content
 
 
-def parse_idx(content, path, ndim):
-    """Parse IDX bytes into a read-only uint8 array with ``ndim`` dimensions."""
+def read_idx_stream(stream, path, ndim):
+    """Read one IDX array of ``ndim`` dimensions from ``stream`` (a binary file object), checking the
+    header before reading the data and reading only what it declares: (array, content bytes)."""
     expected_magic = (UBYTE_TYPE_CODE << 8) | ndim
     header_len = 4 + 4 * ndim
-    if len(content) < header_len:
+    header = stream.read(header_len)
+    if len(header) < header_len:
         raise DataFormatError(
             f"{path}: expected an IDX header of {header_len} bytes, but the content is only "
-            f"{len(content)} bytes long (truncated?)"
+            f"{len(header)} bytes long (truncated?)"
         )
-    (magic,) = struct.unpack(">I", content[:4])
+    (magic,) = struct.unpack(">I", header[:4])
     if magic != expected_magic:
         raise DataFormatError(
             f"{path}: expected IDX magic number 0x{expected_magic:08x} (uint8, {ndim}-D), "
             f"found 0x{magic:08x}; this is not the expected kind of IDX file"
         )
-    shape = struct.unpack(f">{ndim}I", content[4:header_len])
-    declared = int(np.prod(shape, dtype=np.int64))
-    present = len(content) - header_len
-    if present != declared:
+    shape = struct.unpack(f">{ndim}I", header[4:])
+    declared = math.prod(shape)         # Python ints: no int64 overflow
+    if declared > MAX_DATA_BYTES:
+        raise DataFormatError(f"{path}: the IDX header declares shape {shape}, i.e. {declared} data bytes, more "
+                              f"than the {MAX_DATA_BYTES} any of these datasets holds (corrupted or hostile)")
+    data = stream.read(declared)
+    extra = stream.read(1)              # at the end of a gzip stream this also checks its CRC
+    if len(data) != declared or extra:
+        present = f"more than {declared}" if extra else str(len(data))
         raise DataFormatError(
             f"{path}: the IDX header declares shape {shape}, i.e. {declared} data bytes, "
             f"but the file holds {present} data bytes (truncated or corrupted)"
         )
-    return np.frombuffer(content, dtype=np.uint8, offset=header_len).reshape(shape)
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape), header + data
+
+
+def parse_idx(content, path, ndim):
+    """Parse IDX bytes into a read-only uint8 array with ``ndim`` dimensions."""
+    return read_idx_stream(io.BytesIO(content), path, ndim)[0]
+
+
+def load_idx(path, raw, ndim):
+    """(array, content) of the IDX file ``path`` whose bytes on disk are ``raw``, decompressed as a stream."""
+    try:
+        with _open_content(path, raw) as stream:
+            return read_idx_stream(stream, path, ndim)
+    except (OSError, EOFError, zlib.error) as err:
+        raise _gzip_error(path, err) from err
 
 
 def read_idx(path, ndim):
     """Read an IDX file (gzip-compressed or not) with structural checks only."""
     path = Path(path)
-    return parse_idx(decompress(path, path.read_bytes()), path, ndim)
-
+    return load_idx(path, path.read_bytes(), ndim)[0]

@@ -40,7 +40,8 @@ def test_astype_converts_a_copy_and_keeps_requires_grad():
     assert np.array_equal(u.numpy(), np.array([0.1, 2.7, -3.5], np.float32))
     u.data[0] = 100.0
     assert t.data[0] == 0.1                                       # a new array, not a view
-    assert leaf([1, 2], np.int64).astype(np.float64).dtype == np.float64
+    assert mt.Tensor(np.array([1, 2], np.int64)).astype(np.float64).dtype == np.float64
+    assert not t.astype(np.int32).requires_grad                  # an integer copy cannot carry a gradient
 
 
 def test_detach_shares_the_data_and_stops_gradients():

@@ -18,6 +18,7 @@ Writing goes through ``minitorch_cnn.files.atomic_write`` (a temporary file besi
 crash or a second Ctrl-C in the middle leaves the previous checkpoint intact, never half a file.
 """
 import json
+import math
 import zipfile
 from pathlib import Path
 
@@ -33,6 +34,10 @@ FILENAME = "checkpoint.npz"
 
 class CheckpointError(Exception):
     """A checkpoint is missing, unreadable, or not one this tool wrote."""
+
+
+class NonFiniteState(CheckpointError):
+    """Refused to save: a weight or optimizer array is inf or NaN (the previous checkpoint stays)."""
 
 
 # ----------------------------------------------------------------------------- optimizer state
@@ -61,10 +66,15 @@ def join_optimizer_state(arrays, meta):
 # ----------------------------------------------------------------------------- save and load
 
 def save_checkpoint(path, model, optimizer, meta):
-    """Write model weights, optimizer state and ``meta`` (a JSON-able dict) to ``path`` atomically."""
+    """Write model weights, optimizer state and ``meta`` (a JSON-able dict) to ``path`` atomically;
+    NonFiniteState (and ``path`` untouched) if any of the arrays is inf or NaN."""
     arrays = {f"model/{k}": to_numpy(v) for k, v in model.state_dict().items()}
     optimizer_arrays, optimizer_meta = split_optimizer_state(optimizer.state_dict())
     arrays.update(optimizer_arrays)
+    # Every save checks: a checkpoint full of NaN would replace the last good one and resume into nothing.
+    bad = next((k for k, v in arrays.items() if v.dtype.kind == "f" and not np.isfinite(v).all()), None)
+    if bad is not None:
+        raise NonFiniteState(f"{bad} is inf or NaN")
     document = {"format": FORMAT, "version": VERSION, **meta, "optimizer": optimizer_meta}
     arrays["meta"] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -76,6 +86,26 @@ def resolve_path(path):
     return path / FILENAME if path.is_dir() else path
 
 
+def check_members(path):
+    """CheckpointError unless every member of the archive at ``path`` declares about the size it takes on
+    disk, and each array's header a shape that fits in its member: zoo.train stores arrays uncompressed,
+    so a compressed member ("zip bomb") or a header declaring gigabytes is refused before anything is read."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.file_size > info.compress_size + (1 << 16):
+                raise CheckpointError(f"{path}: member {info.filename} declares {info.file_size} bytes from "
+                                      f"{info.compress_size} on disk; zoo.train stores arrays uncompressed, so "
+                                      "this is not one of its checkpoints")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(member)
+            if math.prod(shape) * dtype.itemsize > info.file_size:
+                raise CheckpointError(f"{path}: member {info.filename} declares an array of shape {shape} "
+                                      f"({dtype}) larger than the {info.file_size} bytes it holds")
+
+
 def _read(path, names):
     """The ``names`` (a callable choosing among the archive's names) of the checkpoint at ``path``, with
     its meta document: (meta, {name: array}); CheckpointError if unusable."""
@@ -83,6 +113,7 @@ def _read(path, names):
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
+        check_members(path)
         with np.load(path, allow_pickle=False) as archive:    # an .npz reads each array when asked
             arrays = {name: archive[name] for name in archive.files if name == "meta" or names(name)}
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))

@@ -11,6 +11,7 @@ value. Bad values and contradictions raise ``UsageError`` with one line naming t
 spells it.
 ``to_dict()`` is what config.json and the checkpoint record.
 """
+import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -77,8 +78,10 @@ class TrainConfig:
     # ---- building one
 
     @classmethod
-    def new(cls, model, dataset, **options):
-        """A new run: ``options`` (None = default) over the model's recipe."""
+    def new(cls, model, dataset, force=False, **options):
+        """A new run: ``options`` (None = default) over the model's recipe. ``force``: write into an
+        ``out`` folder that holds other files than a run's (they are kept, but config.json, metrics.csv
+        and the figures are replaced)."""
         options = checked(options)
         model, dataset = check_names(model, dataset)
         without = "".join(f"-without-{name}" for name in options.get("ablate") or [])
@@ -86,6 +89,7 @@ class TrainConfig:
         if (Path(out) / FILENAME).exists():
             raise UsageError(f"{out} already holds a checkpoint; add --resume to continue it, "
                              "or choose another --out")
+        check_out_folder(Path(out), force)
         return cls(**resolve_new(model, dataset, {**options, "out": str(out)}))
 
     @classmethod
@@ -124,6 +128,32 @@ class TrainConfig:
 
 
 # ----------------------------------------------------------------------------- resolution
+
+RUN_FILES = ("config.json", "metrics.csv", "curves.png", "confusion_matrix.png", "confusion_matrix.csv")
+
+
+def is_run_config(path):
+    """True if ``path`` is a config.json written by zoo.train (a run that stopped before its checkpoint)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and {"model", "dataset", "invocations"} <= document.keys()
+
+
+def check_out_folder(out, force):
+    """UsageError unless ``out`` is absent, empty, or a run of this tool (or ``force``): a folder of the
+    user's own files is never written into silently."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if force or not out.is_dir():
+        return
+    others = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in RUN_FILES)
+    if others or ((out / "config.json").exists() and not is_run_config(out / "config.json")):
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "") if others else "config.json"
+        raise UsageError(f"--out {out} is not empty and not a zoo.train run folder (it holds {shown}); "
+                         "choose a new or empty folder, or add --force to write the run's files into it")
+
 
 def checked(options):
     """``options`` without the Nones, each value checked (UsageError naming the option as typed)."""

@@ -8,6 +8,8 @@ device defaults to the CPU, whatever the run was trained on.
 """
 from dataclasses import dataclass
 
+import numpy as np
+
 import minitorch_cnn as mt
 from minitorch_cnn.data import DATASETS, DataLoader
 from minitorch_cnn.data.registry import get_info
@@ -62,10 +64,23 @@ def rebuild_model(meta, model_state, num_classes):
     return model
 
 
+def check_finite(path, model_state=None, result=None):
+    """CheckpointError naming ``path`` if its weights, or the test loss they give, are inf or NaN:
+    numbers computed from them would be meaningless (NaN compares false, so it would even look right)."""
+    for name, value in (model_state or {}).items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise CheckpointError(f"{path} holds inf or NaN weights ({name}): it comes from a run that "
+                                  "diverged; evaluate an earlier checkpoint")
+    if result is not None and not np.isfinite(result["loss"]):
+        raise CheckpointError(f"{path} gives inf or NaN logits on this test set (test loss {result['loss']}): "
+                              "its weights overflow; nothing to report")
+
+
 def evaluate_checkpoint(checkpoint, dataset=None, batch_size=256, limit_test=None, device=None, **data):
     """Evaluate the checkpoint (file or run folder) on ``dataset`` (default: the one trained on)."""
     path = resolve_path(checkpoint)
     meta, model_state, _ = load_checkpoint(path)
+    check_finite(path, model_state)
     if dataset is None:
         dataset = meta["dataset"]
     else:
@@ -78,5 +93,7 @@ def evaluate_checkpoint(checkpoint, dataset=None, batch_size=256, limit_test=Non
         test_set = load_split(dataset, "test", data_options(data, meta["config"]), limit_test)
         check_channels(meta["in_channels"], test_set)
         model = rebuild_model(meta, model_state, len(test_set.classes)).to(where)
-        result = evaluate(model, DataLoader(test_set, batch_size), len(test_set.classes))
+        with np.errstate(all="ignore"):      # overflowing logits are reported by check_finite, in one line
+            result = evaluate(model, DataLoader(test_set, batch_size), len(test_set.classes))
+    check_finite(path, result=result)
     return Evaluation(str(path), meta, dataset, list(test_set.classes), result)

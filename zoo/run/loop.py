@@ -200,13 +200,14 @@ def topk_hits(logits, target, k):
 
     Ties go to the lower class index, as in ``argmax`` (so top-1 agrees with the confusion matrix):
     the target's rank is the number of classes scored above it, plus those scored the same with a
-    lower index. ``k`` larger than the number of classes counts every row.
+    lower index. ``k`` larger than the number of classes counts every row. A row holding a NaN is never
+    a hit: every comparison with NaN is false, so its target would otherwise rank first.
     """
     xp = get_array_module(logits)
     score = logits[xp.arange(len(target)), target][:, None]
     lower_index = xp.arange(logits.shape[1])[None, :] < target[:, None]
     rank = (logits > score).sum(axis=1) + ((logits == score) & lower_index).sum(axis=1)
-    return (rank < k).sum()
+    return ((rank < k) & ~xp.isnan(logits).any(axis=1)).sum()
 
 
 def topk_correct(logits, target, k):

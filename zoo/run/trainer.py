@@ -24,8 +24,9 @@ from minitorch_cnn.data import DataLoader
 from zoo import get_model
 
 from .ablate import ablate
-from .checkpoint import FILENAME, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import FILENAME, CheckpointError, NonFiniteState, load_checkpoint, read_meta, save_checkpoint
 from .data import check_channels, load_split, run_device
+from .lock import RunLock
 from .loop import CtrlC, Diverged, Position, StopTraining, evaluate, finite_state, train_epoch
 from .plots import CONFUSION_PNG, CURVES_PNG, plot_confusion, plot_curves
 from .recipe import make_loss, make_optimizer, make_scheduler
@@ -129,6 +130,15 @@ class Run:
             plot_confusion(self.out / CONFUSION_PNG, test["confusion"], self.classes,
                            f"{title}: test, epoch {self.history[-1]['epoch']}")
 
+    def repair_reports(self):
+        """metrics.csv and curves.png as the checkpoint's history says, if a kill between the checkpoint and
+        these writes left them behind (or a run was killed while drawing its plots)."""
+        path = self.out / "metrics.csv"
+        before = path.read_text() if path.is_file() else None
+        write_metrics_csv(path, self.history)
+        if self.history and (before != path.read_text() or not (self.out / CURVES_PNG).is_file()):
+            plot_curves(self.out / CURVES_PNG, self.history, f"{self.config.model} on {self.config.dataset}")
+
     def train(self, ctrl_c):
         """Train until ``config.epochs`` epochs are complete, checkpointing after each."""
         epochs = self.config.epochs
@@ -172,16 +182,19 @@ def train(config, invocation=()):
     device = run_device(config.device)
     with mt.using_device(device):
         run = prepare(config, device)
-        if run.position.epoch >= config.epochs:
-            print(f"{run.checkpoint_path} has already completed {run.position.epoch} epoch(s); "
-                  f"pass --epochs N with N > {run.position.epoch} to train further")
-            return TrainResult("complete", run.out, run.history)
         run.out.mkdir(parents=True, exist_ok=True)
-        run.write_config(invocation)
-        print(f"{config.model} on {config.dataset}: {len(run.train_loader.dataset)} training and "
-              f"{len(run.test_loader.dataset)} test images, {config.epochs} epoch(s); run folder {run.out}",
-              flush=True)
-        result = train_guarded(run)
+        with RunLock(run.out):    # one run per folder: a second one is refused, naming this process
+            if config.resume:
+                run.repair_reports()
+            if run.position.epoch >= config.epochs:
+                print(f"{run.checkpoint_path} has already completed {run.position.epoch} epoch(s); "
+                      f"pass --epochs N with N > {run.position.epoch} to train further")
+                return TrainResult("complete", run.out, run.history)
+            run.write_config(invocation)
+            print(f"{config.model} on {config.dataset}: {len(run.train_loader.dataset)} training and "
+                  f"{len(run.test_loader.dataset)} test images, {config.epochs} epoch(s); run folder {run.out}",
+                  flush=True)
+            result = train_guarded(run)
     if result.message:
         print(("error: " if result.status == "diverged" else "") + result.message, file=sys.stderr)
     else:
@@ -197,20 +210,32 @@ def train_guarded(run):
         try:
             run.train(ctrl_c)
         except StopTraining:
-            run.save()
+            try:
+                run.save()
+            except NonFiniteState as err:      # the last step diverged: keep what was saved before it
+                return TrainResult("interrupted", run.out, run.history,
+                                   f"interrupted, not saved: a weight is inf or NaN ({err}), the last step "
+                                   f"diverged (try a lower --lr); {last_checkpoint(run)}")
             p = run.position
             return TrainResult("interrupted", run.out, run.history, (
                 f"interrupted: saved {run.checkpoint_path} (after {p.epoch} epoch(s) and {p.batch} of the "
                 f"{len(run.train_loader)} batches of the next); continue with: {resume_hint(run.config)}"))
         except KeyboardInterrupt:
-            where = f"the last checkpoint is {run.checkpoint_path}" if run.checkpoint_path.exists() \
-                else "no checkpoint was written"
             return TrainResult("interrupted", run.out, run.history,
-                               f"interrupted in the middle of a step, not saved; {where}")
+                               f"interrupted in the middle of a step, not saved; {last_checkpoint(run)}")
         except Diverged as err:
             write_metrics_csv(run.out / "metrics.csv", run.history)   # the epochs before; the header if none
             return TrainResult("diverged", run.out, run.history, divergence_message(run, err))
     return TrainResult("done", run.out, run.history)
+
+
+def last_checkpoint(run):
+    """What the run folder holds after a stop that saved nothing: the checkpoint (and how far it got) or none."""
+    try:
+        p = read_meta(run.checkpoint_path)["position"]
+    except (CheckpointError, KeyError, TypeError):
+        return "no checkpoint was written"
+    return f"the last checkpoint is {run.checkpoint_path} ({p['epoch']} epoch(s) and {p['batch']} batch(es))"
 
 
 def resume_hint(c):
@@ -220,6 +245,7 @@ def resume_hint(c):
 def divergence_message(run, err):
     """One line: where training diverged, a lower learning rate to try, and what was kept."""
     kept = (f"{run.checkpoint_path} and metrics.csv still hold epoch {run.history[-1]['epoch']}"
-            if run.history else "no epoch completed, so no checkpoint was written")
+            if run.history else last_checkpoint(run) if run.checkpoint_path.exists()
+            else "no epoch completed, so no checkpoint was written")
     lr = run.config.lr   # what --lr set; the schedule may have lowered it by the failing step
     return f"{err}; try a lower --lr than {lr:g} (e.g. {lr / 10:g}) with a new --out; {kept}"
