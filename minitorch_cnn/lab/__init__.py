@@ -16,12 +16,16 @@ the command line), ``conv_views.py`` (what a convolution step multiplies, for ea
 ``ConvPlan`` can choose), ``sampled_gradcheck.py`` (the sampled, float64 finite-difference check of one
 step; ``minitorch_cnn.gradcheck`` is the library's full check it builds on), ``stepper.py`` (the table,
 backward, gradient norms), ``layer_table.py`` (``zoo.summary``'s table), ``images.py``
-(``sample_image``), ``figures.py`` (matplotlib drawings, imported only to draw).
+(``sample_image``), ``figures.py`` (matplotlib drawings, imported only to draw), ``attribution.py``
+(saliency, Grad-CAM, guided backprop, occlusion, the randomisation sanity check), ``html_page.py`` with
+``page_facts.py`` and ``html_assets.py`` (``Stepper.to_html``: the stepper as one web page).
 """
+from . import attribution
 from .conv_views import Im2colView, WinogradView
 from .images import sample_image
 from .recorded_step import Step
 from .sampled_gradcheck import GradcheckResult, sparse_gradcheck
 from .stepper import Stepper
 
-__all__ = ["GradcheckResult", "Im2colView", "Step", "Stepper", "WinogradView", "sample_image", "sparse_gradcheck"]
+__all__ = ["GradcheckResult", "Im2colView", "Step", "Stepper", "WinogradView", "attribution", "sample_image",
+           "sparse_gradcheck"]

@@ -19,6 +19,8 @@ table.facts td { padding: 1px 10px 1px 0; vertical-align: top; }
 table.facts td:first-child { color: #555; white-space: nowrap; }
 pre { background: #f4f4f4; padding: 6px; overflow-x: auto; font-size: 12px; }
 img.maps { image-rendering: pixelated; border: 1px solid #ccc; max-width: 100%; }
+img.attribution { width: 128px; height: 128px; }
+figure { margin: 0; width: 140px; }
 .badge { display: inline-block; padding: 1px 6px; border-radius: 3px; font-size: 11px; color: #fff; }
 .badge.pass { background: #2a7; } .badge.fail { background: #c33; } .badge.none { background: #999; }
 #intro { color: #444; }

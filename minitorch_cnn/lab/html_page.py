@@ -14,7 +14,7 @@ import numpy as np
 
 from ..device import to_numpy
 from .html_assets import CSS, JS
-from .page_facts import feature_map_png, step_facts
+from .page_facts import feature_map_png, rgb_png, step_facts
 
 
 def _esc(x):
@@ -23,6 +23,12 @@ def _esc(x):
 
 def _png(array):
     return "data:image/png;base64," + base64.b64encode(feature_map_png(array)).decode("ascii")
+
+
+def _input_png(x):
+    """The input image: in colour when it has 3 channels, as maps otherwise."""
+    data = rgb_png(x) if x.ndim == 4 and x.shape[1] == 3 else feature_map_png(x)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def _num(n):
@@ -92,11 +98,34 @@ def _list_item(s, timing, longest):
             f'<span class="bar" style="width:{width}px"></span></li>')
 
 
-def render(stepper, repeat=3, gradcheck=False, samples=8, title=None, extra_html=""):
+def attribution_html(stepper, label=None):
+    """The start page's "why did it predict that?" row: saliency, Grad-CAM at the last step with feature
+    maps, guided backprop and occlusion for class ``label`` (the predicted class when None)."""
+    from . import attribution as attr
+    model, x = stepper.model, to_numpy(stepper.x.data)
+    label = attr.predicted_class(model, x) if label is None else label
+    step = attr.last_map_step(stepper)
+    hw = x.shape[2:]
+    patch = max(2, hw[0] // 4)
+    maps = [("saliency", attr.saliency(model, x, label)),
+            (f"Grad-CAM at {step}", attr.gradcam(model, x, step, label)),
+            ("guided backprop", np.abs(attr.guided_backprop(model, x, label)).max(axis=0)),
+            (f"occlusion ({patch}x{patch} patches)", attr.occlusion(model, x, label, patch=patch,
+                                                                    stride=max(1, patch // 2)))]
+    cells = "".join(f'<figure><img class="maps attribution" alt="{_esc(name)}" src="{_png(m[None, None])}">'
+                    f"<figcaption>{_esc(name)}</figcaption></figure>" for name, m in maps)
+    return (f'<h3 id="attribution">Why did it predict class {label}?</h3><div style="display:flex;gap:12px">'
+            f"{cells}</div><p>Bright = mattered more. Grad-CAM weights each channel by its mean gradient "
+            f"(minitorch_cnn.lab.attribution).</p>")
+
+
+def render(stepper, repeat=3, gradcheck=False, samples=8, title=None, extra_html="", attribution=True):
     """The page as a string. ``repeat``: runs per step whose median is the time shown; ``gradcheck``: run
-    each step's sampled gradcheck (``samples`` elements per tensor) for its badge; ``extra_html``: more
-    sections for the start page (attribution maps)."""
+    each step's sampled gradcheck (``samples`` elements per tensor) for its badge; ``attribution``: the
+    four maps of attribution.py on the start page; ``extra_html``: more for the start page."""
     started = time.perf_counter()
+    if attribution:
+        extra_html = attribution_html(stepper) + extra_html
     facts = step_facts(stepper)
     timings, checks = [], []
     for s in stepper:
@@ -121,7 +150,8 @@ def render(stepper, repeat=3, gradcheck=False, samples=8, title=None, extra_html
 {items}
 </ol></nav>
 <main><div id="intro"><h2>{_esc(title)}</h2><p>Click a step on the left to open it. Built by minitorch_cnn's
-Stepper in {built:.1f} s; the input image:</p><img class="maps" alt="input" src="{_png(to_numpy(stepper.x.data))}">
+Stepper in {built:.1f} s; the input image:</p>
+<img class="maps" alt="input" src="{_input_png(to_numpy(stepper.x.data))}">
 {extra_html}</div>
 {sections}
 </main>

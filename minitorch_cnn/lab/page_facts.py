@@ -110,6 +110,18 @@ def _tile(maps, max_maps, cell):
     return grid
 
 
+def rgb_png(array, cell=128):
+    """PNG bytes of image 0 of a (N, 3, H, W) input as one colour picture (min-max scaled, upscaled)."""
+    from PIL import Image
+    a = np.asarray(array)[0].astype(np.float64)
+    a = (a - a.min()) / (a.max() - a.min() or 1.0)
+    scale = max(1, cell // max(a.shape[1:]))
+    img = np.kron((255 * a).astype(np.uint8).transpose(1, 2, 0), np.ones((scale, scale, 1), np.uint8))
+    buf = io.BytesIO()
+    Image.fromarray(img, mode="RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def feature_map_png(array, max_maps=16, cell=96):
     """PNG bytes of image 0 of ``array``: (N, C, H, W) as a grid of maps, (N, K) as a one-row strip."""
     from PIL import Image

@@ -153,11 +153,13 @@ class Stepper:
     def __repr__(self):
         return f"Stepper({type(self.model).__name__}, {len(self)} steps, input {tuple(self.x.shape)})"
 
-    def to_html(self, path=None, repeat=3, gradcheck=False, samples=8, title=None, extra_html=""):
+    def to_html(self, path=None, repeat=3, gradcheck=False, samples=8, title=None, extra_html="", attribution=True):
         """The stepper as one self-contained web page (html_page.py): the HTML as a string, also written
-        to ``path`` when given. Times are medians of ``repeat`` runs of each step."""
+        to ``path`` when given. Times are medians of ``repeat`` runs of each step; ``attribution`` adds
+        saliency, Grad-CAM, guided backprop and occlusion maps (attribution.py) to its start page."""
         from .html_page import render
-        page = render(self, repeat=repeat, gradcheck=gradcheck, samples=samples, title=title, extra_html=extra_html)
+        page = render(self, repeat=repeat, gradcheck=gradcheck, samples=samples, title=title, extra_html=extra_html,
+                      attribution=attribution)
         if path is not None:
             from ..files import atomic_write_text
             atomic_write_text(path, page)

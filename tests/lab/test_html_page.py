@@ -47,7 +47,16 @@ def test_page_is_self_contained(lenet_page):
     _, page, _ = lenet_page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "the page must fetch nothing"
     assert "<link" not in page and "@import" not in page
-    assert page.count("data:image/png;base64,") >= 2 * 12 + 1   # maps and gradients per step, the input
+    assert page.count("data:image/png;base64,") >= 2 * 12 + 1 + 4   # maps, gradients, input, attribution
+
+
+def test_page_shows_why_it_predicted(lenet_page):
+    st, page, _ = lenet_page
+    from minitorch_cnn.lab import attribution
+    label = attribution.predicted_class(st.model, st.x)
+    assert f"Why did it predict class {label}?" in page
+    for name in ("saliency", "Grad-CAM at features.pool2", "guided backprop", "occlusion (8x8 patches)"):
+        assert f'alt="{name}"' in page
 
 
 def test_size_formula_and_receptive_field_follow_the_layers():
