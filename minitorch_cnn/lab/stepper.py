@@ -118,7 +118,27 @@ class Stepper:
         for s in self.steps:
             g = s._tensor.grad
             s.grad_output = None if g is None else np.array(to_numpy(g))
+        self._back_cursor = len(self.steps)   # step_back starts again from the output
         return float(loss.item())
+
+    def step_back(self):
+        """The next step of the backward, from the output towards the input (backward_steps.BackStep: the
+        gradient arriving at the step and what its own backward sends on); None past the first step."""
+        from .backward_steps import BackStep, local_backward
+        if getattr(self, "_back_cursor", None) is None:
+            raise RuntimeError("call Stepper.backward(label) before step_back()")
+        while self._back_cursor > 0:
+            self._back_cursor -= 1
+            s = self.steps[self._back_cursor]
+            if s.grad_output is not None and s.inputs:   # steps the loss does not reach have no backward
+                return BackStep(s, s.grad_output, local_backward(s, s.grad_output))
+        return None
+
+    def bisect(self, samples=16, seed=0):
+        """Model-level gradcheck; when it fails, the first step from the output whose own backward fails
+        and where in its input the errors sit (backward_steps.BisectReport)."""
+        from .backward_steps import bisect
+        return bisect(self, samples=samples, seed=seed)
 
     def grad_norms(self):
         """name -> L2 norm of the gradient at each step's output (after ``backward``)."""
