@@ -9,7 +9,7 @@
 
 # %%
 import numpy as np
-from labcheck import check_batch_norm, check_max_pool_backward, check_saturation, report, save_figure
+from labcheck import check_batch_norm, check_max_pool_backward, check_saturation, report, save_figure, summary
 
 import zoo
 from minitorch_cnn.lab import Stepper, sample_image
@@ -66,7 +66,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
 check_batch_norm(batch_norm)
 
 # %% [markdown]
-# ## ReLU6 at initialisation, step by step
+# ## Exercise 3: ReLU6 at initialisation, step by step
 # The stepper records every layer of MobileNetV2 on a real image. For each ReLU6 we ask what fraction
 # of its outputs is clipped at 6 (zero gradient there) and what fraction is 0.
 
@@ -107,3 +107,6 @@ save_figure(fig, "03_relu6_saturation.png")
 # %% [markdown]
 # With batch norm in training mode the pre-activations are roughly unit normal, so almost none reach 6
 # at initialisation: the upper clip only starts to matter as the weights grow. About half sit at 0.
+
+# %%
+summary()   # "n of m checks passed"; as a script, exit status 1 when any failed

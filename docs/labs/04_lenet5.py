@@ -4,16 +4,18 @@
 # Build LeNet-5, check it three ways before training (parameter count against `zoo.summary`,
 # initial loss = ln 10, overfitting 100 images), then train it on MNIST and look inside: the learned
 # filters, the feature maps of one digit, the confusion matrix.
-# Data: MNIST when its files are found (`MINITORCH_DATA`, `/work/shared/data`), else Fashion-MNIST
-# (Debian's `dataset-fashion-mnist`), else digits drawn with matplotlib's fonts, so the lab always runs.
-# `LABS_QUICK=1` trains on 1,200 images for one epoch; without it, on all 60,000 for three.
+# Data: MNIST when its files are found (in `$MINITORCH_DATA`, or the cache `~/.cache/minitorch_cnn`
+# that `python -m minitorch_cnn.data.fetch mnist` fills), else Fashion-MNIST (the same places, or
+# Debian's `dataset-fashion-mnist` package), else digits the lab draws itself with matplotlib's font, so
+# it always runs, with no download. `LABS_QUICK=1` trains on 1,200 images for one epoch (the generated
+# digits: six epochs, 2 s); without it, on all 60,000 for three.
 
 # %%
 import time
 from collections import OrderedDict
 
 import numpy as np
-from labcheck import DATA_DIR, QUICK, check_initial_loss, check_parameter_count, report, save_figure
+from labcheck import LABS_DATA, QUICK, check_initial_loss, check_parameter_count, report, save_figure, summary
 
 import minitorch_cnn as mt
 import zoo
@@ -83,12 +85,15 @@ def drawn_digits(n, seed=0):
 
 
 def get_data():
-    for name in ("mnist", "fashion-mnist"):
+    """(train, test): MNIST, else Fashion-MNIST, else generated digits; LABS_DATA=generated forces those."""
+    for name in ("mnist", "fashion-mnist") if LABS_DATA != "generated" else ():
         try:
-            return (load_dataset(name, "train", data_dir=DATA_DIR, download=False),
-                    load_dataset(name, "test", data_dir=DATA_DIR, download=False))
+            return load_dataset(name, "train", download=False), load_dataset(name, "test", download=False)
         except DatasetNotFoundError:
             print(f"{name}: files not found, trying the next source")
+    print("no MNIST here: using digits drawn with matplotlib's font (generated, learnable, no download).\n"
+          "For the real thing: `python -m minitorch_cnn.data.fetch mnist` (downloads ~11 MB into "
+          "~/.cache/minitorch_cnn), or set MINITORCH_DATA to a folder holding mnist/")
     return drawn_digits(3000), drawn_digits(500, seed=1)
 
 
@@ -109,7 +114,7 @@ with mt.no_grad():
 check_initial_loss(loss0)
 
 # %% [markdown]
-# ## Check 3: overfit 100 images
+# ## Exercise 2 (check 3): overfit 100 images
 # A network that cannot drive the training loss of 100 images to zero has a bug (or too small a
 # learning rate). Write one training step: forward, loss, zero the gradients, backward, optimizer step.
 
@@ -150,15 +155,17 @@ report("accuracy on 100 memorised images", f"{acc_tiny:.2f}", "> 0.95", acc_tiny
 # ## Train
 # %%
 opt = mt.optim.Adam(model.parameters(), lr=2e-3)
-epochs = 1 if QUICK else 3
+generated = train.name == "drawn digits"   # small and easy, but 37 steps are too few for it
+epochs = (1 if not generated else 6) if QUICK else 3
 start = time.perf_counter()
 for epoch in range(epochs):
     losses = [train_step(model, opt, x, y) for x, y in DataLoader(train, 32 if QUICK else 64, shuffle=True, seed=epoch)]
     acc, predictions = accuracy(model, test)
     print(f"epoch {epoch + 1}: mean loss {np.mean(losses):.3f}, test accuracy {acc:.3f} "
           f"({time.perf_counter() - start:.0f} s)")
-report("test accuracy", f"{acc:.3f}", "> 0.5 (QUICK), > 0.97 on full MNIST" if QUICK else "> 0.8",
-       acc > (0.5 if QUICK else 0.8))
+# the generated digits reach 0.89 in quick mode; 1,200 real images for one epoch about 0.6; full MNIST 0.988
+want = 0.8 if generated or not QUICK else 0.5
+report("test accuracy", f"{acc:.3f}", f"> {want}", acc > want)
 
 # %% [markdown]
 # ## Inside the trained network
@@ -196,3 +203,6 @@ ax.set_xlabel("predicted")
 ax.set_ylabel("true")
 ax.set_title(f"{train.name}: confusion, test accuracy {acc:.3f}")
 save_figure(fig, "04_lenet5.png")
+
+# %%
+summary()   # "n of m checks passed"; as a script, exit status 1 when any failed

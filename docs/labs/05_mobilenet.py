@@ -1,14 +1,14 @@
 # %% [markdown]
 # # Lab 5 — Depthwise separable convolutions and MobileNet
 #
-# A standard k x k conv mixes space and channels at once: C*N*k^2 multiply-adds per output pixel.
-# MobileNet splits it: a *depthwise* k x k conv (groups = C, one filter per channel: C*k^2) then a
-# *pointwise* 1x1 conv (C*N). The ratio is 1/N + 1/k^2: about 1/8 for 3x3 filters.
+# A standard k x k conv from C to N channels mixes space and channels at once. MobileNet splits it: a
+# *depthwise* k x k conv (groups = C, one filter per channel) then a *pointwise* 1x1 conv (C to N).
+# How much cheaper is that? You count it in exercise 2.
 # Then MobileNetV2's inverted residual, stepped: expand (1x1) -> depthwise (3x3) -> project (1x1).
 
 # %%
 import numpy as np
-from labcheck import check_grouped_conv, check_mac_ratio, report, save_figure
+from labcheck import check_grouped_conv, check_mac_ratio, report, save_figure, summary
 
 import minitorch_cnn as mt
 import zoo
@@ -35,8 +35,19 @@ check_grouped_conv(grouped_conv)
 
 # %% [markdown]
 # ## Exercise 2: the multiply-add ratio
-# Write the ratio (depthwise + pointwise MACs) / (standard MACs) for N output channels and k x k filters.
+# Count the multiply-adds per output pixel of each of the three convolutions (a standard k x k one from C
+# to N channels, the depthwise k x k one, the pointwise 1x1 one), then write the ratio
+# (depthwise + pointwise) / standard as a function of N and k. Note that C drops out.
 # The check counts the MACs of real layers.
+#
+# **Question 2.** For 3x3 filters and N = 256, about how many times cheaper is the separable conv?
+# Which of the two terms dominates, and what does that say about where MobileNet spends its time?
+#
+# BEGIN SOLUTION
+# *Answer.* Standard C*N*k^2, depthwise C*k^2, pointwise C*N: ratio 1/N + 1/k^2 = 1/256 + 1/9, about
+# 1/8.7, so 8 to 9 times cheaper. The 1/k^2 term (the pointwise conv's share) dominates: most of
+# MobileNet's multiply-adds are in its 1x1 convolutions, which is why they are a plain matrix multiply.
+# END SOLUTION
 
 # %%
 def separable_ratio(n_out, k):
@@ -73,3 +84,6 @@ result = dw.gradcheck(samples=16)
 print(result)
 report("depthwise step gradcheck passed", result.passed, "True", result.passed)
 save_figure(st["features.3.depthwise.relu"].show(max_maps=48), "05_mobilenet_depthwise_maps.png")
+
+# %%
+summary()   # "n of m checks passed"; as a script, exit status 1 when any failed

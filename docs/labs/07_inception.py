@@ -9,7 +9,7 @@
 
 # %%
 import numpy as np
-from labcheck import check_aux_loss, check_close, check_inception_channels, report, save_figure
+from labcheck import check_aux_loss, check_close, check_inception_channels, report, save_figure, summary
 
 import zoo
 from minitorch_cnn import functional as F
@@ -65,7 +65,19 @@ report("aux steps in training / in eval", f"{len(aux_train)} / {len(aux_eval)}",
 
 # %% [markdown]
 # ## Exercise 3: the weighted loss
-# `outputs = (logits, aux1, aux2)`. Return `main_weight * CE(logits) + aux_weight * (CE(aux1) + CE(aux2))`.
+# `outputs = (logits, aux1, aux2)`: the main head and the two auxiliary heads. The paper (Szegedy et al.
+# 2014, section 5) says of the auxiliary classifiers: "during training, their loss gets added to the
+# total loss of the network with a discount weight (the losses of the auxiliary classifiers were weighted
+# by 0.3)". Turn that sentence into the total loss, with `aux_weight` as the discount and `main_weight`
+# scaling the main head's loss (1.0 in the paper; the course slides use 0.7). Use `F.cross_entropy`.
+#
+# **Question 3.** At test time the auxiliary heads are dropped. Why can they be, and why train with them?
+#
+# BEGIN SOLUTION
+# *Answer.* They only add loss terms: the main head's prediction never reads them, so dropping them
+# changes nothing at inference. In training they inject gradient into the middle of a 22-layer network
+# (aux1's head gets a gradient, see the last check) and act as a regulariser on the middle features.
+# END SOLUTION
 
 # %%
 def googlenet_loss(outputs, y, aux_weight=0.3, main_weight=1.0):
@@ -83,3 +95,6 @@ fig = train_steps.plot_grads("GoogLeNet (training mode): gradient norm per step;
 save_figure(fig, "07_inception_grad_norms.png")
 aux_grad = np.linalg.norm(train_steps["aux1.fc2"].grad_output)
 report("gradient reaches aux1's head", f"{aux_grad:.2e}", "> 0", aux_grad > 0)
+
+# %%
+summary()   # "n of m checks passed"; as a script, exit status 1 when any failed

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from labcheck import QUICK, best_ms, check_close, check_im2col_kernel, check_relu6_kernel, report, save_figure
+from labcheck import QUICK, best_ms, check_close, check_im2col_kernel, check_relu6_kernel, report, save_figure, summary
 
 import minitorch_cnn
 from minitorch_cnn.device import device, gpu_available, to_numpy, using_device
@@ -154,3 +154,6 @@ ax.barh(list(timings), list(timings.values()), color=["tab:green", "tab:gray", "
 ax.set_xlabel("ms (best of 5)")
 ax.set_title(f"ReLU6 on {n:,} float32 values")
 save_figure(fig, "08_gpu_kernels_relu6_timing.png")
+
+# %%
+summary()   # "n of m checks passed"; as a script, exit status 1 when any failed

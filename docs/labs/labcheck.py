@@ -1,12 +1,20 @@
-"""What every lab shares: the QUICK switch, CS231n-style check lines, figure saving, and one check
-function per exercise. Each check takes the student's implementation, prints lines such as
+"""What every lab shares: the QUICK switch, CS231n-style check lines, a running tally of them, figure
+saving, and one check function per exercise. Each check takes the student's implementation, prints
+lines such as
 
     dx error 3.1e-09 (expect < 1e-07): ok
 
-and returns True when every line is ok. tests/labs/test_labs.py runs each check on a planted wrong
+and returns True when every line is ok. Every lab ends with ``summary()``: "n of m checks passed", and
+as a script a non-zero exit status when any check failed. An exercise left unfinished in a student copy
+(``python -m minitorch_cnn.lab.student``) raises NotImplementedError("exercise 2.2 (im2col_naive)"):
+a check reports it as a failed line and the lab goes on; code that needs the missing piece stops the
+lab at its summary, without a traceback. tests/labs/test_labs.py runs each check on a planted wrong
 implementation too, to show that it can fail.
 """
+import functools
 import os
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -20,11 +28,80 @@ from minitorch_cnn.gradcheck import relative_error
 from minitorch_cnn.kernels import reference
 
 QUICK = os.environ.get("LABS_QUICK") == "1"          # CI: small data, few steps; everything still runs
-FIGURES = Path(os.environ.get("LABS_FIGURES", Path(__file__).resolve().parent / "figures"))
-# The real data: $MINITORCH_DATA, else a shared/data folder beside the repository (the layout this project's
-# machines use), else the labs fall back to Fashion-MNIST from the Debian package or drawn digits.
-_SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-DATA_DIR = os.environ.get("MINITORCH_DATA") or (str(_SHARED) if _SHARED.is_dir() else None)
+# Figures go to an output folder that git ignores, so running a lab never rewrites a tracked file; the
+# committed ones in docs/labs/figures come from a full run with LABS_FIGURES=docs/labs/figures.
+FIGURES = Path(os.environ.get("LABS_FIGURES") or Path(__file__).resolve().parent / "output")
+# Datasets are found by minitorch_cnn.data.load_dataset: $MINITORCH_DATA (the one documented place), the
+# per-user cache (~/.cache/minitorch_cnn), Debian's /usr/share/datasets. LABS_DATA=generated makes lab 4
+# use its generated digits even when a real dataset is there (the test of a machine without data).
+LABS_DATA = os.environ.get("LABS_DATA", "")
+TALLY = {"passed": 0, "failed": 0}
+REPORTED = set()                                    # the unfinished exercises already reported
+
+
+def _interactive():
+    """True inside Jupyter or a Python prompt: no exits, figures displayed inline."""
+    ipython = sys.modules.get("IPython")
+    return hasattr(sys, "ps1") or bool(ipython and ipython.get_ipython() is not None)
+
+
+def summary():
+    """Print "n of m checks passed"; as a script, exit with status 1 when any check failed."""
+    total = TALLY["passed"] + TALLY["failed"]
+    print(f"\n{TALLY['passed']} of {total} checks passed" + ("" if not TALLY["failed"] else
+                                                              f" ({TALLY['failed']} FAILED)"))
+    if TALLY["failed"] and not _interactive():
+        sys.exit(1)
+
+
+def _unfinished(err):
+    """The 'exercise 2.2 (im2col_naive)' a student copy's NotImplementedError names, else None."""
+    text = str(err)
+    return text if text.startswith("exercise ") else None
+
+
+def _list_unreached():
+    """Name the unfinished exercises of the running lab (its source's markers) that it never reached."""
+    try:
+        source = Path(sys.argv[0]).read_text(encoding="utf-8")
+    except OSError:
+        return
+    left = [name for name in re.findall(r'NotImplementedError\("(exercise [^"]+)"\)', source)
+            if name not in REPORTED]
+    if left:
+        print("not reached, also unfinished: " + ", ".join(dict.fromkeys(left)))
+
+
+def _stop_at_unfinished(kind, err, tb):
+    """sys.excepthook: an unfinished exercise that later code needs ends the lab at its summary."""
+    if isinstance(err, NotImplementedError) and _unfinished(err):
+        TALLY["failed"] += 1
+        REPORTED.add(_unfinished(err))
+        print(f"{_unfinished(err)}: not implemented yet, and the rest of this lab uses it: FAIL")
+        print("(finish that exercise to see the rest of the lab)")
+        _list_unreached()
+        summary()
+        sys.exit(1)
+    sys.__excepthook__(kind, err, tb)
+
+
+sys.excepthook = _stop_at_unfinished
+
+
+def exercise_check(check):
+    """Decorator: a check whose exercise is unfinished prints one failed line instead of a traceback."""
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except NotImplementedError as err:
+            if not _unfinished(err):
+                raise
+            TALLY["failed"] += 1
+            REPORTED.add(_unfinished(err))
+            print(f"{_unfinished(err)}: not implemented yet: FAIL")
+            return False
+    return run
 
 
 def rel_error(a, b):
@@ -37,11 +114,32 @@ def rel_error(a, b):
 
 
 def report(label, value, expect, ok):
+    ok = bool(ok)
+    TALLY["passed" if ok else "failed"] += 1
     print(f"{label} {value} (expect {expect}): {'ok' if ok else 'FAIL'}")
-    return bool(ok)
+    return ok
+
+
+def attempt(fn):
+    """fn(), or None, with one failed line, when it needs an exercise not written yet: lets a lab use a
+    student's function outside a check and still run on."""
+    try:
+        return fn()
+    except NotImplementedError as err:
+        if not _unfinished(err):
+            raise
+        TALLY["failed"] += 1
+        REPORTED.add(_unfinished(err))
+        print(f"{_unfinished(err)}: not implemented yet: FAIL")
+        return None
 
 
 def check_close(label, got, want, tol=1e-7):
+    """One check line: rel_error(got, want) < tol. ``got`` or ``want`` may be a function of no arguments
+    (called here, so that an unfinished exercise in it is reported rather than stopping the lab)."""
+    got, want = (attempt(v) if callable(v) else v for v in (got, want))
+    if got is None or want is None:
+        return False
     err = rel_error(got, want)
     return report(f"{label} error", f"{err:.1e}", f"< {tol:.0e}", err < tol)
 
@@ -60,12 +158,16 @@ def best_ms(fn, repeat=3, warmup=False):
 
 
 def save_figure(fig, name):
-    """Write ``fig`` to FIGURES/name atomically (temporary file, then rename); returns the path."""
+    """Write ``fig`` to FIGURES/name atomically (temporary file, then rename) and, in a notebook, show
+    it inline (a bare Figure in a script shows nothing); returns the path."""
     FIGURES.mkdir(parents=True, exist_ok=True)
     # The temporary file has no .png ending for matplotlib to read the format from: say it.
     atomic_write(FIGURES / name, lambda f: fig.savefig(f, format=Path(name).suffix[1:] or "png",
                                                        dpi=90, bbox_inches="tight"))
     print(f"figure: {FIGURES / name}")
+    if _interactive():
+        from IPython.display import display
+        display(fig)
     return FIGURES / name
 
 
@@ -83,6 +185,7 @@ def _grad(fn, *arrays):
 
 
 # ---------------------------------------------------------------- lab 1: autograd
+@exercise_check
 def check_function(function_class, reference_fn, label="dx"):
     """A Function's backward against finite differences (mt.gradcheck) and its forward against NumPy."""
     x = _rng(1).standard_normal((4, 5))
@@ -95,6 +198,7 @@ def check_function(function_class, reference_fn, label="dx"):
 CONV_CASES = [((2, 3, 7, 7), (4, 3, 3, 3), 1, 1), ((1, 2, 8, 6), (3, 2, 3, 2), 2, 0)]
 
 
+@exercise_check
 def check_conv_forward(conv_fn):
     ok = True
     for xs, ws, stride, pad in CONV_CASES:
@@ -105,6 +209,7 @@ def check_conv_forward(conv_fn):
     return ok
 
 
+@exercise_check
 def check_im2col(im2col_fn):
     ok = True
     for xs, ws, stride, pad in CONV_CASES:
@@ -116,6 +221,7 @@ def check_im2col(im2col_fn):
     return ok
 
 
+@exercise_check
 def check_conv_backward(backward_fn):
     xs, ws, stride, pad = CONV_CASES[0]
     r = _rng(4)
@@ -128,12 +234,14 @@ def check_conv_backward(backward_fn):
 
 
 # ---------------------------------------------------------------- lab 3: pooling, batch norm
+@exercise_check
 def check_max_pool_backward(backward_fn):
     x = _rng(5).standard_normal((2, 3, 6, 6))
     dout, (dx,) = _grad(lambda t: F.max_pool2d(t, 2), x)
     return check_close("max-pool dx", backward_fn(dout, x, 2), dx)
 
 
+@exercise_check
 def check_batch_norm(bn_fn):
     """bn_fn(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5) -> y,
     updating the running arrays in place while training."""
@@ -149,23 +257,27 @@ def check_batch_norm(bn_fn):
     return check_close("eval-mode y", bn_fn(x, gamma, beta, mean, var, False), layer(mt.Tensor(x)).data) and ok
 
 
+@exercise_check
 def check_saturation(fraction_fn):
     x = _rng(7).standard_normal(1000) * 5
     return check_close("saturated fraction", fraction_fn(np.clip(x, 0, 6)), np.mean(x >= 6))
 
 
 # ---------------------------------------------------------------- lab 4: LeNet-5
+@exercise_check
 def check_parameter_count(model, expected):
     n = sum(p.size for p in model.parameters())
     return report("parameter count", n, f"== {expected}", n == expected)
 
 
+@exercise_check
 def check_initial_loss(loss, num_classes=10):
     return report("initial loss", f"{loss:.3f}", f"ln {num_classes} = {np.log(num_classes):.3f} +- 0.15",
                   abs(loss - np.log(num_classes)) < 0.15)
 
 
 # ---------------------------------------------------------------- lab 5: MobileNet
+@exercise_check
 def check_grouped_conv(grouped_fn):
     r = _rng(8)
     x, w = r.standard_normal((2, 6, 5, 5)), r.standard_normal((9, 2, 3, 3))
@@ -173,6 +285,7 @@ def check_grouped_conv(grouped_fn):
     return check_close("grouped conv out", grouped_fn(x, w, 3, 1), want)
 
 
+@exercise_check
 def check_mac_ratio(ratio_fn):
     ok = True
     for c_in, c_out, k in [(32, 64, 3), (128, 128, 3), (64, 256, 5)]:
@@ -184,6 +297,7 @@ def check_mac_ratio(ratio_fn):
 
 
 # ---------------------------------------------------------------- lab 6: ResNet
+@exercise_check
 def check_basic_block(block_class):
     from zoo.models.resnet import BasicBlock
     ok = True
@@ -200,12 +314,14 @@ def check_basic_block(block_class):
     return ok
 
 
+@exercise_check
 def check_identity(block, x):
     y = block.eval()(mt.Tensor(x)).data
     return check_close("zero-gamma block vs relu(x)", y, np.maximum(x, 0))
 
 
 # ---------------------------------------------------------------- lab 7: Inception
+@exercise_check
 def check_inception_channels(channels_fn):
     from zoo.models.googlenet import INCEPTION, Inception
     ok = True
@@ -215,6 +331,7 @@ def check_inception_channels(channels_fn):
     return ok
 
 
+@exercise_check
 def check_aux_loss(loss_fn):
     from zoo import googlenet_loss
     r = _rng(11)
@@ -228,6 +345,7 @@ def check_aux_loss(loss_fn):
 
 
 # ---------------------------------------------------------------- lab 8: kernels
+@exercise_check
 def check_relu6_kernel(kernel_fn):
     x = (_rng(12).standard_normal(1000) * 5).astype(np.float32)
     y, mask = np.empty_like(x), np.empty(x.shape, np.bool_)
@@ -237,6 +355,7 @@ def check_relu6_kernel(kernel_fn):
     return report("relu6 mask mismatches", int((mask != want_mask).sum()), "== 0", (mask == want_mask).all()) and ok
 
 
+@exercise_check
 def check_im2col_kernel(kernel_fn):
     x = _rng(13).standard_normal((2, 3, 6, 5)).astype(np.float32)
     kh, kw, s, p = 3, 3, 2, 1

@@ -1,6 +1,9 @@
-"""The eight labs in docs/labs: each runs as a script (LABS_QUICK=1, MPLBACKEND=Agg) and every check
-it prints passes; every check function fails on a planted wrong implementation and passes on a right
-one; the student copy of each lab (solutions stripped) compiles."""
+"""The eight labs in docs/labs: each runs as a script (LABS_QUICK=1, MPLBACKEND=Agg), with no dataset
+configured (MINITORCH_DATA unset, an empty HOME), and every check it prints passes and its summary says
+so; lab 4 also passes with no dataset at all (LABS_DATA=generated); a failed check makes a lab exit 1;
+every check function fails on a planted wrong implementation and passes on a right one; the student copy
+of each lab (python -m minitorch_cnn.lab.student) runs to its summary naming its unfinished exercises,
+exits 1 and prints no traceback."""
 import os
 import re
 import subprocess
@@ -23,43 +26,118 @@ LABS = sorted(LABS_DIR.glob("[0-9][0-9]_*.py"))
 CHECK_LINE = re.compile(r"\(expect .+\): (ok|FAIL)$")
 sys.path.insert(0, str(LABS_DIR))
 import labcheck  # noqa: E402
-import strip_solutions  # noqa: E402
+
+from minitorch_cnn.lab import student  # noqa: E402
 
 
 def test_there_are_eight_labs():
     assert [p.name[:2] for p in LABS] == [f"{i:02d}" for i in range(1, 9)]
 
 
-@pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
-def test_lab_runs_and_every_check_passes(lab, tmp_path):
-    env = dict(os.environ, LABS_QUICK="1", MPLBACKEND="Agg", LABS_FIGURES=str(tmp_path),
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+def run_lab(path, tmp_path, **env_vars):
+    """Run a lab as a student would on a fresh laptop: no MINITORCH_DATA, an empty home (so no
+    ~/.cache/minitorch_cnn); returns the CompletedProcess."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MINITORCH_DATA", "XDG_CACHE_HOME", "LABS_DATA")}
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env.update(LABS_QUICK="1", MPLBACKEND="Agg", LABS_FIGURES=str(tmp_path / "figures"), HOME=str(home),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env_vars)
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, str(lab)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
-    seconds = time.perf_counter() - start
-    print(f"{lab.name}: {seconds:.1f} s")
+    run = subprocess.run([sys.executable, str(path)], cwd=path.parent, env=env, capture_output=True, text=True,
+                         timeout=400)
+    print(f"{path.name}: {time.perf_counter() - start:.1f} s")
+    return run
+
+
+def assert_every_check_passed(run, tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     checks = [line for line in run.stdout.splitlines() if CHECK_LINE.search(line)]
     failed = [line for line in checks if line.endswith("FAIL")]
     assert len(checks) >= 2 and not failed, "\n".join(failed or ["no check lines printed"])
-    assert len(list(tmp_path.glob("*.png"))) >= 1            # the lab drew its figure
+    tally = re.search(r"\n(\d+) of (\d+) checks passed$", run.stdout.rstrip())   # labcheck's own count
+    assert tally and tally[1] == tally[2] and int(tally[2]) >= 2, run.stdout[-1000:]
+    assert len(list((tmp_path / "figures").glob("*.png"))) >= 1            # the lab drew its figure
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
-def test_student_copy_compiles(lab):
+def test_lab_runs_and_every_check_passes(lab, tmp_path):
+    assert_every_check_passed(run_lab(lab, tmp_path), tmp_path)
+
+
+def test_lab4_passes_with_no_dataset_anywhere(tmp_path):
+    """LABS_DATA=generated hides MNIST and Fashion-MNIST wherever they are (a laptop has neither)."""
+    run = run_lab(LABS_DIR / "04_lenet5.py", tmp_path, LABS_DATA="generated")
+    assert "python -m minitorch_cnn.data.fetch mnist" in run.stdout      # says how to get the real data
+    assert_every_check_passed(run, tmp_path)
+
+
+def test_a_failed_check_fails_the_lab(tmp_path):
+    lab = tmp_path / "09_failing.py"
+    lab.write_text("from labcheck import report, summary\nreport('one', 1, '== 1', True)\n"
+                   "report('two', 2, '== 3', False)\nsummary()\n")
+    (tmp_path / "labcheck.py").write_text((LABS_DIR / "labcheck.py").read_text())
+    run = run_lab(lab, tmp_path)
+    assert run.returncode == 1 and "1 of 2 checks passed (1 FAILED)" in run.stdout, run.stdout + run.stderr
+
+
+def test_labs_write_figures_to_an_ignored_output_folder_by_default():
+    """Running a lab must not rewrite the committed figures in docs/labs/figures."""
+    env = {k: v for k, v in os.environ.items() if k != "LABS_FIGURES"}
+    run = subprocess.run([sys.executable, "-c", "import labcheck; print(labcheck.FIGURES)"], cwd=LABS_DIR, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert Path(run.stdout.strip()) == LABS_DIR / "output", run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
+def test_student_copy_hides_the_answers(lab):
     text = lab.read_text()
-    student = strip_solutions.student_copy(text)
-    blocks = text.count("# BEGIN SOLUTION")
-    assert blocks >= 1 and "SOLUTION" not in student
-    assert student.count("raise NotImplementedError") == blocks
-    compile(student, lab.name, "exec")
+    copy = student.student_copy(text, int(lab.name[:2]))
+    code_blocks = len(re.findall(r'NotImplementedError\("exercise \d\.\d \([\w.]+\)"\)', copy))
+    assert text.count("# BEGIN SOLUTION") >= 1 and "SOLUTION" not in copy and "[solution]" not in copy
+    assert code_blocks + copy.count("*(your answer here)*") == text.count("# BEGIN SOLUTION")
+    compile(copy, lab.name, "exec")
 
 
-def test_stripper_rejects_unbalanced_markers():
+GIVEAWAYS = {"01": ["1 - y ** 2", "1 - tanh(x)^2", "1 - y^2", "instead of sigmoid", "sigmoid"], "05": ["1/N + 1/k^2"],
+             "07": ["main_weight * CE", "main_weight * F.cross_entropy"]}
+
+
+@pytest.mark.parametrize("number", sorted(GIVEAWAYS))
+def test_student_copy_does_not_give_the_answer_away(number):
+    lab = next(p for p in LABS if p.name.startswith(number))
+    copy = student.student_copy(lab.read_text(), int(number))
+    assert [text for text in GIVEAWAYS[number] if text in copy] == []
+
+
+@pytest.fixture(scope="module")
+def student_copies(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    assert student.main([str(LABS_DIR), "-o", str(out)]) == 0
+    return out
+
+
+def test_student_writes_every_lab_and_labcheck_into_a_folder(student_copies):
+    assert sorted(p.name for p in student_copies.glob("*.py")) == sorted([p.name for p in LABS] + ["labcheck.py"])
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
+def test_student_copy_runs_to_its_summary(lab, student_copies, tmp_path):
+    run = run_lab(student_copies / lab.name, tmp_path)
+    number = lab.name[:2].lstrip("0")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert re.search(rf"exercise {number}\.1 \([\w.]+\): not implemented yet", run.stdout), run.stdout
+    assert re.search(r"\d+ of \d+ checks passed \(\d+ FAILED\)$", run.stdout.rstrip()), run.stdout[-2000:]
+
+
+def test_student_rejects_unbalanced_markers_and_non_labs(tmp_path):
     with pytest.raises(ValueError, match="never closed"):
-        strip_solutions.student_copy("    # BEGIN SOLUTION\n    x = 1\n")
+        student.student_copy("    # BEGIN SOLUTION\n    x = 1\n")
     with pytest.raises(ValueError, match="without a BEGIN"):
-        strip_solutions.student_copy("# END SOLUTION\n")
+        student.student_copy("# END SOLUTION\n")
+    (tmp_path / "notes.py").write_text("x = 1\n")
+    with pytest.raises(ValueError, match="expected a lab file NN_name.py"):
+        student.write_student_copies([tmp_path / "notes.py"], tmp_path / "out")
 
 
 # ------------------------------------------------------------ right and planted wrong implementations
