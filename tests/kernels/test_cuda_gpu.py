@@ -102,6 +102,15 @@ def test_device_path_rules():
     assert "Total params" in zoo.summary(model, (1, 32, 32))
 
 
+def checkpoint_meta():
+    """The smallest meta document zoo.run.checkpoint.validate_meta accepts (every field zoo.train writes)."""
+    from zoo.run.checkpoint import CONFIG_FIELDS, POSITION_FIELDS
+    config = dict.fromkeys(CONFIG_FIELDS, None) | {"model": "lenet5", "dataset": "mnist"}
+    return {"model": "lenet5", "dataset": "mnist", "in_channels": 1, "num_classes": 10, "classes": list("0123456789"),
+            "config": config, "position": dict.fromkeys(POSITION_FIELDS, 0), "history": [], "invocations": [],
+            "rng_state": {}}
+
+
 def test_checkpoint_round_trip_on_the_gpu(tmp_path):
     import cupy
 
@@ -113,7 +122,7 @@ def test_checkpoint_round_trip_on_the_gpu(tmp_path):
     x = mt.Tensor(cupy.ones((2, 1, 32, 32), np.float32))
     mt.functional.cross_entropy(model.train()(x), np.array([1, 2])).backward()
     opt.step()
-    save_checkpoint(tmp_path / "c.npz", model, opt, {"model": "lenet5"})
+    save_checkpoint(tmp_path / "c.npz", model, opt, checkpoint_meta())
     _, model_state, opt_state = load_checkpoint(tmp_path / "c.npz")
     fresh = zoo.get_model("lenet5", in_channels=1).to("cuda").load_state_dict(model_state)
     fresh_opt = mt.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)

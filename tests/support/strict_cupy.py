@@ -13,17 +13,24 @@ called on device arrays (``np.sum(dev)``) dispatch here where this module has th
 ``__array_function__`` does; ``RawModule`` kernels run on the project's host emulator
 (minitorch_cnn/kernels/cuda/emulator.py) over the wrapped host buffers, so they write in place.
 
+Every crossing and every kernel is recorded, with the library line that caused it, in ``LEDGER``
+(support/standin_ledger.py): device -> host syncs, host -> device copies, RawModule launches, CuPy's own
+kernels, and the hidden copies ``cupy.matmul`` makes for ndim > 2 operands that are not C-contiguous.
+
 Bind it BEFORE minitorch_cnn is imported (a fresh interpreter or a subprocess)::
 
     import sys; sys.path.insert(0, "tests")
     from support import strict_cupy; strict_cupy.install()
     import minitorch_cnn          # its "import cupy" now gets this module
 """
+import builtins  # this module's own any/all/sum/max/min are CuPy's: the built-ins by name
 import numbers
 import sys
 import types
 
 import numpy as np
+
+from .standin_ledger import LEDGER, matmul_copies
 
 _IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "
              "Please use `.get()` to construct a NumPy array explicitly.")
@@ -55,20 +62,27 @@ class ndarray:
         raise TypeError(_IMPLICIT)
 
     def get(self, stream=None, order="C", out=None):
-        """A host copy (the one explicit way out, with cupy.asnumpy)."""
+        """A host copy (the one explicit way out, with cupy.asnumpy): a device -> host sync."""
+        LEDGER.record("sync", f"get {self.shape}", self.nbytes)
         return np.array(self._host, order=order)
 
     def set(self, array):
+        LEDGER.record("h2d", f"set {self.shape}", self.nbytes)
         self._host[...] = array
 
+    def _synced(self, what):
+        """The host memory, for a conversion that waits for the device and copies back (a sync)."""
+        LEDGER.record("sync", what, self.nbytes)
+        return self._host
+
     def __repr__(self):
-        return repr(self._host)
+        return repr(self._synced("repr"))
 
     def __str__(self):
-        return str(self._host)
+        return str(self._synced("str"))
 
     def __format__(self, spec):
-        return format(self._host, spec)
+        return format(self._synced("format"), spec)
 
     # ---- methods: NumPy's, on the device memory, results stay on the device -------------------------
     def __getattr__(self, name):
@@ -76,14 +90,16 @@ class ndarray:
             raise AttributeError(f"strict_cupy.ndarray has no attribute {name!r}")
         method = getattr(self._host, name)
         def call(*args, **kwargs):
-            return _result(method(*_unwrap(args, self._id), **_unwrap(kwargs, self._id)), self._id)
+            result = method(*_unwrap(args, self._id), **_unwrap(kwargs, self._id))
+            _count_op(name, result, (self._host,))
+            return _result(result, self._id)
         return call
 
     def item(self):
-        return self._host.item()
+        return self._synced("item").item()
 
     def tolist(self):
-        return self._host.tolist()
+        return self._synced("tolist").tolist()
 
     def __len__(self):
         return len(self._host)
@@ -92,30 +108,38 @@ class ndarray:
         return (_wrap(row, self._id) for row in self._host)
 
     def __bool__(self):
-        return bool(self._host)
+        return bool(self._synced("bool"))
 
     def __float__(self):
-        return float(self._host)
+        return float(self._synced("float"))
 
     def __int__(self):
-        return int(self._host)
+        return int(self._synced("int"))
 
     def __index__(self):
-        return self._host.__index__()
+        return self._synced("index").__index__()
 
     def __getitem__(self, key):
-        return _result(self._host[_unwrap_key(key)], self._id)
+        result = self._host[_unwrap_key(key)]
+        _count_op("getitem", result, (self._host,))    # basic slicing is a view; fancy indexing a gather kernel
+        return _result(result, self._id)
 
     def __setitem__(self, key, value):
-        if isinstance(value, np.ndarray) and value.ndim > 0 and not (
-                isinstance(key, slice) and key == slice(None)):   # CuPy copies a host array only into x[:]
-            raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
+        if isinstance(value, np.ndarray) and value.ndim > 0:
+            if not (isinstance(key, slice) and key == slice(None)):   # CuPy copies a host array only into x[:]
+                raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
+            LEDGER.record("h2d", f"setitem {value.shape}", value.nbytes)
+        LEDGER.record("op", "setitem")
         self._host[_unwrap_key(key)] = value._host if isinstance(value, ndarray) else value
 
     # ---- NumPy's protocols: ufuncs and functions on device arrays stay on the device ---------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         device_id = _device_of(inputs + tuple(kwargs.get("out", ())))
-        result = getattr(ufunc, method)(*_unwrap(inputs, device_id), **_unwrap(kwargs, device_id))
+        hosts, host_kwargs = _unwrap(inputs, device_id), _unwrap(kwargs, device_id)
+        if ufunc is np.matmul:
+            matmul_copies(hosts, (host_kwargs.get("out") or (None,))[0])
+        LEDGER.record("op", f"{ufunc.__name__}.{method}" if method != "__call__" else ufunc.__name__)
+        result = getattr(ufunc, method)(*hosts, **host_kwargs)
         if "out" in kwargs:
             out = kwargs["out"]
             return out[0] if len(out) == 1 else out
@@ -200,6 +224,9 @@ def _unwrap_key(key):
     """An index: device arrays in it become host ones; host index arrays are allowed (CuPy copies them)."""
     if isinstance(key, ndarray):
         return key._host
+    if isinstance(key, np.ndarray | list):
+        LEDGER.record("h2d", "host index array", np.asarray(key).nbytes)
+        return key
     if isinstance(key, tuple):
         return tuple(_unwrap_key(k) for k in key)
     return key
@@ -207,13 +234,34 @@ def _unwrap_key(key):
 
 # ---- the module's functions ----------------------------------------------------------------------
 
-def _on_device(np_func):
+_QUERIES = {"shares_memory", "may_share_memory", "ndim", "shape", "size", "isscalar", "result_type"}
+
+
+def _count_op(name, result, inputs):
+    """Record one of CuPy's kernels unless ``result`` is a view of an input (reshape, transpose, slicing) or
+    the call was a query; ``empty``-like allocations launch nothing either."""
+    if name in _QUERIES or name.startswith("empty"):
+        return
+    first = result[0] if isinstance(result, list | tuple) and result and name == "split" else result   # views
+    if isinstance(first, np.ndarray) and builtins.any(isinstance(a, np.ndarray) and np.may_share_memory(first, a)
+                                             for a in inputs):
+        return
+    LEDGER.record("op", name)
+
+
+def _on_device(np_func, name=None):
     """``np_func`` over device arrays: host ndarrays refused, results on the device."""
+    name = name or np_func.__name__
     def call(*args, **kwargs):
-        device_id = _device_of(tuple(args) + tuple(a for v in args if isinstance(v, list | tuple) for a in v)
-                               + tuple(kwargs.values()))
-        return _result(np_func(*_unwrap(args, device_id), **_unwrap(kwargs, device_id)), device_id)
-    call.__name__ = np_func.__name__
+        flat = tuple(args) + tuple(a for v in args if isinstance(v, list | tuple) for a in v)
+        device_id = _device_of(flat + tuple(kwargs.values()))
+        hosts, host_kwargs = _unwrap(args, device_id), _unwrap(kwargs, device_id)
+        if name == "matmul":
+            matmul_copies(hosts[:2], host_kwargs.get("out"))
+        result = np_func(*hosts, **host_kwargs)
+        _count_op(name, result, tuple(_unwrap(flat, device_id)))
+        return _result(result, device_id)
+    call.__name__ = name
     return call
 
 
@@ -222,12 +270,12 @@ class _Ufunc:
 
     def __init__(self, ufunc):
         self._ufunc, self.__name__ = ufunc, ufunc.__name__
-        self.at = _on_device(ufunc.at)
-        self.reduce = _on_device(ufunc.reduce)
+        self.at = _on_device(ufunc.at, f"{ufunc.__name__}.at")
+        self.reduce = _on_device(ufunc.reduce, f"{ufunc.__name__}.reduce")
 
     def __call__(self, *args, **kwargs):
         out = kwargs.get("out")
-        result = _on_device(self._ufunc)(*args, **kwargs)
+        result = _on_device(self._ufunc, self.__name__)(*args, **kwargs)
         if out is not None:
             return out[0] if isinstance(out, tuple) else out
         return result
@@ -237,12 +285,16 @@ def asarray(a, dtype=None, order=None):
     """The one way in: a host array (or list, number) copied to the device; a device array kept."""
     if isinstance(a, ndarray):
         return a if dtype is None or a.dtype == dtype else a.astype(dtype)
-    return _wrap(np.array(a, dtype=dtype, order=order or "K"), _current[0])
+    host = np.array(a, dtype=dtype, order=order or "K")
+    LEDGER.record("h2d", f"asarray {host.shape}", host.nbytes)
+    return _wrap(host, _current[0])
 
 
 def array(a, dtype=None, copy=True, order="K", ndmin=0):
     host = a._host if isinstance(a, ndarray) else a
-    return _wrap(np.array(host, dtype=dtype, copy=copy, order=order, ndmin=ndmin), _current[0])
+    made = np.array(host, dtype=dtype, copy=copy, order=order, ndmin=ndmin)
+    LEDGER.record("op" if isinstance(a, ndarray) else "h2d", f"array {made.shape}", made.nbytes)
+    return _wrap(made, _current[0])
 
 
 def asnumpy(a, stream=None, order="C", out=None):
@@ -251,11 +303,13 @@ def asnumpy(a, stream=None, order="C", out=None):
 
 
 def get_array_module(*args):
-    return sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else np
+    return sys.modules[__name__] if builtins.any(isinstance(a, ndarray) for a in args) else np
 
 
 def _creator(np_func):
     def create(*args, **kwargs):
+        if np_func is not np.empty:
+            LEDGER.record("op", np_func.__name__)       # a fill kernel
         return _wrap(np_func(*args, **kwargs), _current[0])
     create.__name__ = np_func.__name__
     return create
@@ -303,7 +357,10 @@ class _Generator:
 
     def __getattr__(self, name):
         draw = getattr(self._rng, name)
-        return lambda *args, **kwargs: _result(draw(*args, **kwargs), _current[0])
+        def on_device(*args, **kwargs):
+            LEDGER.record("op", f"random.{name}")
+            return _result(draw(*args, **kwargs), _current[0])
+        return on_device
 
 
 random = types.ModuleType("cupy.random")
@@ -363,7 +420,9 @@ class RawModule:
         def launch(grid, block, args, shared_mem=0, stream=None):
             for i, a in enumerate(args):
                 if isinstance(a, np.ndarray):
+                    LEDGER.record("host_to_kernel", f"{name} argument {i}", a.nbytes)
                     raise TypeError(f"{name}: argument {i}: Unsupported type {type(a)} (a host array)")
+            LEDGER.record("launch", name)
             launches[name] = launches.get(name, 0) + 1
             return kernel(grid, block, tuple(a._host if isinstance(a, ndarray) else a for a in args))
         return launch
