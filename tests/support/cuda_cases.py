@@ -183,6 +183,24 @@ CASES = [
 ]
 
 
+def nan_aware_err(where, got, want, floor=0.0):
+    """``rel_err`` where both are numbers; a NaN in ``got`` where ``want`` has none (an element a kernel never
+    wrote: the emulator NaN-fills outputs before each launch) or the reverse fails here. Without this check a
+    NaN would vanish: ``max(0.0, nan)`` is 0.0, so an all-NaN output would score error 0."""
+    if got.dtype.kind == "f":
+        stray = np.isnan(got) != np.isnan(want)
+        if stray.any():
+            first = tuple(int(i) for i in np.argwhere(stray)[0])
+            raise AssertionError(f"{where}: {int(stray.sum())} of {got.size} elements NaN in one and not the "
+                                 f"other (first at {first}: got {got[first]}, reference {want[first]}); "
+                                 f"an output the kernel never wrote is NaN")
+        numbers = ~np.isnan(want)
+        got, want = got[numbers], want[numbers]
+    err = rel_err(got, want, floor)
+    assert not np.isnan(err), f"{where}: the error is NaN"
+    return err
+
+
 def run_case(case, kernels, cfg, send=lambda a: a, host=np.asarray, seed=0):
     """{output: relative error} of ``kernels.<case.kernel>`` against the reference on one configuration.
     ``send`` puts a host array on the tier's device, ``host`` brings a result back. Exact outputs,
@@ -203,7 +221,7 @@ def run_case(case, kernels, cfg, send=lambda a: a, host=np.asarray, seed=0):
         assert g.dtype == w.dtype and g.shape == w.shape, (where, g.dtype, g.shape, w.dtype, w.shape)
         if output in case.exact:
             assert np.array_equal(g, w, equal_nan=True), f"{where} differs from the reference"
-        errs[output] = 0.0 if output in case.exact else rel_err(g, w, floors.get(output, 0.0))
+        errs[output] = 0.0 if output in case.exact else nan_aware_err(where, g, w, floors.get(output, 0.0))
     return errs
 
 

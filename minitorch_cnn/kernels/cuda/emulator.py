@@ -47,7 +47,29 @@ _SCALARS = {"float": np.float32, "double": np.float64, "int": np.int32, "unsigne
             "long long": np.int64, "unsigned long long": np.uint64, "bool": np.bool_, "char": np.int8,
             "unsigned char": np.uint8, "short": np.int16}
 ORDERS = ("forward", "reverse")
+# A sanitized build, chosen per process by MINITORCH_EMULATOR_SANITIZE (the library must then be loaded into a
+# Python that has the sanitizer's runtime preloaded: tests/kernels/sanitized_cases.py shows how):
+#   "address,undefined"  AddressSanitizer + UndefinedBehaviorSanitizer: an out-of-bounds read or write of an
+#                        array, signed overflow, ... stops the process with a report
+#   "thread"             ThreadSanitizer, with each CUDA thread of a block an OS thread and __syncthreads a
+#                        barrier (emulator_threads.h): a race between the threads of a block is reported
+SANITIZERS = {"": [], "address,undefined": ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+              "thread": ["-fsanitize=thread", "-DEMU_OS_THREADS", "-pthread"]}
+
+
+def compiler():
+    """The g++ command for this process's build (COMPILER, or its sanitized variant)."""
+    mode = os.environ.get("MINITORCH_EMULATOR_SANITIZE", "")
+    if mode not in SANITIZERS:
+        raise ValueError(f"MINITORCH_EMULATOR_SANITIZE: expected one of {sorted(SANITIZERS)}, got {mode!r}")
+    if not mode:
+        return COMPILER
+    return [f for f in COMPILER if f != "-O2"] + ["-O1", "-g", "-fno-omit-frame-pointer"] + SANITIZERS[mode]
 launches = collections.Counter()   # kernel name -> launches in this process (tests read it)
+# Before each launch every array a kernel may write (a non-const pointer) is filled with garbage: NaN for
+# floats, the most negative int, True. A GPU's fresh allocation holds whatever was there; NumPy's often
+# holds zeros, which would hide an output element a kernel forgot to write. Off only to measure speed.
+poison_outputs = True
 
 
 @contextlib.contextmanager
@@ -136,8 +158,9 @@ def _launcher(name, params):
 
 def build(code, kernels):
     """Compile ``code`` with the shim into a shared library (once per source); return its path."""
-    shim = SHIM.read_text()
-    key = hashlib.sha256("\0".join([shim, code, " ".join(COMPILER)]).encode()).hexdigest()[:24]
+    shim = SHIM.read_text() + SHIM.with_name("emulator_threads.h").read_text()
+    command = compiler()
+    key = hashlib.sha256("\0".join([shim, code, " ".join(command)]).encode()).hexdigest()[:24]
     directory = cache_dir()
     target = directory / f"{key}.so"
     if target.exists():
@@ -148,7 +171,7 @@ def build(code, kernels):
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
     os.close(fd)
     try:
-        done = subprocess.run(COMPILER + ["-x", "c++", "-", "-o", tmp], input=unit, capture_output=True, text=True)
+        done = subprocess.run(command + ["-x", "c++", "-", "-o", tmp], input=unit, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"cuda emulator: g++ failed to compile the kernels:\n{done.stderr}")
         os.replace(tmp, target)   # atomic: another process sees the old state or the whole library
@@ -185,6 +208,14 @@ def _dims(value, what, name):
     return dims + (1,) * (3 - len(dims))
 
 
+def _poison(params, args):
+    """Fill the arrays the kernel may write (non-const pointers) with values no kernel writes by accident."""
+    for p, a in zip(params, args):
+        if p.pointer and "const" not in p.c_type.split():
+            kind = a.dtype.kind
+            a.fill(np.nan if kind == "f" else np.iinfo(a.dtype).min if kind in "iu" else True)
+
+
 class RawKernel:
     """One kernel; call it as ``kernel(grid, block, args)`` like a ``cupy.RawKernel``."""
     def __init__(self, name, params, uses_sync, launch):
@@ -219,6 +250,8 @@ class RawKernel:
     def __call__(self, grid, block, args, shared_mem=0):
         grid, block = _dims(grid, "grid", self.name), _dims(block, "block", self.name)
         slots = self._marshal(tuple(args))
+        if poison_outputs:
+            _poison(self.params, args)
         # like CUDA's kernelParams: entry i points at the bytes of argument i (for an array, at its pointer)
         addresses = (ctypes.c_void_p * max(1, len(slots)))(
             *[ctypes.addressof(s) if isinstance(s, ctypes.c_void_p) else s.ctypes.data for s in slots])

@@ -30,7 +30,12 @@
 
 struct uint3 { unsigned int x, y, z; };
 struct dim3 { unsigned int x, y, z; };
+#ifdef EMU_OS_THREADS
+thread_local uint3 threadIdx;   /* the race-check build: each CUDA thread of a block is an OS thread */
+uint3 blockIdx;
+#else
 uint3 threadIdx, blockIdx;
+#endif
 dim3 blockDim, gridDim;
 
 using std::sqrt;
@@ -157,6 +162,9 @@ static void run_block_as_fibers(int count) {
 }
 }  // namespace emu
 
+#ifdef EMU_OS_THREADS
+#include "emulator_threads.h"   /* __syncthreads and emu_run with OS threads and barriers */
+#else
 void __syncthreads() {
     if (!emu::fiber_mode) emu::fail("__syncthreads reached by a kernel the emulator runs as a plain loop");
     emu::current->state = emu::AT_BARRIER;
@@ -196,3 +204,4 @@ static int emu_run(void (*kernel_body)(void**), unsigned gx, unsigned gy, unsign
     }
     return 0;
 }
+#endif  /* EMU_OS_THREADS */

@@ -1,0 +1,98 @@
+"""Run the kernel cases (support.cuda_cases) on a sanitized build of the CUDA emulator, optionally with a bug
+planted in the kernel source. Run by tests/kernels/test_sanitizers.py in a subprocess, because the sanitizer's
+runtime must be preloaded into Python before the library is loaded::
+
+    MINITORCH_EMULATOR_SANITIZE=address,undefined LD_PRELOAD=$(g++ -print-file-name=libasan.so) \\
+        ASAN_OPTIONS=detect_leaks=0 python tests/kernels/sanitized_cases.py [--plant im2col_read_past_end]
+    MINITORCH_EMULATOR_SANITIZE=thread LD_PRELOAD=$(g++ -print-file-name=libtsan.so) \\
+        TSAN_OPTIONS=halt_on_error=1 python tests/kernels/sanitized_cases.py --families batch_norm
+
+A sanitizer that finds something stops the process with its report (non-zero exit); otherwise the last line
+is "ok: N cases". A few fixed configurations per family: each crosses the edges a kernel can get wrong (the
+last element of the input read, padding, strides, several blocks, a block smaller than its warp).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[0:0] = [str(ROOT), str(ROOT / "tests")]
+
+import numpy as np  # noqa: E402
+from support.cuda_cases import CASES, TOLERANCE, run_case  # noqa: E402
+
+import minitorch_cnn as mt  # noqa: E402
+from minitorch_cnn.kernels.cuda import launch  # noqa: E402
+
+CONV = [dict(shape=(2, 3, 5, 6), kernel=(3, 3), stride=(1, 1), padding=(0, 0), dilation=(1, 1), out_hw=(3, 4),
+             m=1),
+        dict(shape=(1, 2, 7, 7), kernel=(3, 2), stride=(2, 1), padding=(1, 1), dilation=(2, 1), out_hw=(3, 8),
+             m=2)]
+POOL = [dict(shape=(2, 3, 6, 6), kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), out_hw=(3, 3)),
+        dict(shape=(1, 2, 5, 5), kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), out_hw=(3, 3))]
+BATCH_NORM = [dict(shape=(2, 3, 4, 4)), dict(shape=(3, 2, 5))]
+ELEMENTWISE = [dict(shape=(3, 7), high=None), dict(shape=(2, 3, 5), high=6.0)]
+CONFIGS = {"conv": CONV, "pool": POOL, "batch_norm": BATCH_NORM, "elementwise": ELEMENTWISE}
+
+# ---- the planted bugs: (file, text, replacement) ----------------------------------------------------------------
+_READ = "? x[(((long long)b * c + ci) * h + iy) * w + ix] : (T)0;"
+_SUM = "static __device__ double block_sum(double v, double* buf) {"
+PLANTS = {
+    # im2col reads the element after the one it should: past the end of x at the last pixel
+    "im2col_read_past_end": ("conv", _READ, _READ.replace("+ ix]", "+ ix + 1]")),
+    # block_sum as every thread adding into one shared accumulator without atomics (right on the fiber
+    # emulator, which runs one thread at a time; a race on a GPU). The real block_sum follows, unused.
+    "shared_acc_race": ("common.cuh", _SUM, _SUM + """
+    if (threadIdx.x == 0) buf[0] = 0.0;
+    __syncthreads();
+    buf[0] += v;
+    __syncthreads();
+    double total = buf[0];
+    __syncthreads();
+    return total;
+}
+static __device__ double block_sum_unused(double v, double* buf) {"""),
+    # block_sum without its first barrier: the group sums read buf before the other threads have written it
+    "block_sum_no_sync": ("common.cuh", "    buf[threadIdx.x] = v;\n    __syncthreads();\n",
+                          "    buf[threadIdx.x] = v;\n"),
+}
+
+
+def plant(name):
+    """Replace launch.source so the planted text is what every kernel file compiles."""
+    where, old, new = PLANTS[name]
+    real = launch.source
+
+    def planted(file):
+        text = real(file)
+        if where == "common.cuh" or where == file:
+            if old not in text:
+                raise SystemExit(f"plant {name}: the text to replace is no longer in {where}: update PLANTS")
+            text = text.replace(old, new, 1)
+        return text
+    launch.source = planted
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--plant", choices=sorted(PLANTS))
+    parser.add_argument("--families", default=",".join(CONFIGS))
+    parser.add_argument("--dtypes", default="float32,float64")
+    args = parser.parse_args()
+    if args.plant:
+        plant(args.plant)
+    device, count = mt.device("cuda-emulator"), 0
+    with mt.using_device(device):
+        for family in args.families.split(","):
+            for cfg in CONFIGS[family]:
+                for dtype in (np.dtype(d).type for d in args.dtypes.split(",")):
+                    for case in (c for c in CASES if c.family == family):
+                        for output, err in run_case(case, device.kernels, dict(cfg, dtype=dtype), device.send,
+                                                    np.asarray).items():
+                            assert err <= TOLERANCE[dtype], (case.name, output, err, cfg)
+                        count += 1
+    print(f"ok: {count} cases")
+
+
+if __name__ == "__main__":
+    main()
