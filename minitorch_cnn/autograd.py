@@ -110,11 +110,17 @@ def _topological_order(root):
 def backward(root, grad=None, retain_graph=False):
     """Fill ``.grad`` of every leaf tensor that ``root`` depends on with d(root)/d(leaf)."""
     xp = get_array_module(root.data)
+    if not root.requires_grad:
+        raise RuntimeError("backward(): this tensor does not require grad (none of the tensors it was computed "
+                           "from has requires_grad=True), so there is nothing to differentiate")
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}")
         grad = xp.ones_like(root.data)
     grad = grad.data if hasattr(grad, "creator") else xp.asarray(grad, dtype=root.dtype)
+    if grad.shape != root.shape:
+        raise ValueError(f"backward(): expected a gradient of shape {tuple(root.shape)} (the tensor's), "
+                         f"got {tuple(grad.shape)}")
     if root.creator is None or root.retains_grad:
         if root.requires_grad:
             root.grad = grad.copy() if root.grad is None else root.grad + grad

@@ -11,6 +11,14 @@ from . import autograd
 from .config import Config
 from .device import DEFAULT_DTYPE, device, device_of, get_array_module, is_array, to_numpy
 
+NUMERIC_KINDS = "biuf"   # bool, int, unsigned, float: what the operations and their gradients handle
+
+
+def _not_numbers(arr, data=None):
+    got = type(data).__name__ if data is not None and arr.dtype.kind == "O" else f"an array of {arr.dtype}"
+    return TypeError(f"Tensor: expected numbers (bool, int or float data), got {got}"
+                     + (" (complex numbers are not supported)" if arr.dtype.kind == "c" else ""))
+
 
 def _as_array(data, dtype=None, where=None):
     """Turn Python numbers, lists and arrays into an array on device ``where`` (default: the default device).
@@ -20,11 +28,18 @@ def _as_array(data, dtype=None, where=None):
     scalars keep their dtype, so float64 inputs stay float64 for gradient checks.
     """
     if is_array(data):   # first, and with no device look-up for a host array on the CPU: the common case
+        if data.dtype.kind not in NUMERIC_KINDS:
+            raise _not_numbers(data)
         if where is not None or (isinstance(data, np.ndarray) and Config.device.is_gpu):
             data = (Config.device if where is None else device(where)).send(data)
         return data if dtype is None else data.astype(dtype, copy=False)
     target = Config.device if where is None else device(where)
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except ValueError as err:    # ragged nested lists
+        raise TypeError(f"Tensor: expected a number, a (nested) list of numbers or an array, got {err}") from None
+    if arr.dtype.kind not in NUMERIC_KINDS:
+        raise _not_numbers(arr, data)
     if dtype is None and arr.dtype.kind == "f" and not isinstance(data, np.generic):
         dtype = DEFAULT_DTYPE
     return target.send(arr.astype(dtype, copy=False) if dtype is not None else arr)

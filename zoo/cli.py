@@ -8,13 +8,15 @@
 Bad input is reported as one line on stderr with a non-zero exit, never a traceback: option values are
 checked by argparse (exit 2, one line thanks to ``ZooParser.error``), everything found later (unknown
 names, missing files, mismatched checkpoints) raises ``UsageError`` (or DataError, CheckpointError,
-OSError) and ``ZooParser.run`` prints it as ``error: ...`` (exit 1). Ctrl-C is exit 130.
+OSError) and ``ZooParser.run`` prints it as ``error: ...`` (exit 1). Ctrl-C is exit 130; output into a
+closed pipe (``| head``) ends quietly with exit 141.
 
 The options ``zoo.train``, ``zoo.evaluate``, ``zoo.study``, ``zoo.step`` and ``zoo.summary`` share are
 defined here once (``add_device_option``, ``add_data_dir_option``, ``add_data_options``); the value checks
 (``positive_int`` ...) are those ``zoo.run.TrainConfig`` applies to a study's values too.
 """
 import argparse
+import os
 import sys
 
 from minitorch_cnn.data import DataError
@@ -34,6 +36,7 @@ from .run.options import (
 )
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_BAD_OPTION, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_BROKEN_PIPE = 141     # 128 + SIGPIPE, what a shell tool killed by a closed pipe reports
 BAD_INPUT = (UsageError, CheckpointError, DataError, OSError)   # OSError: e.g. --out is not writable
 
 
@@ -83,12 +86,27 @@ class ZooParser(argparse.ArgumentParser):
         args = self.parse_args(argv)
         try:
             return body(args)
+        except BrokenPipeError:      # the reader went away (``| head``): stop quietly, as a shell tool does
+            quiet_stdout()
+            return EXIT_BROKEN_PIPE
         except BAD_INPUT as err:
             print(f"error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+def quiet_stdout():
+    """Point file descriptor 1 at /dev/null, so the interpreter's last flush of stdout at exit does not
+    report the broken pipe again (a stdout without a file descriptor, e.g. in tests, is left alone)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 # argparse types for the options each command adds itself (the checks live in zoo.run.options)

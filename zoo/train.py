@@ -13,7 +13,9 @@ folder (``--out``, default ``runs/<model>-<dataset>-<timestamp>``) receives:
     confusion_matrix.png   of the final test pass (confusion_matrix.csv: of the latest one)
     checkpoint.npz         weights, optimizer, schedule, position and random state (see zoo/run/checkpoint.py)
 
-The checkpoint is rewritten at the end of every epoch and on Ctrl-C. ``--resume`` continues bitwise
+The checkpoint is rewritten at the end of every epoch and on Ctrl-C or SIGTERM (never with inf or NaN
+weights). One run at a time uses a run folder (``.lock`` holds its process id), and ``--out`` refuses a
+non-empty folder that is not a run unless ``--force``. ``--resume`` continues bitwise
 exactly where it stopped, on the CPU: ``--epochs 2`` equals ``--epochs 1`` followed by
 ``--resume --epochs 2``. Errors in the input are one line on stderr and a non-zero exit. A loss that
 becomes inf or NaN stops the run at that step (exit 3), leaving the checkpoint and metrics of the last
@@ -77,7 +79,8 @@ def config_from(args):
 
 
 def main(argv=None):
-    """The command line. Returns the exit status: 0, 1 (bad input), 2 (bad option), 3 (diverged), 130 (Ctrl-C)."""
+    """The command line. Returns the exit status: 0, 1 (bad input), 2 (bad option), 3 (diverged), 130 (Ctrl-C),
+    143 (SIGTERM: saved like Ctrl-C)."""
     invocation = sys.argv[1:] if argv is None else argv
     return build_parser().run(lambda args: train(config_from(args), invocation).exit_status, argv)
 

@@ -47,8 +47,17 @@ def read_cifar_binary(path):
 
 # --------------------------------------------------------------------- python version
 
+def _latin1_encode(text, encoding="latin1"):
+    """What ``_codecs.encode`` does in a protocol-2 pickle written by Python 3 (it stores bytes as a latin-1
+    string plus this call): only that, so the table below can allow it without allowing ``_codecs``."""
+    if encoding.replace("-", "").lower() != "latin1":
+        raise pickle.UnpicklingError(f"forbidden call _codecs.encode(..., {encoding!r})")
+    return text.encode("latin1")
+
+
 def _numpy_globals():
-    """The globals an ndarray pickle refers to, under both numpy 1.x and 2.x module names."""
+    """The globals an ndarray pickle refers to, under both numpy 1.x and 2.x module names (and the bytes
+    helper of Python 3's protocol 2)."""
     try:
         from numpy._core.multiarray import _reconstruct  # numpy >= 2
     except ImportError:  # numpy 1.x
@@ -58,6 +67,7 @@ def _numpy_globals():
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # written by numpy 2.x
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _latin1_encode,
     }
 
 
@@ -103,8 +113,8 @@ def parse_cifar_pickle(raw, path):
     """Unpickle a python-version batch into (images (N,3,32,32), labels (N,)), both uint8."""
     try:
         batch = restricted_loads(raw)
-    except pickle.UnpicklingError as err:
-        raise pickle.UnpicklingError(f"{path}: {err}") from err
+    except pickle.UnpicklingError as err:   # a forbidden global: refused, never run
+        raise DataFormatError(f"{path}: refused to unpickle: {err}") from None
     except Exception as err:  # truncated or garbled pickles fail in many ways
         raise DataFormatError(f"{path}: expected a CIFAR-10 batch pickle, unpickling failed: {err!r}") from err
     if not isinstance(batch, dict):

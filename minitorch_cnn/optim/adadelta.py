@@ -20,10 +20,10 @@ class Adadelta(Optimizer):
     """
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0):
-        self._require("lr", lr, 0.0 <= lr, ">= 0")
-        self._require("rho", rho, 0.0 <= rho <= 1.0, "in [0, 1]")
-        self._require("eps", eps, 0.0 <= eps, ">= 0")
-        self._require("weight_decay", weight_decay, 0.0 <= weight_decay, ">= 0")
+        self._require("lr", lr, lambda: 0.0 <= lr, ">= 0")
+        self._require("rho", rho, lambda: 0.0 <= rho <= 1.0, "in [0, 1]")
+        self._require("eps", eps, lambda: 0.0 <= eps, ">= 0")
+        self._require("weight_decay", weight_decay, lambda: 0.0 <= weight_decay, ">= 0")
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay})
 
     def _init_state(self, param, group):

@@ -19,12 +19,12 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10):
-        self._require("lr", lr, 0.0 <= lr, ">= 0")
-        self._require("lr_decay", lr_decay, 0.0 <= lr_decay, ">= 0")
-        self._require("weight_decay", weight_decay, 0.0 <= weight_decay, ">= 0")
+        self._require("lr", lr, lambda: 0.0 <= lr, ">= 0")
+        self._require("lr_decay", lr_decay, lambda: 0.0 <= lr_decay, ">= 0")
+        self._require("weight_decay", weight_decay, lambda: 0.0 <= weight_decay, ">= 0")
         self._require("initial_accumulator_value", initial_accumulator_value,
-                      0.0 <= initial_accumulator_value, ">= 0")
-        self._require("eps", eps, 0.0 <= eps, ">= 0")
+                      lambda: 0.0 <= initial_accumulator_value, ">= 0")
+        self._require("eps", eps, lambda: 0.0 <= eps, ">= 0")
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value})
 

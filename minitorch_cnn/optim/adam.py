@@ -23,11 +23,11 @@ class Adam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False):
-        self._require("lr", lr, 0.0 <= lr, ">= 0")
-        self._require("eps", eps, 0.0 <= eps, ">= 0")
-        self._require("betas[0]", betas[0], 0.0 <= betas[0] < 1.0, "in [0, 1)")
-        self._require("betas[1]", betas[1], 0.0 <= betas[1] < 1.0, "in [0, 1)")
-        self._require("weight_decay", weight_decay, 0.0 <= weight_decay, ">= 0")
+        self._require("lr", lr, lambda: 0.0 <= lr, ">= 0")
+        self._require("eps", eps, lambda: 0.0 <= eps, ">= 0")
+        self._require("betas[0]", betas[0], lambda: 0.0 <= betas[0] < 1.0, "in [0, 1)")
+        self._require("betas[1]", betas[1], lambda: 0.0 <= betas[1] < 1.0, "in [0, 1)")
+        self._require("weight_decay", weight_decay, lambda: 0.0 <= weight_decay, ">= 0")
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
                                   "weight_decay": weight_decay, "amsgrad": amsgrad})
 

@@ -15,6 +15,7 @@ keeps history such as a momentum buffer, what that history starts as
 without a gradient, L2 weight decay, saving and loading -- lives here, once.
 """
 import copy
+import numbers
 
 from ..device import device_of, is_array
 
@@ -86,8 +87,12 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _require(self, name, value, ok, rule):
-        """Hyper-parameter check used by subclass constructors."""
-        if not ok:
+        """Hyper-parameter check used by subclass constructors: ``value`` must be a real number (not a
+        string such as "0.1", which would fail later inside a NumPy update) for which ``ok()`` holds."""
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise TypeError(f"{type(self).__name__}: {name} must be a real number, got {type(value).__name__} "
+                            f"{value!r}")
+        if not ok():
             raise ValueError(f"{type(self).__name__}: invalid {name}={value!r} (must be {rule})")
 
     def zero_grad(self):

@@ -26,11 +26,11 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False):
-        self._require("lr", lr, 0.0 <= lr, ">= 0")
-        self._require("eps", eps, 0.0 <= eps, ">= 0")
-        self._require("momentum", momentum, 0.0 <= momentum, ">= 0")
-        self._require("weight_decay", weight_decay, 0.0 <= weight_decay, ">= 0")
-        self._require("alpha", alpha, 0.0 <= alpha, ">= 0")
+        self._require("lr", lr, lambda: 0.0 <= lr, ">= 0")
+        self._require("eps", eps, lambda: 0.0 <= eps, ">= 0")
+        self._require("momentum", momentum, lambda: 0.0 <= momentum, ">= 0")
+        self._require("weight_decay", weight_decay, lambda: 0.0 <= weight_decay, ">= 0")
+        self._require("alpha", alpha, lambda: 0.0 <= alpha, ">= 0")
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
                                   "momentum": momentum, "centered": centered})
 

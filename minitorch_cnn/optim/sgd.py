@@ -21,9 +21,9 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
-        self._require("lr", lr, 0.0 <= lr, ">= 0")
-        self._require("momentum", momentum, 0.0 <= momentum, ">= 0")
-        self._require("weight_decay", weight_decay, 0.0 <= weight_decay, ">= 0")
+        self._require("lr", lr, lambda: 0.0 <= lr, ">= 0")
+        self._require("momentum", momentum, lambda: 0.0 <= momentum, ">= 0")
+        self._require("weight_decay", weight_decay, lambda: 0.0 <= weight_decay, ">= 0")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov=True requires momentum > 0 and dampening = 0 "
                              f"(got momentum={momentum!r}, dampening={dampening!r})")

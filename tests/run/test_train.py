@@ -349,6 +349,7 @@ def test_bad_run_folders(data_dir, tmp_path, capsys):
 
 
 def test_missing_data_is_a_short_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()    # a --data-dir that does not exist is its own error (tests/faults)
     assert cli(train_cli, ["lenet5", "mnist", "--data-dir", tmp_path / "empty", "--no-download",
                            "--out", tmp_path / "run"]) == 1
     captured = capsys.readouterr()

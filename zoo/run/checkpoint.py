@@ -124,7 +124,51 @@ def _read(path, names):
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {meta.get('version')}, "
                               f"this tool reads version {VERSION}")
+    validate_meta(path, meta)
     return meta, arrays
+
+
+# What a meta document must hold, and of what type (a hand-edited or foreign one is refused as a whole,
+# before anything is built or written from it).
+META_TYPES = {"model": str, "dataset": str, "in_channels": int, "num_classes": int, "classes": list,
+              "config": dict, "position": dict, "history": list, "invocations": list, "rng_state": (dict, list),
+              "optimizer": dict}
+POSITION_FIELDS = ("epoch", "batch", "loss_sum", "correct", "seen", "correct5", "seconds")
+CONFIG_FIELDS = ("model", "dataset", "epochs", "batch_size", "optimizer", "lr", "seed", "out")
+
+
+def _kind(value):
+    return type(value).__name__
+
+
+def validate_meta(path, meta):
+    """CheckpointError naming the first field of ``meta`` that is missing or of the wrong type."""
+    def bad(field, expected, value):
+        found = "nothing" if value is _MISSING else f"{_kind(value)} {value!r:.40}"
+        return CheckpointError(f"{path}: the checkpoint's {field} should be {expected}, found {found} "
+                               "(edited by hand, or not written by zoo.train)")
+    for key, types in META_TYPES.items():
+        value = meta.get(key, _MISSING)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise bad(key, f"a {types.__name__ if isinstance(types, type) else 'dict'}", value)
+    for key in ("in_channels", "num_classes"):
+        if meta[key] < 1:
+            raise bad(key, "a positive int", meta[key])
+    for key in POSITION_FIELDS:
+        value = meta["position"].get(key, _MISSING)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise bad(f"position.{key}", "a number >= 0", value)
+    missing = [k for k in CONFIG_FIELDS if k not in meta["config"]]
+    if missing:
+        raise bad(f"config.{missing[0]}", "present", _MISSING)
+    if not all(isinstance(row, dict) for row in meta["history"]):
+        raise bad("history", "a list of epoch rows (dicts)", meta["history"])
+    for key in ("param_groups", "scalars"):
+        if not isinstance(meta["optimizer"].get(key), (list, dict)):
+            raise bad(f"optimizer.{key}", "present", meta["optimizer"].get(key, _MISSING))
+
+
+_MISSING = object()
 
 
 def read_meta(path):

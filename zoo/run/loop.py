@@ -37,32 +37,36 @@ class StopTraining(Exception):
 
 
 class CtrlC:
-    """Context manager: the first Ctrl-C asks the loop to stop after the current batch; a second one
-    raises KeyboardInterrupt at once. Signal handlers only exist in the main thread; elsewhere this
-    does nothing and Ctrl-C raises KeyboardInterrupt as usual."""
+    """Context manager: the first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current batch;
+    a second one raises KeyboardInterrupt at once. SIGTERM is how schedulers (Slurm, Kubernetes, Dask) and
+    ``kill`` stop a job, so it gets the same chance to save. ``signum`` is the first signal received (None
+    if none). Signal handlers only exist in the main thread; elsewhere this does nothing and Ctrl-C
+    raises KeyboardInterrupt as usual."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.requested = False
-        self._installed, self._previous = False, None
+        self.requested, self.signum = False, None
+        self._previous = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exc_info):
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
-            self._installed = False
+        for s, previous in self._previous.items():
+            signal.signal(s, previous if previous is not None else signal.SIG_DFL)
+        self._previous = {}
 
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signum = True, signum
+        name = b"Ctrl-C" if signum == signal.SIGINT else b"SIGTERM"
         # os.write, not print: a handler that prints to a stream the loop is writing to can fail
         # with "reentrant call"; a raw write to file descriptor 2 cannot.
-        os.write(2, b"\nCtrl-C: stopping after this batch to save a checkpoint "
+        os.write(2, b"\n" + name + b": stopping after this batch to save a checkpoint "
                     b"(press Ctrl-C again to stop at once)\n")
 
     def check(self):

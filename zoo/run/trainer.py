@@ -6,11 +6,13 @@
 The run folder (``config.out``) receives config.json, metrics.csv, curves.png, confusion_matrix.png/.csv and
 checkpoint.npz (weights, optimizer, schedule, position and random state), rewritten after every epoch. A
 run ends "done", "complete" (nothing left to train), "interrupted" (Ctrl-C: the checkpoint is saved at the
-next batch boundary, or not at all if the step itself was cut) or "diverged" (a non-finite loss: the
+next batch boundary, or not at all if the step itself was cut or left a weight inf or NaN), "terminated"
+(SIGTERM, as schedulers stop jobs: the same, exit 143) or "diverged" (a non-finite loss: the
 checkpoint and metrics of the last good epoch stay as they were). Bad input raises UsageError, DataError,
 CheckpointError or OSError before anything is trained.
 """
 import shlex
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from .plots import CONFUSION_PNG, CURVES_PNG, plot_confusion, plot_curves
 from .recipe import make_loss, make_optimizer, make_scheduler
 from .report import CONFUSION_CSV, epoch_summary, write_confusion_csv, write_json, write_metrics_csv
 
-EXIT_STATUS = {"done": 0, "complete": 0, "diverged": 3, "interrupted": 130}
+EXIT_STATUS = {"done": 0, "complete": 0, "diverged": 3, "interrupted": 130, "terminated": 143}   # 128 + signal
 
 
 @dataclass
@@ -84,6 +86,8 @@ class Run:
             self.optimizer.load_state_dict(optimizer_state)
         except (ValueError, KeyError, TypeError) as err:
             raise CheckpointError(f"{self.checkpoint_path} does not fit this model: {err}") from None
+        if not finite_state(self.model):   # not written by this tool's save (it refuses); do not blame the lr
+            raise CheckpointError(f"{self.checkpoint_path} holds inf or NaN weights; nothing to resume from")
         self.position = Position(**meta["position"])
         self.history, self.invocations = meta["history"], meta["invocations"]
         self.scheduler = make_scheduler(self.optimizer, self.config.to_dict(), self.position.epoch)
@@ -205,21 +209,13 @@ def train(config, invocation=()):
 
 
 def train_guarded(run):
-    """``run.train`` with Ctrl-C turned into a saved checkpoint and divergence into a kept last epoch."""
-    with CtrlC() as ctrl_c:
+    """``run.train`` with Ctrl-C or SIGTERM turned into a saved checkpoint and divergence into a kept last
+    epoch. NumPy's overflow warnings are silenced: a diverging run reports itself in one line instead."""
+    with CtrlC() as ctrl_c, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             run.train(ctrl_c)
         except StopTraining:
-            try:
-                run.save()
-            except NonFiniteState as err:      # the last step diverged: keep what was saved before it
-                return TrainResult("interrupted", run.out, run.history,
-                                   f"interrupted, not saved: a weight is inf or NaN ({err}), the last step "
-                                   f"diverged (try a lower --lr); {last_checkpoint(run)}")
-            p = run.position
-            return TrainResult("interrupted", run.out, run.history, (
-                f"interrupted: saved {run.checkpoint_path} (after {p.epoch} epoch(s) and {p.batch} of the "
-                f"{len(run.train_loader)} batches of the next); continue with: {resume_hint(run.config)}"))
+            return stopped(run, ctrl_c.signum)
         except KeyboardInterrupt:
             return TrainResult("interrupted", run.out, run.history,
                                f"interrupted in the middle of a step, not saved; {last_checkpoint(run)}")
@@ -227,6 +223,21 @@ def train_guarded(run):
             write_metrics_csv(run.out / "metrics.csv", run.history)   # the epochs before; the header if none
             return TrainResult("diverged", run.out, run.history, divergence_message(run, err))
     return TrainResult("done", run.out, run.history)
+
+
+def stopped(run, signum):
+    """Save at the batch boundary a Ctrl-C (or SIGTERM) stopped at: the TrainResult saying so."""
+    status, how = ("terminated", "terminated (SIGTERM)") if signum == signal.SIGTERM else ("interrupted", "interrupted")
+    try:
+        run.save()
+    except NonFiniteState as err:      # the last step diverged: keep what was saved before it
+        return TrainResult(status, run.out, run.history,
+                           f"{how}, not saved: a weight is inf or NaN ({err}), the last step diverged "
+                           f"(try a lower --lr); {last_checkpoint(run)}")
+    p = run.position
+    return TrainResult(status, run.out, run.history, (
+        f"{how}: saved {run.checkpoint_path} (after {p.epoch} epoch(s) and {p.batch} of the "
+        f"{len(run.train_loader)} batches of the next); continue with: {resume_hint(run.config)}"))
 
 
 def last_checkpoint(run):

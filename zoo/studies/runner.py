@@ -60,8 +60,8 @@ def train_one(run, folder, data_dir):
         return "failed", f"{type(err).__name__}: {err}"
     if result.status in ("done", "complete"):
         return "done", ""
-    if result.status == "interrupted":
-        return "interrupted", "interrupted (Ctrl-C); run the study again to resume"
+    if result.status in ("interrupted", "terminated"):    # Ctrl-C or SIGTERM: the study stops too
+        return result.status, f"{result.status}; run the study again to resume"
     return "failed", result.message
 
 
@@ -111,10 +111,10 @@ def run_study(spec, out, data_dir=None, only=None):
                                     wall_s=round((datetime.now() - started).total_seconds(), 1))
         write_json(out / STUDY_JSON, record)
         write_report(out)
-        if result == "interrupted":
-            print(f"study interrupted; continue with: python -m zoo.study {spec['spec']} --out {out} "
+        if result in ("interrupted", "terminated"):
+            print(f"study {result}; continue with: python -m zoo.study {spec['spec']} --out {out} "
                   f"--protocol {spec['protocol']}", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return EXIT_STATUS[result]
         if result == "failed":
             print(f"study: {run['name']} failed: {message}; going on with the others", file=sys.stderr)
             status = EXIT_FAILED
