@@ -71,19 +71,23 @@ def _resize(m, hw):
     return np.asarray(img, dtype=np.float64)
 
 
-def gradcam_parts(model, x, step, label=None):
+def gradcam_parts(model, x, step, label=None, stepper=None):
     """(A, dA, weights) at the step named ``step`` for image 0: A and dA = d score / d A are (C, h, w),
     weights (C,) the spatial means of dA. Any step with a 4-D output: a convolution, a depthwise
-    convolution, GoogLeNet's concatenation ``inception4a.cat``, ResNet's ``layer4.1.add``."""
+    convolution, GoogLeNet's concatenation ``inception4a.cat``, ResNet's ``layer4.1.add``.
+    ``stepper``: a Stepper of this model and x to reuse (its steps' grad_output are left as they were)."""
     from .stepper import Stepper
     label = predicted_class(model, x) if label is None else label
-    st = Stepper(model, _as_array(x))
+    st = Stepper(model, _as_array(x)) if stepper is None else stepper
     s = st[step]
     if s.output.ndim != 4:
         raise ValueError(f"gradcam: step {step!r} ({s.kind}) has output shape {s.output.shape}; "
                          "Grad-CAM needs (N, C, h, w) feature maps: pick a convolution or pooling step")
+    kept = [t.grad_output for t in st]
     st.backward(label, loss_fn=lambda out, _target: class_score(out, label))
     a, da = s.output[0].astype(np.float64), s.grad_output[0].astype(np.float64)
+    for t, g in zip(st, kept):
+        t.grad_output = g
     return a, da, da.mean(axis=(1, 2))
 
 
@@ -95,9 +99,9 @@ def last_map_step(stepper):
     return maps[-1]
 
 
-def gradcam(model, x, step, label=None):
+def gradcam(model, x, step, label=None, stepper=None):
     """(H, W): ReLU(sum_k weights_k A_k) at ``step``, resized to the input (bilinear)."""
-    a, _, w = gradcam_parts(model, x, step, label)
+    a, _, w = gradcam_parts(model, x, step, label, stepper)
     cam = np.maximum(np.tensordot(w, a, axes=1), 0.0)
     return _resize(cam, _as_array(x).shape[2:])
 

@@ -103,15 +103,15 @@ def attribution_html(stepper, label=None):
     maps, guided backprop and occlusion for class ``label`` (the predicted class when None)."""
     from . import attribution as attr
     model, x = stepper.model, to_numpy(stepper.x.data)
-    label = attr.predicted_class(model, x) if label is None else label
+    if label is None:   # the recorded pass already predicted
+        label = int(np.argmax(to_numpy(attr._main_output(stepper.output).data)[0]))
     step = attr.last_map_step(stepper)
     hw = x.shape[2:]
     patch = max(2, hw[0] // 4)
     maps = [("saliency", attr.saliency(model, x, label)),
-            (f"Grad-CAM at {step}", attr.gradcam(model, x, step, label)),
+            (f"Grad-CAM at {step}", attr.gradcam(model, x, step, label, stepper=stepper)),
             ("guided backprop", np.abs(attr.guided_backprop(model, x, label)).max(axis=0)),
-            (f"occlusion ({patch}x{patch} patches)", attr.occlusion(model, x, label, patch=patch,
-                                                                    stride=max(1, patch // 2)))]
+            (f"occlusion ({patch}x{patch} patches)", attr.occlusion(model, x, label, patch=patch, stride=patch))]
     cells = "".join(f'<figure><img class="maps attribution" alt="{_esc(name)}" src="{_png(m[None, None])}">'
                     f"<figcaption>{_esc(name)}</figcaption></figure>" for name, m in maps)
     return (f'<h3 id="attribution">Why did it predict class {label}?</h3><div style="display:flex;gap:12px">'

@@ -126,3 +126,19 @@ def test_chromium_screenshot_is_not_blank(lenet_page, tmp_path):
     img = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert img.shape == (700, 1000)
     assert img.std() > 10 and len(np.unique(img)) > 50      # text, maps and a list; not one colour
+
+
+@pytest.mark.parametrize("name", list(zoo.MODELS))
+def test_every_zoo_model_renders_in_chromium(name, tmp_path):
+    """All seven models' pages (one timing run per step, no attribution maps: a few seconds each) load in
+    Chromium, list every step and open each one on a click."""
+    exe = chromium()
+    manual_seed(0)
+    x, _ = sample_image("photo")
+    st = Stepper(zoo.get_model(name, in_channels=3, num_classes=10).eval(), x)
+    path = tmp_path / f"{name}.html"
+    st.to_html(path, repeat=1, attribution=False)
+    dom = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          f"{path.as_uri()}#selftest"], capture_output=True, text=True, timeout=120).stdout
+    assert len(re.findall(r'<li class="step', dom)) == len(st)
+    assert f"clicked {len(st)} steps, {len(st)} opened</pre>" in dom, dom[-300:]
