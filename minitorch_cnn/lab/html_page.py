@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ..device import to_numpy
+from ..device import to_numpy, using_device
 from .html_assets import CSS, JS
 from .page_facts import feature_map_png, rgb_png, step_facts
 
@@ -125,7 +125,8 @@ def render(stepper, repeat=3, gradcheck=False, samples=8, title=None, extra_html
     four maps of attribution.py on the start page; ``extra_html``: more for the start page."""
     started = time.perf_counter()
     if attribution:
-        extra_html = attribution_html(stepper) + extra_html
+        with using_device(stepper.device):   # the maps' tensors go where the model is
+            extra_html = attribution_html(stepper) + extra_html
     facts = step_facts(stepper)
     timings, checks = [], []
     for s in stepper:
