@@ -5,12 +5,16 @@
 # 3. im2col by hand and the convolution as one matrix multiply `W @ cols`; 4. the backward pass;
 # 5. timings: your loops vs the reference im2col (array slicing) vs the framework's im2col (Numba).
 # The framework's version: `minitorch_cnn/functional/conv.py`, kernels in `minitorch_cnn/kernels/`.
+#
+# Time: about 3 hours. You will be able to: write a convolution and its backward from the definition;
+# turn it into one matrix multiply (im2col) and vectorise the column building; say why loops are slow.
 
 # %%
 
 import numpy as np
 from labcheck import (
     QUICK,
+    attempt,
     best_ms,
     check_close,
     check_conv_backward,
@@ -111,6 +115,46 @@ def im2col_naive(x, kh, kw, stride, pad):
 
 check_im2col(im2col_naive)
 
+# %% [markdown]
+# ## Exercise 3: vectorise it
+# Your im2col loops over every image and output pixel: N*Ho*Wo Python iterations. Rewrite it with one loop
+# over the kh*kw filter taps only: for tap (i, j), the input pixels it meets at every output position of
+# every image form one strided slice of the padded input. Work out that slice, and where it goes in
+# `cols` (viewed as `(C, kh, kw, N, Ho, Wo)`). The check and the timing below tell you if it is right.
+#
+# **Question 1.** How many Python-level iterations do the two versions make for a (64, 64, 32, 32)
+# input and a 3x3 filter, stride 1, padding 1? Why is the second one fast even though it copies the same
+# number of values?
+#
+# BEGIN SOLUTION
+# *Answer.* The loops: 64 * 32 * 32 = 65,536 iterations, each a small slice and copy; the taps: 9, each
+# one strided copy of 64 * 64 * 32 * 32 values done inside NumPy's C loops. The work per value is the same;
+# what goes is the per-iteration interpreter overhead (about a microsecond each), which dominated.
+# END SOLUTION
+
+# %%
+def im2col_vectorised(x, kh, kw, stride, pad):
+    """x: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo), with one loop over the kh*kw taps."""
+    n, c, h, wd = x.shape
+    ho, wo = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+    cols = np.zeros((c, kh, kw, n, ho, wo), dtype=x.dtype)
+    # BEGIN SOLUTION
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = xp[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride].transpose(1, 0, 2, 3)
+    # END SOLUTION
+    return cols.reshape(c * kh * kw, n * ho * wo)
+
+
+check_im2col(im2col_vectorised)
+xv = np.random.default_rng(5).standard_normal((4, 8, 16, 16) if QUICK else (64, 16, 32, 32))
+loops_ms = attempt(lambda: best_ms(lambda: im2col_naive(xv, 3, 3, 1, 1), 1))
+taps_ms = attempt(lambda: best_ms(lambda: im2col_vectorised(xv, 3, 3, 1, 1), 3))
+if loops_ms is not None and taps_ms is not None:
+    report(f"im2col of {xv.shape}: loops {loops_ms:.1f} ms, taps {taps_ms:.2f} ms; speed-up",
+           f"{loops_ms / taps_ms:.0f}x", "> 3", loops_ms / taps_ms > 3)
+
 
 def conv_im2col(x, w, b, stride, pad):
     """The convolution as one matrix multiply: (F, K) @ (K, N*Ho*Wo), reshaped to (N, F, Ho, Wo)."""
@@ -125,7 +169,7 @@ def conv_im2col(x, w, b, stride, pad):
 check_conv_forward(conv_im2col)
 
 # %% [markdown]
-# ## Exercise 3: the backward pass
+# ## Exercise 4: the backward pass
 # With `dout (N, F, Ho, Wo)`: `db = dout.sum((0, 2, 3))`; `dW = dout_mat @ cols.T`;
 # `dcols = W_mat.T @ dout_mat`, then every column is added back onto the pixels it came from
 # (col2im, the adjoint of im2col). Here with loops: each output pixel sends `dout * w` back to its window.

@@ -6,12 +6,26 @@
 # 3. ReLU6 in MobileNetV2 at initialisation, stepped layer by layer: how many units sit at 6,
 #    where the gradient is zero? Framework code: `functional/pool.py`, `functional/norm.py`,
 #    `functional/activation.py`.
+#
+# Time: about 2.5 hours. You will be able to: route a gradient through a max; write batch norm's two modes
+# and its backward, derived from the graph; read from a stepper table where an activation passes nothing.
 
 # %%
 import numpy as np
-from labcheck import check_batch_norm, check_max_pool_backward, check_saturation, report, save_figure, summary
+from labcheck import (
+    attempt,
+    check_batch_norm,
+    check_close,
+    check_max_pool_backward,
+    check_saturation,
+    report,
+    save_figure,
+    summary,
+)
 
+import minitorch_cnn as mt
 import zoo
+from minitorch_cnn import nn
 from minitorch_cnn.lab import Stepper, sample_image
 
 # %% [markdown]
@@ -66,7 +80,52 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
 check_batch_norm(batch_norm)
 
 # %% [markdown]
-# ## Exercise 3: ReLU6 at initialisation, step by step
+# ## Exercise 3: batch norm backward, from the computational graph
+# Draw the graph of the training-mode forward for one channel (M = N*H*W values): the mean, the centred
+# x, the variance, the inverse standard deviation, x_hat, then y = gamma * x_hat + beta. Walk it backward
+# one node at a time (each node: its local derivative times the gradient arriving at it), then collect the
+# three paths that reach x into one expression for dx. Do not look it up: the check compares your three
+# gradients with the framework's autograd.
+#
+# **Question 1.** Why does your dx sum to zero over each channel? (Hint: what does adding a constant to
+# every x of a channel do to y?)
+#
+# BEGIN SOLUTION
+# *Answer.* Adding c to every value of a channel shifts the mean by c and leaves x_hat, so y, unchanged:
+# the loss does not change along the all-ones direction, so the gradient has no component along it,
+# sum(dx) = 0. In the formula: dx = inv_std / M * (M dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat)),
+# and sum(x_hat) = 0.
+# END SOLUTION
+
+# %%
+def batch_norm_backward(dout, x, gamma, eps=1e-5):
+    """Training mode. dout, x (N, C, H, W), gamma (C,) -> (dx (N, C, H, W), dgamma (C,), dbeta (C,))."""
+    axes, shape = (0, 2, 3), (1, -1, 1, 1)
+    # BEGIN SOLUTION
+    m = x.size // x.shape[1]
+    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    dx_hat = dout * gamma.reshape(shape)
+    dx = inv_std / m * (m * dx_hat - dx_hat.sum(axis=axes, keepdims=True)
+                        - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True))
+    return dx, (dout * x_hat).sum(axis=axes), dout.sum(axis=axes)
+    # END SOLUTION
+
+
+r = np.random.default_rng(3)
+xb, gb, doutb = r.standard_normal((4, 3, 5, 5)) * 2 + 1, r.standard_normal(3), r.standard_normal((4, 3, 5, 5))
+bn = nn.BatchNorm2d(3).double()
+bn.weight.data[:] = gb
+xt = mt.Tensor(xb, requires_grad=True)
+(bn(xt) * mt.Tensor(doutb)).sum().backward()
+mine = attempt(lambda: batch_norm_backward(doutb, xb, gb))
+if mine is not None:                     # None: not written yet (reported above)
+    for name, got, want in zip(("dx", "dgamma", "dbeta"), mine, (xt.grad, bn.weight.grad, bn.bias.grad)):
+        check_close(f"batch-norm backward {name}", got, want)
+
+# %% [markdown]
+# ## Exercise 4: ReLU6 at initialisation, step by step
 # The stepper records every layer of MobileNetV2 on a real image. For each ReLU6 we ask what fraction
 # of its outputs is clipped at 6 (zero gradient there) and what fraction is 0.
 

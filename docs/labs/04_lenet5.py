@@ -9,6 +9,10 @@
 # Debian's `dataset-fashion-mnist` package), else digits the lab draws itself with matplotlib's font, so
 # it always runs, with no download. `LABS_QUICK=1` trains on 1,200 images for one epoch (the generated
 # digits: six epochs, 2 s); without it, on all 60,000 for three.
+#
+# Time: about 2 hours (plus about 20 minutes of training for the full run). You will be able to: build a
+# network from a diagram; check it three ways before training; write a training step; read a confusion
+# matrix.
 
 # %%
 import time
@@ -104,8 +108,16 @@ print(f"data: {train.name}, {len(train)} training and {len(test)} test images")
 
 # %% [markdown]
 # ## Check 2: the initial loss
-# With small random weights the 10 logits are nearly equal, softmax gives each class 1/10,
-# and cross-entropy is -ln(1/10) = ln 10 = 2.303. Anything far from that is a bug in the loss or init.
+# **Question 1.** Before running the cell: what loss do you expect at initialisation, and why? What would
+# a loss of 4.6 there tell you?
+#
+# BEGIN SOLUTION
+# *Answer.* ln 10 = 2.303: small random weights give nearly equal logits, softmax gives each class 1/10,
+# and cross-entropy is -ln(1/10). 4.6 means the logits start far from equal (too large an initial weight
+# scale) or the loss itself is wrong: either way a bug to find before training.
+# END SOLUTION
+#
+# Anything far from the value the check expects is a bug in the loss or the initialisation.
 
 # %%
 x0, y0 = next(iter(DataLoader(train, 256, shuffle=True)))

@@ -5,6 +5,9 @@
 # *depthwise* k x k conv (groups = C, one filter per channel) then a *pointwise* 1x1 conv (C to N).
 # How much cheaper is that? You count it in exercise 2.
 # Then MobileNetV2's inverted residual, stepped: expand (1x1) -> depthwise (3x3) -> project (1x1).
+#
+# Time: about 1.5 hours. You will be able to: write a grouped convolution from plain ones; count a
+# layer's multiply-adds and derive what the separable split saves; read an inverted residual's steps.
 
 # %%
 import numpy as np
@@ -40,7 +43,7 @@ check_grouped_conv(grouped_conv)
 # (depthwise + pointwise) / standard as a function of N and k. Note that C drops out.
 # The check counts the MACs of real layers.
 #
-# **Question 2.** For 3x3 filters and N = 256, about how many times cheaper is the separable conv?
+# **Question 1.** For 3x3 filters and N = 256, about how many times cheaper is the separable conv?
 # Which of the two terms dominates, and what does that say about where MobileNet spends its time?
 #
 # BEGIN SOLUTION

@@ -6,6 +6,9 @@
 # Why it helps: the add hands its gradient to both branches unchanged, so the gradient reaching early
 # layers does not have to pass through every conv. We measure it with the stepper, with and without
 # the shortcuts; and we see that a zero-initialised last BN gamma makes a block start as the identity.
+#
+# Time: about 1.5 hours. You will be able to: write a residual block with its projection shortcut;
+# measure, not just state, how the shortcut carries the gradient; explain zero-gamma initialisation.
 
 # %%
 import numpy as np
@@ -91,6 +94,17 @@ ax.set_ylabel("||dL/d output||")
 ax.set_title("12 blocks at initialisation (eval mode): gradient reaching each conv, with and without shortcuts")
 ax.legend()
 save_figure(fig, "06_resnet_grad_norms.png")
+
+# %% [markdown]
+# **Question 1.** The plain net's gradient shrinks by about the same factor at every block. Why a
+# constant factor, and what does that make the total over 12 blocks?
+#
+# BEGIN SOLUTION
+# *Answer.* In eval mode with fresh statistics each block is the same kind of linear map (two convs with
+# the default initialisation, which shrinks the norm by a roughly fixed factor r < 1) followed by ReLUs
+# that drop about half; so the gradient is multiplied by about r per block and by r^12 in all:
+# exponential in depth. The add gives a path with factor 1, so the residual net's total cannot vanish.
+# END SOLUTION
 
 # %% [markdown]
 # ## Exercise 2: zero-initialised gamma makes a block the identity

@@ -6,6 +6,9 @@
 # before the expensive 3x3 and 5x5 convs. GoogLeNet adds two auxiliary classifiers in the middle,
 # which exist only while training, and weights their losses (0.3 in the paper; the course slides use
 # 0.7 for the main head and 0.3 for the auxiliary ones). Code: `zoo/models/googlenet.py`.
+#
+# Time: about 1.5 hours. You will be able to: do a module's channel bookkeeping; count what a 1x1
+# reduction saves; turn a paper's sentence about its loss into code, and see its gradient arrive.
 
 # %%
 import numpy as np
@@ -71,7 +74,7 @@ report("aux steps in training / in eval", f"{len(aux_train)} / {len(aux_eval)}",
 # by 0.3)". Turn that sentence into the total loss, with `aux_weight` as the discount and `main_weight`
 # scaling the main head's loss (1.0 in the paper; the course slides use 0.7). Use `F.cross_entropy`.
 #
-# **Question 3.** At test time the auxiliary heads are dropped. Why can they be, and why train with them?
+# **Question 1.** At test time the auxiliary heads are dropped. Why can they be, and why train with them?
 #
 # BEGIN SOLUTION
 # *Answer.* They only add loss terms: the main head's prediction never reads them, so dropping them

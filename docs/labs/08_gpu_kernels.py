@@ -7,6 +7,9 @@
 # its index `i = blockIdx.x * blockDim.x + threadIdx.x`. The Numba twin writes the loop out with `prange`.
 # Here you write ReLU6 and im2col as one-thread-per-element functions, check them, compile them with
 # Numba, and read (and, when possible, run) the CUDA versions next to their Numba twins.
+#
+# Time: about 2 hours. You will be able to: write a kernel as the body of a loop over threads; map a
+# thread index to the element it owns; read a CUDA kernel beside its Numba twin.
 
 # %%
 import inspect
@@ -82,6 +85,16 @@ timings = {"your Numba kernel": best_ms(lambda: relu6_launch(x, y, mask), 5, war
            "framework Numba kernel": best_ms(lambda: cpu.clamp_forward(x, 6.0), 5, warmup=True)}
 for name, ms in timings.items():
     print(f"ReLU6 on {n:,} floats: {name:<24} {ms:7.2f} ms")
+
+# %% [markdown]
+# **Question 1.** Your Numba ReLU6 and NumPy's clip do the same arithmetic. Where does the difference in
+# their timings come from, and why does it grow with the array?
+#
+# BEGIN SOLUTION
+# *Answer.* `np.clip` makes one pass for y and the comparisons make more passes and temporary arrays for
+# the mask; the kernel reads x once and writes y and mask in the same pass, on all cores (`prange`). Once
+# the arrays are larger than the caches the time is memory traffic, so fewer passes and more cores win.
+# END SOLUTION
 
 # %% [markdown]
 # ## Exercise 2: im2col, one thread per column element

@@ -24,6 +24,10 @@ PLANTED = [
     ("02", "conv_im2col", "return y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3)", "return y.reshape(n, f, ho, wo)"),
     ("02", "conv_backward_naive", "dxp[i, :, rows, cols_] += dout[i, k, r, s] * w[k]",
      "dxp[i, :, rows, cols_] = dout[i, k, r, s] * w[k]"),                  # '=' for '+=': wrong where windows overlap
+    ("02", "im2col_vectorised", "cols[:, i, j] = xp[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride]",
+     "cols[:, i, j] = xp[:, :, j:j + stride * ho:stride, i:i + stride * wo:stride]"),     # taps swapped
+    ("03", "batch_norm_backward", "                        - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True))",
+     "                        )"),                                        # one of the three paths to x missed
     ("03", "max_pool_backward", "winner = window.argmax(axis=2)", "winner = window.argmin(axis=2)"),
     ("03", "batch_norm", "running_var += momentum * var * m / (m - 1)", "running_var += momentum * var"),
     ("03", "saturated_fraction", "np.mean(a >= 6.0)", "np.mean(a > 6.0)"),
