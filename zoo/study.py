@@ -17,6 +17,7 @@ from pathlib import Path
 from .cli import EXIT_OK, ZooParser
 from .run import UsageError
 from .studies import load_spec, run_study, write_report
+from .studies.report import UnreadableRun
 from .studies.spec import PROTOCOLS
 
 
@@ -37,7 +38,10 @@ def run(args):
     if args.report:
         if not Path(args.report).is_dir():
             raise UsageError(f"--report: {args.report} is not a folder")
-        print(f"wrote {write_report(Path(args.report))}")
+        try:
+            print(f"wrote {write_report(Path(args.report))}")
+        except UnreadableRun as err:     # a corrupt study.json: one line, as for any bad input
+            raise UsageError(str(err)) from None
         return EXIT_OK
     spec = load_spec(args.spec, args.protocol)
     out = Path(args.out or Path("runs") / f"study-{spec['name']}-{args.protocol}")

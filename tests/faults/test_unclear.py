@@ -143,3 +143,66 @@ def test_an_optimizer_refuses_a_non_number_hyper_parameter(lr):
     with pytest.raises(TypeError, match="SGD: lr must be a real number"):
         SGD([Tensor([1.0], requires_grad=True)], lr=lr)
 
+
+
+# ----------------------------------------------------------------------------- the study tool
+
+STUDY = """name = "faults"
+[defaults]
+dataset = "mnist"
+epochs = 1
+limit_train = 16
+limit_test = 20
+batch_size = 16
+verify = "structure"
+download = false
+[[runs]]
+name = "a"
+model = "tiny"
+[[runs]]
+name = "b"
+model = "tiny"
+seed = 1
+"""
+
+
+@pytest.mark.parametrize("corrupt", ["config.json", "metrics.csv"])
+def test_a_corrupt_file_in_one_run_folder_does_not_abort_the_study(data_dir, tmp_path, capsys, corrupt):
+    from zoo import study
+    spec, out = tmp_path / "s.toml", tmp_path / "study"
+    spec.write_text(STUDY)
+    assert cli(study, [spec, "--out", out, "--data-dir", data_dir]) == 0
+    (out / "a" / corrupt).write_bytes(b"\x00garbage,\n1,2,3,4\n{")
+    (out / "b" / "metrics.csv").unlink()                      # b must be resumed and reported
+    assert cli(study, [spec, "--out", out, "--data-dir", data_dir]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    from zoo.studies.report import read_metrics
+    assert len(read_metrics(out / "b")) == 1                 # repaired from b's checkpoint by its resume
+    report = (out / "report.md").read_text()
+    if corrupt == "metrics.csv":                              # repaired the same way
+        assert len(read_metrics(out / "a")) == 1 and "unreadable" not in report
+    else:                                                     # reported as such, the other run as usual
+        assert "config.json is unreadable" in report
+    assert cli(study, ["--report", out]) == 0
+
+
+def test_a_corrupt_study_record_is_one_line(data_dir, tmp_path, capsys):
+    from zoo import study
+    spec, out = tmp_path / "s.toml", tmp_path / "study"
+    spec.write_text(STUDY)
+    out.mkdir()
+    (out / "study.json").write_text("{not json")
+    assert cli(study, [spec, "--out", out, "--data-dir", data_dir]) == 1
+    assert "study.json is unreadable" in error_lines(capsys)[-1]
+    assert cli(study, ["--report", out]) == 1
+    assert "study.json is unreadable" in error_lines(capsys)[-1]
+
+
+@pytest.mark.parametrize("text, message", [(b'name = "x"\nruns = 5\n', "runs must be [[runs]] tables"),
+                                           (b'name = "x\xff"\n', "is not UTF-8"),
+                                           (b'name = "x"\ngrid = 3\n', "grid must be a [grid] table")])
+def test_malformed_specs_are_one_line(tmp_path, capsys, text, message):
+    from zoo import study
+    (tmp_path / "s.toml").write_bytes(text)
+    assert cli(study, [tmp_path / "s.toml", "--out", tmp_path / "o"]) == 1
+    assert message in error_lines(capsys)[-1]

@@ -34,13 +34,36 @@ HEADER = ("run", "model", "dataset", "setting", "parameters", "MACs / image", "e
           "images/s", "final top-1 err", "best top-1 err", "top-5 err", "test loss", "status")
 
 
+class UnreadableRun(ValueError):
+    """A run folder's config.json or metrics.csv cannot be read (corrupted, or edited by hand)."""
+
+
 def read_metrics(folder):
-    """metrics.csv as a list of {column: float} (empty cells, from older versions, become None)."""
+    """metrics.csv as a list of {column: float} (empty cells, from older versions, become None);
+    UnreadableRun if it is not one zoo.train wrote."""
     path = Path(folder) / "metrics.csv"
     if not path.exists():
         return []
-    with open(path, newline="") as f:
-        return [{k: (float(v) if v not in ("", None) else None) for k, v in row.items()} for row in csv.DictReader(f)]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return [{k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
+                    for row in csv.DictReader(f)]
+    except (ValueError, TypeError, AttributeError, csv.Error) as err:   # TypeError: a row longer than the header
+        raise UnreadableRun(f"{path} is unreadable ({err})") from None
+
+
+def read_config(folder):
+    """config.json of a run folder as a dict ({} if absent); UnreadableRun if it is not one zoo.train wrote."""
+    path = Path(folder) / "config.json"
+    if not path.exists():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise UnreadableRun(f"{path} is unreadable ({err})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("epochs", 0), int):
+        raise UnreadableRun(f"{path} is not a zoo.train configuration")
+    return config
 
 
 @lru_cache(maxsize=64)
@@ -61,10 +84,13 @@ def setting(options, config):
 
 
 def summarise(folder, entry):
-    """One table row (unrounded) for the run in ``folder``; ``entry`` is its study.json record, if any."""
-    config_path = folder / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    rows = read_metrics(folder)
+    """One table row (unrounded) for the run in ``folder``; ``entry`` is its study.json record, if any.
+    A run whose files are unreadable gets a row saying so (the other runs are still reported)."""
+    try:
+        config, rows = read_config(folder), read_metrics(folder)
+    except UnreadableRun as err:
+        entry = {**entry, "status": "failed", "message": str(err)}
+        config, rows = {}, []
     row = {"run": folder.name, "model": config.get("model", ""), "dataset": config.get("dataset", ""),
            "setting": setting(entry.get("options", {}), config), "params": None, "macs": None,
            "epochs": f"{len(rows)}/{config['epochs']}" if config else "0",
@@ -118,10 +144,25 @@ def _protocol_text(record):
             "A run's own options (column *setting*) override both.")
 
 
+def read_record(out):
+    """study.json in ``out`` as a dict ({} if absent); UnreadableRun if it is corrupt."""
+    path = Path(out) / STUDY_JSON
+    if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise UnreadableRun(f"{path} is unreadable ({err}); move it aside to start the study record afresh "
+                            "(the run folders are kept and resumed)") from None
+    if not isinstance(record, dict) or not isinstance(record.get("runs", []), list):
+        raise UnreadableRun(f"{path} is not a study record written by zoo.study; move it aside")
+    return record
+
+
 def write_report(out):
     """(Re)write report.md, results.csv and the two figures of the study in ``out``; returns report.md's path."""
     out = Path(out)
-    record = json.loads((out / STUDY_JSON).read_text()) if (out / STUDY_JSON).exists() else {}
+    record = read_record(out)
     entries = record.get("runs") or [{"name": p.parent.name} for p in sorted(out.glob("*/config.json"))]
     table, curves = [], []
     for entry in entries:

@@ -9,7 +9,6 @@ in ``study.json`` and the others go on, and Ctrl-C stops the current run exactly
 (a checkpoint at the next batch boundary) and then the study (exit 130). After every run the study
 rewrites ``report.md``, ``results.csv``, ``curves.png`` and ``error_vs_time.png`` in ``out``.
 """
-import json
 import sys
 import traceback
 from datetime import datetime
@@ -20,7 +19,7 @@ from zoo.run.checkpoint import FILENAME, CheckpointError
 from zoo.run.report import write_json
 from zoo.run.trainer import EXIT_STATUS
 
-from .report import STUDY_JSON, read_metrics, write_report
+from .report import STUDY_JSON, UnreadableRun, read_metrics, read_record, write_report
 from .spec import train_config
 
 BAD_INPUT = (UsageError, CheckpointError, DataError, OSError)
@@ -35,7 +34,11 @@ def run_state(run, folder):
     if not (folder / "config.json").exists():    # a checkpoint alone: the resume will judge it
         return "resume"
     wanted = train_config(run, folder, resume=True).epochs
-    return "done" if len(read_metrics(folder)) >= wanted else "resume"
+    try:
+        done = len(read_metrics(folder))
+    except UnreadableRun:           # the resume rewrites metrics.csv from the checkpoint's history
+        return "resume"
+    return "done" if done >= wanted else "resume"
 
 
 def train_one(run, folder, data_dir):
@@ -67,16 +70,18 @@ def train_one(run, folder, data_dir):
 
 def open_study(out, spec):
     """The study's record in ``out``: the one there (same spec name and protocol) or a new one."""
-    path = out / STUDY_JSON
+    try:
+        old = read_record(out)
+    except UnreadableRun as err:
+        raise UsageError(str(err)) from None
     record = {"name": spec["name"], "description": spec["description"], "spec": spec["spec"],
               "protocol": spec["protocol"], "defaults": spec["defaults"], "overrides": spec["overrides"],
               "runs": []}
-    if path.exists():
-        old = json.loads(path.read_text())
-        if (old["name"], old["protocol"]) != (spec["name"], spec["protocol"]):
+    if old:
+        if (old.get("name"), old.get("protocol")) != (spec["name"], spec["protocol"]):
             raise UsageError(f"{out} holds the study {old['name']!r} with the {old['protocol']} protocol, not "
                              f"{spec['name']!r} with {spec['protocol']}; choose another --out")
-        record["runs"] = old["runs"]
+        record["runs"] = [r for r in old.get("runs", []) if isinstance(r, dict) and "name" in r]
     known = {r["name"]: r for r in record["runs"]}
     for run in spec["runs"]:   # the spec's order; entries of runs no longer in the spec are kept after them
         entry = known.get(run["name"], {"name": run["name"], "status": "not run", "message": ""})

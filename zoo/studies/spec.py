@@ -133,6 +133,8 @@ def read_toml(path):
         raise SpecError(f"cannot read the spec {path}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path} is not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path} is not UTF-8 text (byte {err.start}), as TOML must be") from None
     unknown = [k for k in spec if k not in TOP_LEVEL]
     if unknown:
         raise SpecError(f"{path}: unknown key {unknown[0]!r}; a spec has {', '.join(TOP_LEVEL)}")
@@ -142,7 +144,12 @@ def read_toml(path):
 def run_entries(spec, protocol, path):
     """(name, the run's own options, its own protocol options) of each [[runs]] table and grid point."""
     entries = []
-    for i, run in enumerate(spec.get("runs", [])):
+    runs = spec.get("runs", [])
+    if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
+        raise SpecError(f"{path}: runs must be [[runs]] tables (one per run), got {runs!r:.60}")
+    if not isinstance(spec.get("grid", {}), dict):
+        raise SpecError(f"{path}: grid must be a [grid] table of option = [values], got {spec['grid']!r:.60}")
+    for i, run in enumerate(runs):
         where = f"{path} [[runs]] #{i + 1}"
         run = dict(run)
         if not isinstance(run.get("name"), str):
