@@ -3,8 +3,9 @@ as tests/kernels/test_cuda_kernels.py with CuPy arrays, a training step of every
 CPU, and the device-path rules (dropout drawn on the device, optimizer state and checkpoints,
 zoo.summary, mixed-device errors, labels on the device).
 
-None of these has run in the session that wrote them (no GPU was lent to it): the kernels were proved
-on the host emulator and compiled for sm_80 / sm_90 only. Run ``python -m pytest -m gpu`` on a GPU.
+Without a GPU, CI runs every one of them with ``import cupy`` bound to the strict stand-in
+(tests/gpu_standin/test_gpu_tests.py: device arrays that refuse implicit host conversion, kernels on the
+host emulator); on a real GPU none has run yet (none was lent). Run ``python -m pytest -m gpu`` on a GPU.
 """
 import copy
 
@@ -17,7 +18,8 @@ import zoo
 from minitorch_cnn.device import gpu_available, to_numpy
 
 pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not gpu_available(), reason="no CUDA GPU visible to CuPy (or no CuPy)")]
+              pytest.mark.skipif(not gpu_available(), reason="no CUDA GPU visible to CuPy (or no CuPy); "
+                                 "tests/gpu_standin/test_gpu_tests.py runs these on the strict stand-in")]
 
 
 def to_gpu(a):

@@ -32,6 +32,9 @@ static __device__ int window_of(int pos, int tap, int stride, int pad, int dilat
  * which every thread reaches after reading `total`. Every thread of the block must call it.
  * buf: a __shared__ double[REDUCE_THREADS + FAN]. */
 static __device__ double block_sum(double v, double* buf) {
+    /* buf has room for REDUCE_THREADS threads of a 1-D block: a bigger launch (a wrapper that forgot
+     * launch.REDUCE_THREADS) would write past it, so it stops the kernel instead (the emulator reports it) */
+    if (blockDim.x > REDUCE_THREADS || blockDim.y * blockDim.z != 1) __trap();
     double* partial = buf + REDUCE_THREADS;
     int groups = (blockDim.x + FAN - 1) / FAN;
     buf[threadIdx.x] = v;

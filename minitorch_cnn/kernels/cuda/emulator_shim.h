@@ -162,6 +162,14 @@ static void run_block_as_fibers(int count) {
 }
 }  // namespace emu
 
+/* __trap(): the kernel stops and the launch fails (on a GPU: cudaErrorLaunchFailure; here a RuntimeError
+ * naming the kernel, block and thread; in the race-check build of OS threads, an abort with the message). */
+#ifdef EMU_OS_THREADS
+static void __trap() { std::fprintf(stderr, "cuda emulator: __trap() called in the kernel\n"); std::abort(); }
+#else
+static void __trap() { emu::fail("__trap() called: the kernel refused this launch (see its guard)"); }
+#endif
+
 #ifdef EMU_OS_THREADS
 #include "emulator_threads.h"   /* __syncthreads and emu_run with OS threads and barriers */
 #else
