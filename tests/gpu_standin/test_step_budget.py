@@ -30,9 +30,9 @@ pytestmark = pytest.mark.skipif(not emulator.available(), reason="the stand-in's
 # Measured on the steady (second) step at batch 2, Dec 2026: launches, hidden matmul copies and where they are.
 LAUNCHES_TODAY = {"lenet5": 185, "mobilenet_v2": 2335, "resnet18": 1059}
 HIDDEN_TODAY = {"lenet5": 5, "mobilenet_v2": 36, "resnet18": 59}
-HIDDEN_LINES = ("functional/conv.py:83 (xp.matmul into a non-contiguous out, the w_mat[:, None] product over a "
-                "transposed cols view), :90 (gy_mat @ cols.transpose(0, 2, 1)), :101 (matmul of the transposed "
-                "w_mat), :152 (pointwise dx: w2.T @ gy3, batched); not this issue's files")
+HIDDEN_LINES = ("functional/conv.py:83 (operand cols.reshape(g, k, n, -1).transpose(0, 2, 1, 3) is not contiguous: "
+                "all of cols copied per conv forward), :90 (cols.transpose(0, 2, 1) in dW), :101 (the transposed "
+                "w_mat in dcols), :152 (pointwise dx: w2.T against the 3-D gy3); not this issue's files")
 H2D_TODAY = 3   # tensor.py:24 the batch; functional/loss.py:63 and zoo/run/loop.py batch_scores: the labels, twice
 
 

@@ -35,7 +35,7 @@ ELEMENTWISE = [dict(shape=(3, 7), high=None), dict(shape=(2, 3, 5), high=6.0)]
 CONFIGS = {"conv": CONV, "pool": POOL, "batch_norm": BATCH_NORM, "elementwise": ELEMENTWISE}
 
 # ---- the planted bugs: (file, text, replacement) ----------------------------------------------------------------
-_READ = "? x[(((long long)b * c + ci) * h + iy) * w + ix] : (T)0;"
+_READ = "? plane[(long long)iy * w + ix] : (T)0;"
 _SUM = "static __device__ double block_sum(double v, double* buf) {"
 PLANTS = {
     # im2col reads the element after the one it should: past the end of x at the last pixel

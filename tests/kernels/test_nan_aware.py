@@ -15,9 +15,9 @@ pytestmark = pytest.mark.skipif(not emulator.available(), reason=str(emulator.un
 
 CFG = {"shape": (2, 3, 5, 5), "kernel": (3, 3), "stride": (1, 1), "padding": (1, 1), "dilation": (1, 1),
        "out_hw": (5, 5), "dtype": np.float32}
-GOOD = "cols[idx] = (iy >= 0 && iy < h && ix >= 0 && ix < w) \\\n            ? x["
+GOOD = "*out = (row_in && ix >= 0 && ix < w) ? plane["
 SOURCE = launch.source   # the real one (the test below replaces it)
-BAD = "if (iy >= 0 && iy < h && ix >= 0 && ix < w) cols[idx] = x["
+BAD = "if (row_in && ix >= 0 && ix < w) *out = plane["
 
 
 def no_padding_zeros(file):
@@ -25,7 +25,7 @@ def no_padding_zeros(file):
     if file != "conv":
         return text
     assert GOOD in text, "conv.cu's im2col changed: update the planted bug"
-    return text.replace(GOOD, BAD).replace("] : (T)0; \\", "]; \\", 1)
+    return text.replace(GOOD, BAD).replace("+ ix] : (T)0; \\", "+ ix]; \\", 1)
 
 
 def im2col_case():

@@ -9,18 +9,31 @@
  * depthwise weight gradient needs blockDim.x <= REDUCE_THREADS; it takes one block per tap.
  */
 #define CONV_KERNELS(T, S) \
-/* cols[(ci*kh + i)*kw + j, (b*Ho + oy)*Wo + ox] = x[b, ci, oy*sh + i*dh - ph, ox*sw + j*dw - pw] (0 outside) */ \
+/* cols[(ci*kh + i)*kw + j, (b*Ho + oy)*Wo + ox] = x[b, ci, oy*sh + i*dh - ph, ox*sw + j*dw - pw] (0 outside). \
+   One thread per column (an output pixel), looping over the rows (channel, tap): the column's position is \
+   decoded once, in 32-bit ints, and neighbouring threads write neighbouring elements of each row (coalesced). \
+   Only the offsets into x and cols are 64-bit (the arrays may pass 2^31 elements). \
+   Launch: any grid; the grid-stride loop covers the n*ho*wo columns. */ \
 extern "C" __global__ void im2col_##S(const T* __restrict__ x, T* __restrict__ cols, int n, int c, int h, int w, \
                                       int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, \
                                       int ho, int wo) { \
     long long width = (long long)n * ho * wo; \
-    GRID_STRIDE(idx, c * kh * kw * width) { \
-        long long col = idx % width, row = idx / width; \
-        int ox = (int)(col % wo), oy = (int)((col / wo) % ho), b = (int)(col / ((long long)wo * ho)); \
-        int j = (int)(row % kw), i = (int)((row / kw) % kh), ci = (int)(row / ((long long)kw * kh)); \
-        int iy = oy * sh + i * dh - ph, ix = ox * sw + j * dw - pw; \
-        cols[idx] = (iy >= 0 && iy < h && ix >= 0 && ix < w) \
-            ? x[(((long long)b * c + ci) * h + iy) * w + ix] : (T)0; \
+    GRID_STRIDE(col, width) { \
+        int ox = (int)(col % wo), rest = (int)(col / wo); \
+        int oy = rest % ho, b = rest / ho; \
+        int y0 = oy * sh - ph, x0 = ox * sw - pw; \
+        T* out = cols + col; \
+        for (int ci = 0; ci < c; ++ci) { \
+            const T* plane = x + ((long long)b * c + ci) * h * w; \
+            for (int i = 0; i < kh; ++i) { \
+                int iy = y0 + i * dh; \
+                bool row_in = iy >= 0 && iy < h; \
+                for (int j = 0; j < kw; ++j, out += width) { \
+                    int ix = x0 + j * dw; \
+                    *out = (row_in && ix >= 0 && ix < w) ? plane[(long long)iy * w + ix] : (T)0; \
+                } \
+            } \
+        } \
     } \
 } \
 /* im2col's adjoint as a gather: each input pixel sums the columns of the windows that hold it, \

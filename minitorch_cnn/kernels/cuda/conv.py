@@ -17,7 +17,7 @@ def im2col(x, kernel, stride, padding, dilation, out_hw, out=None):
     if cols.shape != shape or cols.dtype != x.dtype or not cols.flags.c_contiguous:
         raise ValueError(f"im2col: out must be a C-contiguous {x.dtype} array of shape {shape}, "
                          f"got {cols.dtype} {cols.shape}")
-    elementwise(load_kernel("conv", "im2col", x.dtype, x), cols.size,
+    elementwise(load_kernel("conv", "im2col", x.dtype, x), shape[1],          # one thread per column
                 (x, cols, *i32(n, c, h, w, *kernel, *stride, *padding, *dilation, *out_hw)))
     return cols
 
