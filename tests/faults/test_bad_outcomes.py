@@ -129,9 +129,11 @@ def test_resume_repairs_metrics_that_lag_the_checkpoint(data_dir, tmp_path, caps
     metrics = (out / "metrics.csv").read_text()
     (out / "metrics.csv").write_text("\n".join(metrics.splitlines()[:2]) + "\n")   # killed between the writes
     (out / "curves.png").unlink()
+    (out / "confusion_matrix.png").unlink()                                        # or while drawing it
     assert train(data_dir, out, "--resume") == 0
     assert (out / "metrics.csv").read_text() == metrics
-    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    for png in ("curves.png", "confusion_matrix.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
 
 # 5 --------------------------------------------------------------------------------------------------

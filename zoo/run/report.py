@@ -5,6 +5,8 @@ import io
 import json
 import math
 
+import numpy as np
+
 from minitorch_cnn.files import atomic_write_text
 
 METRICS_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "test_top1_err",
@@ -33,6 +35,18 @@ def write_confusion_csv(path, confusion, classes):
     for name, row in zip(classes, confusion):
         writer.writerow([name, *row.tolist()])
     atomic_write_text(path, buffer.getvalue())
+
+
+def read_confusion_csv(path, num_classes):
+    """The matrix ``write_confusion_csv`` wrote (int64, num_classes x num_classes), or None if it is absent
+    or not such a file (then there is nothing to redraw from)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))[1:]
+        matrix = np.array([[int(v) for v in row[1:]] for row in rows], dtype=np.int64)
+    except (OSError, ValueError, csv.Error):
+        return None
+    return matrix if matrix.shape == (num_classes, num_classes) else None
 
 
 # ----------------------------------------------------------------------------- printed text

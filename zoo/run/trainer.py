@@ -32,7 +32,14 @@ from .lock import RunLock
 from .loop import CtrlC, Diverged, Position, StopTraining, evaluate, finite_state, train_epoch
 from .plots import CONFUSION_PNG, CURVES_PNG, plot_confusion, plot_curves
 from .recipe import make_loss, make_optimizer, make_scheduler
-from .report import CONFUSION_CSV, epoch_summary, write_confusion_csv, write_json, write_metrics_csv
+from .report import (
+    CONFUSION_CSV,
+    epoch_summary,
+    read_confusion_csv,
+    write_confusion_csv,
+    write_json,
+    write_metrics_csv,
+)
 
 EXIT_STATUS = {"done": 0, "complete": 0, "diverged": 3, "interrupted": 130, "terminated": 143}   # 128 + signal
 
@@ -140,8 +147,14 @@ class Run:
         path = self.out / "metrics.csv"
         before = path.read_text() if path.is_file() else None
         write_metrics_csv(path, self.history)
+        title = f"{self.config.model} on {self.config.dataset}"
         if self.history and (before != path.read_text() or not (self.out / CURVES_PNG).is_file()):
-            plot_curves(self.out / CURVES_PNG, self.history, f"{self.config.model} on {self.config.dataset}")
+            plot_curves(self.out / CURVES_PNG, self.history, title)
+        confusion = read_confusion_csv(self.out / CONFUSION_CSV, len(self.classes))
+        if self.position.epoch == self.config.epochs and confusion is not None \
+                and not (self.out / CONFUSION_PNG).is_file():    # killed while drawing the last figures
+            plot_confusion(self.out / CONFUSION_PNG, confusion, self.classes,
+                           f"{title}: test, epoch {self.history[-1]['epoch']}")
 
     def train(self, ctrl_c):
         """Train until ``config.epochs`` epochs are complete, checkpointing after each."""
