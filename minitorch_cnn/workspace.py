@@ -28,29 +28,43 @@ def borrow(name, shape, dtype, xp):
 
 
 # A Function may keep a scratch matrix for its backward instead of rebuilding it there (im2col's columns)
-# while all such matrices held at once stay within this many bytes: LeNet-5's two at batch 64 (15 MB and
-# 4 MB) fit; GoogLeNet's 5x5 columns, one per layer until backward, would add tens of MB and mostly do not.
+# while all such matrices held at once stay within a budget per memory: on the host, KEEP_BYTES (LeNet-5's
+# two at batch 64, 15 MB and 4 MB, fit; GoogLeNet's 5x5 columns, one per layer until backward, would add
+# tens of MB and mostly do not); on a GPU, GPU_KEEP_FRACTION of the device's memory (ResNet-18's columns at
+# batch 128, about 2 GB, fit an 80 GB H100's 10 GB: rebuilding them in backward costs an im2col launch per
+# layer and a GEMM's worth of memory traffic, and GPU memory is there to hold them).
 KEEP_BYTES = 24 << 20
-_kept_bytes = [0]
+GPU_KEEP_FRACTION = 1 / 8
+_kept_bytes = {}   # "numpy" / "cupy" -> bytes held by keep arrays still alive
+
+
+def keep_budget(xp):
+    """How many bytes ``keep`` may hold at once in the memory of array module ``xp`` (numpy or cupy)."""
+    if xp is np:
+        return KEEP_BYTES
+    _, total = xp.cuda.Device().mem_info     # (free, total) of the current GPU
+    return int(total * GPU_KEEP_FRACTION)
 
 
 def keep(shape, dtype, xp):
     """A fresh array of ``shape`` to hold from forward to backward, or None when it would take the arrays
-    held so far past ``KEEP_BYTES``. Its bytes count until it is freed (after backward, or with a graph that
-    never ran one): a finalizer gives them back, so an abandoned graph cannot use the budget up."""
+    held so far in that memory past ``keep_budget(xp)``. Its bytes count until it is freed (after backward,
+    or with a graph that never ran one): a finalizer gives them back, so an abandoned graph cannot use the
+    budget up."""
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if _kept_bytes[0] + nbytes > KEEP_BYTES:
+    pool = xp.__name__
+    if _kept_bytes.get(pool, 0) + nbytes > keep_budget(xp):
         return None
     array = xp.empty(shape, dtype=dtype)
-    _kept_bytes[0] += nbytes
-    weakref.finalize(array, _give_back, nbytes)
+    _kept_bytes[pool] = _kept_bytes.get(pool, 0) + nbytes
+    weakref.finalize(array, _give_back, pool, nbytes)
     return array
 
 
-def kept_bytes():
-    """Bytes held by ``keep`` arrays still alive."""
-    return _kept_bytes[0]
+def kept_bytes(xp=np):
+    """Bytes held by ``keep`` arrays still alive in the memory of ``xp`` (the host's by default)."""
+    return _kept_bytes.get(xp.__name__, 0)
 
 
-def _give_back(nbytes):
-    _kept_bytes[0] -= nbytes
+def _give_back(pool, nbytes):
+    _kept_bytes[pool] -= nbytes

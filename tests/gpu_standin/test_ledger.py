@@ -42,12 +42,21 @@ except TypeError as err:
     print("REFUSED", err)
 kernel((1,), (32,), (d, d, cp.empty(4, np.float32), np.int64(4), np.float32(0), np.int32(0)))
 print("COUNTS", LEDGER.count("host_to_kernel"), LEDGER.count("launch"))
+from minitorch_cnn import workspace
+held = workspace.keep((1024, 1024, 64), np.float32, cp)         # 256 MB: past the host's budget, not the GPU's
+assert isinstance(held, cp.ndarray) and workspace.keep_budget(cp) == 10 << 30, workspace.keep_budget(cp)
+assert workspace.kept_bytes(cp) == 256 << 20 and workspace.kept_bytes() == 0
+del held
+assert workspace.kept_bytes(cp) == 0
+print("KEEP ok")
 """
 
 
 def test_the_ledger_counts_syncs_copies_views_hidden_matmul_copies_and_host_arrays_at_kernels():
+    """(and workspace.keep budgets GPU memory by the device's size, not the host's 24 MB)"""
     done = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"))],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "REFUSED clamp_backward_f32: argument 1: Unsupported type" in done.stdout, done.stdout
     assert "COUNTS 1 1" in done.stdout, done.stdout       # the refused launch recorded, the good one launched
+    assert "KEEP ok" in done.stdout, done.stdout          # workspace.keep's GPU budget: 1/8 of the device

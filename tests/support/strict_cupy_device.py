@@ -47,6 +47,11 @@ class Device:
     def use(self):
         _core._current[0] = self.id
 
+    @property
+    def mem_info(self):
+        """(free, total) bytes of the GPU: an 80 GiB H100's total, all of it free (nothing is allocated)."""
+        return runtime.DEVICE_MEMORY, runtime.DEVICE_MEMORY
+
     def synchronize(self):
         pass
 
@@ -62,6 +67,7 @@ class Device:
 
 runtime = types.ModuleType("cupy.cuda.runtime")
 runtime.DEVICE_COUNT = 1
+runtime.DEVICE_MEMORY = 80 << 30
 runtime.getDeviceCount = lambda: runtime.DEVICE_COUNT
 runtime.deviceSynchronize = lambda: None
 cuda = types.ModuleType("cupy.cuda")
