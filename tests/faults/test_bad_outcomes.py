@@ -175,6 +175,18 @@ def test_out_into_an_ordinary_folder_is_refused_unless_forced(data_dir, tmp_path
     assert (out / "config.json").read_text() == "my own config"
     assert train(data_dir, out, "--epochs", "1", "--limit-train", "16", "--force") == 0
     assert (out / "notes.txt").read_text() == "chapter 1"
+    capsys.readouterr()
+    assert train(data_dir, out / "notes.txt", "--epochs", "1") == 1
+    assert "is a file, not a folder" in error_lines(capsys)[-1]
+
+
+def test_a_lock_planted_as_a_link_is_neither_followed_nor_removed(data_dir, tmp_path, capsys):
+    out, victim = tmp_path / "run", tmp_path / "victim"
+    out.mkdir()
+    victim.write_text("precious")
+    (out / ".lock").symlink_to(victim)
+    assert train(data_dir, out, "--epochs", "1", "--limit-train", "16") == 1
+    assert "delete" in error_lines(capsys)[-1] and victim.read_text() == "precious"
 
 
 # 7 --------------------------------------------------------------------------------------------------
