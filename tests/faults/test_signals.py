@@ -34,3 +34,17 @@ def test_divergence_prints_no_numpy_warnings(data_dir, tmp_path, capsys):
         assert train(data_dir, tmp_path / "run", "--lr", "1e30", "--epochs", "1", "--limit-train", "48") == 3
     assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
     assert error_lines(capsys)[-1].startswith("error: training diverged")
+
+
+def test_resuming_a_nan_checkpoint_blames_the_checkpoint_not_the_learning_rate(data_dir, tmp_path, capsys):
+    import numpy as np
+    out = tmp_path / "run"
+    assert train(data_dir, out, "--epochs", "1", "--limit-train", "16") == 0
+    with np.load(out / "checkpoint.npz") as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    arrays["model/net.3.weight"] = arrays["model/net.3.weight"] * np.nan
+    np.savez(out / "checkpoint.npz", **arrays)
+    capsys.readouterr()
+    assert train(data_dir, out, "--resume", "--epochs", "2") == 1
+    line = error_lines(capsys)[-1]
+    assert "holds inf or NaN weights" in line and "--lr" not in line, line
