@@ -339,6 +339,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     ``plan_conv`` checks the shapes and picks the algorithm; this runs the Function it names."""
     x, weight = as_tensor(x), as_tensor(weight)
+    for name, t in (("input", x), ("weight", weight)):   # the kernels are compiled for these two dtypes only:
+        if t.dtype not in (np.float32, np.float64):           # an int or float16 array would fail deep inside one
+            raise TypeError(f"conv2d: expected a float32 or float64 {name}, got {t.dtype}")
     plan = plan_conv(x.shape, weight.shape, stride, padding, dilation, groups, x.dtype, device=x.data)
     if bias is not None:
         bias = as_tensor(bias)

@@ -169,3 +169,11 @@ def test_conv2d_computes_no_scratch_list():
     finally:
         conv.plan_conv = original
     assert len(plans) == 1 and "forward_scratch" not in vars(plans[0])
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float16])
+def test_conv2d_refuses_dtypes_it_has_no_kernel_for(dtype):
+    """An int or float16 input is one clear error naming conv2d, not a Numba typing error deep in a kernel."""
+    x = mt.Tensor(np.zeros((1, 2, 5, 5), dtype))
+    with pytest.raises(TypeError, match=rf"conv2d: expected a float32 or float64 input, got {np.dtype(dtype)}"):
+        F.conv2d(x, mt.Tensor(np.zeros((3, 2, 3, 3), np.float32)))
