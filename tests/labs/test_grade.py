@@ -42,6 +42,13 @@ PLANTED = [
      "return F.cross_entropy(logits, y) +"),
     ("08", "relu6_thread", "mask[i] = 0.0 < v < 6.0", "mask[i] = 0.0 <= v <= 6.0"),
     ("08", "im2col_thread", "iy, ix = oy * s + i - p, ox * s + j - p", "iy, ix = oy * s + i - p, ox * s + j"),
+    ("09", "gradcam_from_parts", "weights = da.mean(axis=(1, 2))", "weights = da.sum(axis=(1, 2))"),
+    ("09", "gap_head_weights", "return fc_weight[label] / (h * w)", "return fc_weight[label]"),
+    ("09", "occlusion", "j * stride:j * stride + patch] = baseline", "j * stride:j * stride + patch] = 0.0"),
+    ("09", "cascade", "out.append((name, A.spearman(reference, method(randomised, x, label))))",
+     "out.append((name, A.spearman(np.abs(reference), method(model, x, label))))"),
+    ("09", "FixedMaxPoolFunction", "gx[n, c, i * sh - ph + tap // kw, j * sw - pw + tap % kw] += gy[n, c, i, j]",
+     "gx[n, c, i * sh - ph + tap // kw, j * sw - pw + tap % kw] = gy[n, c, i, j]"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The eight labs in docs/labs: each runs as a script (LABS_QUICK=1, MPLBACKEND=Agg), with no dataset
+"""The nine labs in docs/labs: each runs as a script (LABS_QUICK=1, MPLBACKEND=Agg), with no dataset
 configured (MINITORCH_DATA unset, an empty HOME), and every check it prints passes and its summary says
 so; lab 4 also passes with no dataset at all (LABS_DATA=generated); a failed check makes a lab exit 1;
 every check function fails on a planted wrong implementation and passes on a right one; the student copy
@@ -30,8 +30,8 @@ import labcheck  # noqa: E402
 from minitorch_cnn.lab import student  # noqa: E402
 
 
-def test_there_are_eight_labs():
-    assert [p.name[:2] for p in LABS] == [f"{i:02d}" for i in range(1, 9)]
+def test_there_are_nine_labs():
+    assert [p.name[:2] for p in LABS] == [f"{i:02d}" for i in range(1, 10)]
 
 
 def run_lab(path, tmp_path, **env_vars):
@@ -99,7 +99,8 @@ def test_student_copy_hides_the_answers(lab):
 
 
 GIVEAWAYS = {"01": ["1 - y ** 2", "1 - tanh(x)^2", "1 - y^2", "instead of sigmoid", "sigmoid"], "05": ["1/N + 1/k^2"],
-             "07": ["main_weight * CE", "main_weight * F.cross_entropy"]}
+             "07": ["main_weight * CE", "main_weight * F.cross_entropy"],
+             "09": ["da.mean(axis=(1, 2))", "fc_weight[label] / (h * w)", "+= gy["]}
 
 
 @pytest.mark.parametrize("number", sorted(GIVEAWAYS))
