@@ -32,7 +32,8 @@ LAUNCHES_TODAY = {"lenet5": 185, "mobilenet_v2": 2335, "resnet18": 1059}
 HIDDEN_TODAY = {"lenet5": 5, "mobilenet_v2": 36, "resnet18": 59}
 HIDDEN_LINES = ("functional/conv.py:83 (operand cols.reshape(g, k, n, -1).transpose(0, 2, 1, 3) is not contiguous: "
                 "all of cols copied per conv forward), :90 (cols.transpose(0, 2, 1) in dW), :101 (the transposed "
-                "w_mat in dcols), :152 (pointwise dx: w2.T against the 3-D gy3); issue 19's 2-D GEMMs for groups == 1 remove them")
+                "w_mat in dcols), :152 (pointwise dx: w2.T against the 3-D gy3); issue 19's 2-D GEMMs "
+                "for groups == 1 remove them")
 H2D_TODAY = 3   # tensor.py:24 the batch; functional/loss.py:63 and zoo/run/loop.py batch_scores: the labels, twice
 
 
