@@ -8,8 +8,33 @@ The models live in ``zoo/models/``, one file each; each file's docstring says ho
 its paper for 32x32 inputs. ``zoo/models/registry.py`` is the one table of models: ``MODELS[name]`` is a
 ``ModelEntry`` with the builder, the training recipe, the loss and the name of the PyTorch twin.
 """
+# ruff: noqa: E402
+import os
+import signal
+import sys
 import warnings
 
+
+def _exit_quietly_on_ctrl_c_while_loading():
+    """``python -m zoo.X``: a Ctrl-C while the libraries load (Numba alone takes a second or more) ends with
+    one line and exit 130, not a traceback from inside an import; ``ZooParser.run`` puts Python's own
+    handler back before any work starts. ``import zoo`` anywhere else (a notebook, a test) is left alone."""
+    argv = getattr(sys, "orig_argv", [])
+    if "-m" not in argv[:-1] or not argv[argv.index("-m") + 1].startswith("zoo."):
+        return
+
+    def interrupted(signum, frame):
+        os.write(2, b"interrupted\n")
+        os._exit(130)            # nothing has been written yet: there is nothing to save or clean up
+    try:
+        signal.signal(signal.SIGINT, interrupted)
+    except ValueError:           # not the main thread: signals cannot be handled there
+        pass
+
+
+_exit_quietly_on_ctrl_c_while_loading()
+
+# The imports below come after the handler on purpose (ruff: E402 is off in this file): they are the slow part.
 from .models import REGISTRY, ModelEntry
 from .models.alexnet import AlexNet, alexnet
 from .models.googlenet import GoogLeNet, googlenet, googlenet_loss

@@ -17,6 +17,7 @@ defined here once (``add_device_option``, ``add_data_dir_option``, ``add_data_op
 """
 import argparse
 import os
+import signal
 import sys
 
 from minitorch_cnn.data import DataError
@@ -83,6 +84,7 @@ class ZooParser(argparse.ArgumentParser):
     def run(self, body, argv=None):
         """Parse ``argv`` and return ``body(args)``'s exit status; bad input -> one line and exit 1,
         Ctrl-C -> exit 130."""
+        restore_ctrl_c()
         args = self.parse_args(argv)
         try:
             return body(args)
@@ -95,6 +97,15 @@ class ZooParser(argparse.ArgumentParser):
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+def restore_ctrl_c():
+    """Python's own SIGINT handler (KeyboardInterrupt) again, in place of the one ``zoo/__init__.py`` sets
+    for ``python -m zoo.X`` while the libraries load."""
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:           # not the main thread
+        pass
 
 
 def quiet_stdout():
