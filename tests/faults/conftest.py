@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 from support.formats import write_data_folder
+from support.isolation import isolate_from_user_data
 
 import zoo
 from minitorch_cnn import nn
-from minitorch_cnn.data import datasets as datasets_module
 from zoo import train as train_cli
 
 FAST = ["--verify", "structure", "--no-download", "--batch-size", "16", "--limit-test", "20"]
@@ -36,9 +36,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """No test sees the user's data folders or the system ones; the tiny model is registered."""
-    monkeypatch.delenv("MINITORCH_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setattr(datasets_module, "SYSTEM_ROOTS", {})
+    isolate_from_user_data(tmp_path, monkeypatch)
     monkeypatch.setitem(zoo.MODELS, "tiny", replace(zoo.MODELS["lenet5"], name="tiny", builder=Tiny))
 
 

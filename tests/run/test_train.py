@@ -12,11 +12,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from support.formats import write_data_folder
+from support.isolation import isolate_from_user_data
 from support.numerics import reference_metrics
 
 import zoo
 from minitorch_cnn import Tensor, nn
-from minitorch_cnn.data import datasets as datasets_module
 from minitorch_cnn.data import load_dataset
 from minitorch_cnn.device import gpu_available
 from zoo import evaluate as evaluate_cli
@@ -39,9 +39,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """No test sees the user's data folders or the system ones."""
-    monkeypatch.delenv("MINITORCH_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setattr(datasets_module, "SYSTEM_ROOTS", {})
+    isolate_from_user_data(tmp_path, monkeypatch)
 
 
 def cli(module, argv):
