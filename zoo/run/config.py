@@ -178,8 +178,13 @@ def check_names(model, dataset):
     import zoo  # the registry tests extend, looked up at call time
     if model not in zoo.MODELS:
         raise UsageError(f"unknown model {model!r}; valid models: {', '.join(zoo.MODELS)}")
+    return model, check_dataset(dataset)
+
+
+def check_dataset(dataset):
+    """The canonical dataset name; UsageError listing the valid ones."""
     try:
-        return model, get_info(dataset).name
+        return get_info(dataset).name
     except ValueError:
         raise UsageError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)}") from None
 
@@ -193,6 +198,7 @@ def recipe_of(model):
 def resolve_new(model, dataset, options):
     """Options over the model's recipe: the complete configuration of a new run, as a dict."""
     recipe = recipe_of(model)
+    auxiliary = "aux_weight" in recipe     # a model with auxiliary heads (GoogLeNet) says so in its recipe
     optimizer = options.get("optimizer", recipe["optimizer"])
     same_optimizer = optimizer == recipe["optimizer"]
     if "momentum" in options and optimizer not in WITH_MOMENTUM:
@@ -200,7 +206,7 @@ def resolve_new(model, dataset, options):
     if options.get("nesterov") and optimizer != "sgd":
         raise UsageError(f"--nesterov applies to sgd only, not {optimizer}")
     for name in ("aux_weight", "main_weight"):
-        if name in options and model != "googlenet":
+        if name in options and not auxiliary:
             print(f"warning: --{name.replace('_', '-')} only applies to googlenet; ignored for {model}",
                   file=sys.stderr)
     epochs = options.get("epochs", recipe["epochs"])
@@ -217,8 +223,8 @@ def resolve_new(model, dataset, options):
         "weight_decay": options.get("weight_decay", recipe["weight_decay"]),
         "schedule": options.get("schedule", recipe["schedule"]),
         "label_smoothing": options.get("label_smoothing", recipe["label_smoothing"]),
-        "aux_weight": options.get("aux_weight", recipe.get("aux_weight")) if model == "googlenet" else None,
-        "main_weight": options.get("main_weight", 1.0) if model == "googlenet" else None,
+        "aux_weight": options.get("aux_weight", recipe.get("aux_weight")) if auxiliary else None,
+        "main_weight": options.get("main_weight", 1.0) if auxiliary else None,
         "augment": dataset == "cifar10" and options.get("augment") is not False,
         "limit_train": options.get("limit_train"), "limit_test": options.get("limit_test"),
         "seed": options.get("seed", 0), "ablate": options.get("ablate") or [], "out": options["out"],

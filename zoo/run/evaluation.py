@@ -11,13 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 import minitorch_cnn as mt
-from minitorch_cnn.data import DATASETS, DataLoader
-from minitorch_cnn.data.registry import get_info
+from minitorch_cnn.data import DataLoader
 from zoo import get_model
 
 from .ablate import remove_modules
 from .checkpoint import CheckpointError, load_checkpoint, resolve_path
-from .config import data_options
+from .config import check_dataset, data_options
 from .data import check_channels, load_split, run_device
 from .loop import evaluate
 from .options import UsageError
@@ -81,13 +80,7 @@ def evaluate_checkpoint(checkpoint, dataset=None, batch_size=256, limit_test=Non
     path = resolve_path(checkpoint)
     meta, model_state, _ = load_checkpoint(path)
     check_finite(path, model_state)
-    if dataset is None:
-        dataset = meta["dataset"]
-    else:
-        try:
-            dataset = get_info(dataset).name
-        except ValueError:
-            raise UsageError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)}") from None
+    dataset = meta["dataset"] if dataset is None else check_dataset(dataset)
     where = run_device(device or "cpu")
     with mt.using_device(where):
         test_set = load_split(dataset, "test", data_options(data, meta["config"]), limit_test)

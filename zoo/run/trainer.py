@@ -167,8 +167,9 @@ class Run:
             started = time.perf_counter()
             test = evaluate(self.model, self.test_loader, self.config.num_classes, ctrl_c,
                             desc=f"test {epoch + 1}/{epochs}")
-            if not (np.isfinite(test["loss"]) and finite_state(self.model)):   # never save non-finite weights
-                what = f"the test loss is {test['loss']}" if finite_state(self.model) else "a weight is inf or NaN"
+            finite = finite_state(self.model)
+            if not (np.isfinite(test["loss"]) and finite):                     # never save non-finite weights
+                what = f"the test loss is {test['loss']}" if finite else "a weight is inf or NaN"
                 raise Diverged(what, epoch + 1, "after its last batch", self.optimizer.param_groups[0]["lr"])
             row = self.finish_epoch(test, self.position.seconds + time.perf_counter() - started)
             self.save()

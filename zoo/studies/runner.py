@@ -13,17 +13,16 @@ import sys
 import traceback
 from datetime import datetime
 
-from minitorch_cnn.data import DataError
+from zoo.cli import BAD_INPUT
 from zoo.run import UsageError, train
-from zoo.run.checkpoint import FILENAME, CheckpointError
+from zoo.run.checkpoint import FILENAME
 from zoo.run.report import write_json
 from zoo.run.trainer import EXIT_STATUS
 
 from .report import STUDY_JSON, UnreadableRun, read_metrics, read_record, write_report
 from .spec import train_config
 
-BAD_INPUT = (UsageError, CheckpointError, DataError, OSError)
-EXIT_FAILED, EXIT_INTERRUPTED = 1, EXIT_STATUS["interrupted"]
+EXIT_FAILED = 1
 
 
 def run_state(run, folder):
