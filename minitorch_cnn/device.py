@@ -19,7 +19,6 @@ Layers never branch on the device: they ask ``get_array_module(x)`` for ``numpy`
 ``mt.device`` is the function ``device`` below, which hides this module's name on the package: import the
 helpers with ``from minitorch_cnn.device import ...`` (``import minitorch_cnn.device as m`` gives the function).
 """
-import contextlib
 import importlib
 
 import numpy as np
@@ -142,17 +141,11 @@ def set_default_device(spec):
     Config.device = device(spec)
 
 
-@contextlib.contextmanager
 def using_device(spec):
     """``with using_device("cuda"): ...``: new tensors and parameters go to ``spec`` inside the block,
-    and the previous default comes back however the block ends."""
-    new = device(spec)                # an unknown spec fails here, before anything changed
-    old = Config.device
-    Config.device = new
-    try:
-        yield new
-    finally:
-        Config.device = old
+    and the previous default comes back however the block ends. The same as ``with device(spec):``: a
+    Device is itself that context manager (an unknown spec fails here, before anything changed)."""
+    return device(spec)
 
 
 # ---- the array helpers that kernels and layers use ----------------------------------------------

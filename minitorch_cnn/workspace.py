@@ -8,6 +8,7 @@ by every layer and every step. Borrowed views are valid until the next borrow
 of the same name, so a borrower must be done with it before calling anyone who
 might borrow it too.
 """
+import functools
 import math
 import weakref
 
@@ -42,8 +43,13 @@ def keep_budget(xp):
     """How many bytes ``keep`` may hold at once in the memory of array module ``xp`` (numpy or cupy)."""
     if xp is np:
         return KEEP_BYTES
-    _, total = xp.cuda.Device().mem_info     # (free, total) of the current GPU
-    return int(total * GPU_KEEP_FRACTION)
+    return int(_gpu_total_bytes(xp, xp.cuda.Device().id) * GPU_KEEP_FRACTION)
+
+
+@functools.cache
+def _gpu_total_bytes(xp, device_id):
+    """A GPU's total memory: asked of the driver once, not on every ``keep`` (every training conv forward)."""
+    return xp.cuda.Device(device_id).mem_info[1]
 
 
 def keep(shape, dtype, xp):

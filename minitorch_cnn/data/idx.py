@@ -45,25 +45,6 @@ def _open_content(path, raw):
     return gzip.GzipFile(fileobj=io.BytesIO(raw)) if str(path).endswith(".gz") else io.BytesIO(raw)
 
 
-def decompress(path, raw):
-    """Return the content of ``raw`` (the bytes of ``path``), gunzipped if the name ends in .gz, reading
-    no more than an IDX file may hold (``MAX_DATA_BYTES`` plus a header).
-
-    gzip stores a CRC-32 and the length of the content in its trailer, so a
-    flipped or missing byte is reported here rather than read as wrong pixels.
-    """
-    limit = MAX_DATA_BYTES + 64
-    try:
-        with _open_content(path, raw) as stream:
-            content = stream.read(limit + 1)
-    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
-        raise _gzip_error(path, err) from err
-    if len(content) > limit:
-        raise DataFormatError(f"{path}: decompresses to more than {limit} bytes, more than any IDX file of "
-                              "these datasets holds (a corrupted or hostile file)")
-    return content
-
-
 def read_idx_stream(stream, path, ndim):
     """Read one IDX array of ``ndim`` dimensions from ``stream`` (a binary file object), checking the
     header before reading the data and reading only what it declares: (array, content bytes)."""
@@ -95,11 +76,6 @@ def read_idx_stream(stream, path, ndim):
             f"but the file holds {present} data bytes (truncated or corrupted)"
         )
     return np.frombuffer(data, dtype=np.uint8).reshape(shape), header + data
-
-
-def parse_idx(content, path, ndim):
-    """Parse IDX bytes into a read-only uint8 array with ``ndim`` dimensions."""
-    return read_idx_stream(io.BytesIO(content), path, ndim)[0]
 
 
 def load_idx(path, raw, ndim):

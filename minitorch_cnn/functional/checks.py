@@ -14,8 +14,10 @@ def pair(value, layer, name):
 
 
 def check_ndim(x, ndim, layer, layout="(N, C, H, W)"):
-    if x.ndim != ndim:
-        raise ValueError(f"{layer}: expected a {ndim}-D input {layout}, got shape {tuple(x.shape)}")
+    """``x``: an array or Tensor, or its shape (a tuple)."""
+    shape = x if isinstance(x, tuple) else x.shape
+    if len(shape) != ndim:
+        raise ValueError(f"{layer}: expected a {ndim}-D input {layout}, got shape {tuple(shape)}")
 
 
 def output_size(size, kernel, stride, padding, dilation, layer, x_shape):

@@ -378,12 +378,6 @@ def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1
     return "im2col"
 
 
-class _Shape(tuple):
-    """A shape that ``check_ndim`` can read (it asks for ``.ndim`` and ``.shape`` only)."""
-    ndim = property(len)
-    shape = property(tuple)
-
-
 def plan_conv(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, dtype=np.float32, device=None):
     """The ``ConvPlan`` of a convolution: x (N, C, H, W), weight (F, C/groups, kh, kw) on ``device``.
 
@@ -397,8 +391,8 @@ def plan_conv(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, 
     if min(padding) < 0:
         raise ValueError(f"{layer}: padding must be >= 0, got {padding}")
     x_shape, weight_shape = tuple(x_shape), tuple(weight_shape)
-    check_ndim(_Shape(x_shape), 4, layer)
-    check_ndim(_Shape(weight_shape), 4, layer + " weight", "(F, C/groups, kh, kw)")
+    check_ndim(x_shape, 4, layer)
+    check_ndim(weight_shape, 4, layer + " weight", "(F, C/groups, kh, kw)")
     f, cg, kh, kw = weight_shape
     if groups < 1 or x_shape[1] % groups or f % groups:
         raise ValueError(f"{layer}: groups={groups} must divide both the input channels {x_shape[1]} "

@@ -9,6 +9,8 @@ import io
 import numpy as np
 
 from .. import nn
+from ..functional.checks import output_size
+from .layer_table import _macs
 
 
 def _pair(v):
@@ -33,7 +35,7 @@ def size_formula(step):
     (k, _), (s, _), (p, _), (d, _) = w
     h = step.inputs[0].shape[2]
     span = f"{k}" if d == 1 else f"({d}*({k}-1)+1)"
-    out = (h + 2 * p - (d * (k - 1) + 1)) // s + 1
+    out = output_size(h, k, s, p, d, step.name, step.inputs[0].shape)
     assert out == step.output.shape[2], (step.name, out, step.output.shape)   # the formula is the layer's
     return f"H_out = floor((H + 2*padding - kernel)/stride) + 1 = floor(({h} + 2*{p} - {span})/{s}) + 1 = {out}"
 
@@ -59,15 +61,7 @@ def receptive_fields(steps, image_hw):
 
 def macs(step):
     """Multiply-accumulates of one forward of this step (convolutions and Linear; 0 for the rest)."""
-    m = step.module
-    if not step._is_module:
-        return 0
-    if isinstance(m, nn.Conv2d):
-        f, cg, kh, kw = m.weight.shape
-        return int(np.prod(step.output.shape)) * cg * kh * kw
-    if isinstance(m, nn.Linear):
-        return int(np.prod(step.output.shape)) * m.weight.shape[1]
-    return 0
+    return _macs(step.module, step.output.shape) if step._is_module else 0   # the summary's count, whole batch
 
 
 def n_params(step):
