@@ -75,9 +75,7 @@ def _list_unreached():
 def _stop_at_unfinished(kind, err, tb):
     """sys.excepthook: an unfinished exercise that later code needs ends the lab at its summary."""
     if isinstance(err, NotImplementedError) and _unfinished(err):
-        TALLY["failed"] += 1
-        REPORTED.add(_unfinished(err))
-        print(f"{_unfinished(err)}: not implemented yet, and the rest of this lab uses it: FAIL")
+        _count_unfinished(err, ", and the rest of this lab uses it")
         print("(finish that exercise to see the rest of the lab)")
         _list_unreached()
         summary()
@@ -88,9 +86,7 @@ def _stop_at_unfinished(kind, err, tb):
 def _notebook_unfinished(shell, kind, err, tb, tb_offset=None):
     """In Jupyter: an unfinished exercise a cell needs prints one line instead of a traceback."""
     if _unfinished(err):
-        TALLY["failed"] += 1
-        REPORTED.add(_unfinished(err))
-        print(f"{_unfinished(err)}: not implemented yet, and this cell uses it: FAIL")
+        _count_unfinished(err, ", and this cell uses it")
         return None
     return shell.showtraceback((kind, err, tb), tb_offset=tb_offset)
 
@@ -112,13 +108,13 @@ def exercise_check(check):
     return run
 
 
-def _count_unfinished(err):
+def _count_unfinished(err, consequence=""):
     """One failed line for an exercise not written yet (re-raises any other NotImplementedError)."""
     if not _unfinished(err):
         raise err
     TALLY["failed"] += 1
     REPORTED.add(_unfinished(err))
-    print(f"{_unfinished(err)}: not implemented yet: FAIL")
+    print(f"{_unfinished(err)}: not implemented yet{consequence}: FAIL")
 
 
 def rel_error(a, b):

@@ -17,10 +17,10 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..device import to_numpy, using_device
+from ..gradcheck import relative_error
 from ..tensor import Tensor
 from .page_facts import window_of
-from .recorded_step import JITTER
-from .sampled_gradcheck import TOLERANCE, sparse_gradcheck
+from .sampled_gradcheck import TOLERANCE, _derivative, sparse_gradcheck
 
 
 @dataclass
@@ -104,26 +104,20 @@ def locate_error(step, max_elements=4096, seed=0, eps=1e-6):
     first input against its backward, in float64 on a jittered copy (see recorded_step.JITTER)."""
     fn, _ = step._runner(np.float64)
     rng = np.random.default_rng(seed)
-    x0 = [x.astype(np.float64) + JITTER * (x.std() + 1e-2) * rng.standard_normal(x.shape) for x in step.inputs]
+    x0 = step.jittered_inputs(rng)
     weight = rng.standard_normal(step.output.shape)
     xs = [Tensor(x, requires_grad=True, device=step.device) for x in x0]
     with using_device(step.device):
         (fn(*xs) * Tensor(weight, device=step.device)).sum().backward()
         analytic = np.array(to_numpy(xs[0].grad)).reshape(-1)
-        flat = x0[0].reshape(-1)
+        probes = [Tensor(x, device=step.device) for x in x0]    # perturbed in place, one element at a time
+        flat = probes[0].data.reshape(-1)
         picks = rng.choice(flat.size, size=min(max_elements, flat.size), replace=False)
         wrong, checked = np.zeros(flat.size, bool), np.zeros(flat.size, bool)
         with no_grad():
             for i in picks:
-                vals = []
-                for h in (eps, -eps):
-                    x = [a.copy() for a in x0]
-                    x[0].reshape(-1)[i] += h
-                    out = to_numpy(fn(*[Tensor(a, device=step.device) for a in x]).data)
-                    vals.append(float((np.asarray(out) * weight).sum()))
-                numeric = (vals[0] - vals[1]) / (2 * eps)
-                err = abs(numeric - analytic[i]) / max(1e-8, abs(numeric) + abs(analytic[i]))
-                checked[i], wrong[i] = True, err > TOLERANCE
+                numeric = _derivative(fn, probes, seed, flat, i, eps, weight)
+                checked[i], wrong[i] = True, float(relative_error(numeric, analytic[i])) > TOLERANCE
     shape = step.inputs[0].shape
     wrong, checked = wrong.reshape(shape), checked.reshape(shape)
     return ErrorLocation(step, wrong, checked, _describe(step, wrong, checked))

@@ -80,14 +80,17 @@ class Step:
     def gradcheck(self, samples=32, seed=0, eps=1e-5):
         """Finite differences against backward on a float64 copy of this step; see sampled_gradcheck.py."""
         fn, params = self._runner(np.float64)
-        rng = np.random.default_rng(seed)
-        inputs = []
-        for x in self.inputs:
-            x = x.astype(np.float64)
-            x = x + JITTER * (x.std() + 1e-2) * rng.standard_normal(x.shape)
-            inputs.append(Tensor(x, device=self.device))
+        inputs = [Tensor(x, device=self.device) for x in self.jittered_inputs(np.random.default_rng(seed))]
         with using_device(self.device):   # the kernels of the device the step ran on
             return sparse_gradcheck(fn, inputs, params, samples=samples, seed=seed, eps=eps, name=self.name)
+
+    def jittered_inputs(self, rng):
+        """float64 copies of the inputs, each moved off ties and kinks by a little noise (see JITTER)."""
+        out = []
+        for x in self.inputs:
+            x = x.astype(np.float64)
+            out.append(x + JITTER * (x.std() + 1e-2) * rng.standard_normal(x.shape))
+        return out
 
     def time(self, repeat=5):
         """Median forward and backward milliseconds of this step alone (float32, after one warm-up)."""
