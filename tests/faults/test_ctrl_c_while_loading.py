@@ -21,7 +21,9 @@ def test_ctrl_c_during_imports_is_one_line_and_exit_130(delay):
     out, err = process.communicate(timeout=60)
     if process.returncode == 0:
         pytest.skip(f"zoo.summary finished within {delay} s, before the signal: nothing was interrupted")
-    assert process.returncode == 130, (process.returncode, err)
+    # 130, or killed by SIGINT itself (-2 here): a shell shows both as $? = 130. The second happens now and
+    # then when the signal lands at the very end of the run (seen once in 8 tries on this machine).
+    assert process.returncode in (130, -signal.SIGINT), (process.returncode, err)
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "interrupted", err
 
