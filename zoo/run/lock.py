@@ -65,8 +65,8 @@ class RunLock:
                                      f"wait for it to end or choose another --out (if no such run exists, "
                                      f"delete {self.path})") from None
                 if pid is None and self.path.exists():   # being written by a run starting this instant
-                    raise UsageError(f"{self.folder} is being locked by another training run; "
-                                     f"choose another --out (or delete {self.path})") from None
+                    raise UsageError(f"{self.folder} is in use by another training run (one taking the lock "
+                                     f"this instant); choose another --out (or delete {self.path})") from None
                 self.path.unlink(missing_ok=True)        # stale: its owner is gone
                 continue
             with os.fdopen(fd, "w") as f:
