@@ -1,13 +1,17 @@
-"""Running a study: each run of a spec is a ``TrainConfig`` given to ``zoo.run.train``, one after another.
+"""Running a study: each run of a spec is a ``TrainConfig`` given to ``zoo.run.train``, one after another,
+or a ``python -m zoo.train`` process on the workers of a Dask cluster (zoo/studies/cluster.py).
 
     spec = load_spec("zoo/studies/optimizers.toml")
     status = run_study(spec, Path("runs/opt"), data_dir="../shared/data", only=["lenet5-adam"])
+    with Cluster.local(workers=2, threads_per_run=1) as cluster:       # or Cluster.connect("tcp://host:8786")
+        status = run_study(spec, Path("runs/opt"), data_dir="/shared/data", cluster=cluster)
 
 The run folders (``out/<name>``) are ordinary ``zoo.train`` folders. The study is resumable: a run whose
 folder already holds all its epochs is skipped, one with a checkpoint resumes, a failed run is recorded
 in ``study.json`` and the others go on, and Ctrl-C stops the current run exactly as it stops ``zoo.train``
 (a checkpoint at the next batch boundary) and then the study (exit 130). After every run the study
-rewrites ``report.md``, ``results.csv``, ``curves.png`` and ``error_vs_time.png`` in ``out``.
+rewrites ``report.md``, ``results.csv``, ``curves.png`` and ``error_vs_time.png`` in ``out`` (StudyRecord: on
+a cluster too, only this process writes them, as the results come back).
 """
 import sys
 import traceback
@@ -91,38 +95,70 @@ def open_study(out, spec):
     return record
 
 
-def run_study(spec, out, data_dir=None, only=None):
-    """Run the spec's runs (or ``only`` those) into ``out``; returns the exit status (0, 1: a run failed,
-    130: interrupted)."""
+class StudyRecord:
+    """study.json in ``out`` and the report, rewritten as each run's outcome comes in (only the coordinating
+    process writes them, wherever the runs execute)."""
+
+    def __init__(self, out, spec):
+        self.out, self.record = out, open_study(out, spec)
+        self.entries = {r["name"]: r for r in self.record["runs"]}
+
+    def note(self, name, result, message="", wall_s=None, **details):
+        """Record one run's outcome (skipped / done / interrupted / terminated / failed) and rewrite the files;
+        returns EXIT_FAILED for a failed run, else 0."""
+        if result == "skipped":
+            if self.entries[name].get("status") == "done":
+                return 0                 # keep when it finished and how long it took; the report is current
+            result = "done"              # complete, but finished before this study record knew of it
+        self.entries[name].update(status=result, message=message, finished=f"{datetime.now():%Y-%m-%d %H:%M:%S}",
+                                  wall_s=wall_s, **details)
+        self.save()
+        if result == "failed":
+            print(f"study: {name} failed: {message}; going on with the others", file=sys.stderr)
+            return EXIT_FAILED
+        return 0
+
+    def save(self):
+        write_json(self.out / STUDY_JSON, self.record)
+        write_report(self.out)
+
+
+def selected_runs(spec, only):
     names = [r["name"] for r in spec["runs"]]
     unknown = [n for n in only or [] if n not in names]
     if unknown:
         raise UsageError(f"--only: no run named {unknown[0]!r}; this study's runs: {', '.join(names)}")
-    out.mkdir(parents=True, exist_ok=True)
-    record = open_study(out, spec)
-    entries = {r["name"]: r for r in record["runs"]}
+    return [run for run in spec["runs"] if not only or run["name"] in only]
+
+
+def run_here(runs, out, data_dir, study):
+    """The runs one after another in this process; returns 0, EXIT_FAILED, or 130/143 when stopped."""
     status = 0
-    for run in spec["runs"]:
-        if only and run["name"] not in only:
-            continue
+    for run in runs:
         started = datetime.now()
         result, message = train_one(run, out / run["name"], data_dir)
-        if result == "skipped":
-            if entries[run["name"]].get("status") == "done":
-                continue                 # keep when it finished and how long it took; the report is current
-            result = "done"              # complete, but finished before this study record knew of it
-        entries[run["name"]].update(status=result, message=message, finished=f"{datetime.now():%Y-%m-%d %H:%M:%S}",
-                                    wall_s=round((datetime.now() - started).total_seconds(), 1))
-        write_json(out / STUDY_JSON, record)
-        write_report(out)
+        wall_s = round((datetime.now() - started).total_seconds(), 1)
+        status = max(status, study.note(run["name"], result, message, wall_s))
         if result in ("interrupted", "terminated"):
-            print(f"study {result}; continue with: python -m zoo.study {spec['spec']} --out {out} "
-                  f"--protocol {spec['protocol']}", file=sys.stderr)
             return EXIT_STATUS[result]
-        if result == "failed":
-            print(f"study: {run['name']} failed: {message}; going on with the others", file=sys.stderr)
-            status = EXIT_FAILED
-    write_json(out / STUDY_JSON, record)
-    write_report(out)
+    return status
+
+
+def run_study(spec, out, data_dir=None, only=None, cluster=None):
+    """Run the spec's runs (or ``only`` those) into ``out``, here one after another or, given a ``cluster``
+    (zoo/studies/cluster.py), as zoo.train processes on its workers; returns the exit status (0, 1: a run
+    failed, 130: interrupted, 143: terminated)."""
+    runs = selected_runs(spec, only)
+    if cluster is not None:
+        cluster.check_folders(out, data_dir)      # every worker sees --out, before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    study = StudyRecord(out, spec)
+    status = run_here(runs, out, data_dir, study) if cluster is None else cluster.run(runs, out, data_dir, study)
+    if status in (EXIT_STATUS["interrupted"], EXIT_STATUS["terminated"]):
+        again = f" {cluster.flags}" if cluster is not None else ""
+        print(f"study stopped; continue with: python -m zoo.study {spec['spec']} --out {out} "
+              f"--protocol {spec['protocol']}{again}", file=sys.stderr)
+        return status
+    study.save()
     print(f"study {spec['name']}: report in {out / 'report.md'}")
     return status
