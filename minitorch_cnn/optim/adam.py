@@ -56,3 +56,23 @@ class Adam(Optimizer):
         step_size = group["lr"] / (1 - beta1 ** t)
         denom = xp.sqrt(v) / (1 - beta2 ** t) ** 0.5 + group["eps"]
         param -= step_size * m / denom
+
+    def _fused_step(self, index, params, group):
+        # On a GPU: the rule above, for every parameter of the group in one launch (kernels/cuda/optim.cu,
+        # the same operations in the same order), over the group packed flat (optim/fused.py). The bias
+        # corrections are one pair of scalars, so every parameter must be at the same step t.
+        steps = {self.state[p].get("step", 0) for p in params}
+        keys = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+        xp = get_array_module(params[0].data)
+        flat = None if len(steps) > 1 else self._flat_group(index, params, group, "adam_step", keys, xp.zeros)
+        if flat is None:
+            return False
+        t = steps.pop() + 1
+        for p in params:
+            self.state[p]["step"] = t
+        beta1, beta2 = group["betas"]
+        flat.kernel(flat.data, flat.grads(xp), flat.state["exp_avg"], flat.state["exp_avg_sq"],
+                    flat.state.get("max_exp_avg_sq"), group["betas"], group["eps"], group.get("weight_decay", 0),
+                    group["lr"] / (1 - beta1 ** t), (1 - beta2 ** t) ** 0.5)
+        flat.fresh.clear()
+        return True

@@ -2,7 +2,8 @@
 
 An optimizer owns no parameters. It holds references to the very objects the model
 holds and overwrites their ``.data`` arrays in place, so the model sees each update
-without being told.
+without being told. (On a GPU, the first step points each ``.data`` at a slice of one
+packed array instead, so one kernel launch can update them all: optim/fused.py.)
 
 A parameter is anything with two attributes:
 
@@ -17,7 +18,8 @@ without a gradient, L2 weight decay, saving and loading -- lives here, once.
 import copy
 import numbers
 
-from ..device import device_of, is_array
+from ..device import device_of, get_array_module, is_array
+from .fused import FlatGroup, fused_kernel
 
 
 class ParamState:
@@ -104,10 +106,12 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that has a gradient. Returns ``closure()`` if one is given."""
         loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:  # not used by this loss (or frozen): nothing to learn from
-                    continue
+        for index, group in enumerate(self.param_groups):
+            # a parameter without a gradient was not used by this loss (or is frozen): nothing to learn from
+            live = [p for p in group["params"] if p.grad is not None]
+            if live and self._fused_step(index, live, group):
+                continue
+            for p in live:
                 state = self.state[p]
                 if not state:
                     state.update(self._init_state(p.data, group))
@@ -115,6 +119,33 @@ class Optimizer:
                     _follow_param(state, p.data)
                 self._update(p.data, self._gradient(p, group), state, group)
         return loss
+
+    def _fused_step(self, index, params, group):
+        """Update all of ``params`` (group number ``index``'s parameters with a gradient) at once and return
+        True, or return False to have ``_update`` called per parameter. The GPU's path (optim/fused.py): a
+        subclass with a fused kernel calls it here; the base class has none."""
+        return False
+
+    def _flat_group(self, index, params, group, kernel, keys, make):
+        """Group ``index``'s FlatGroup (optim/fused.py) for the fused ``kernel`` with the state entries ``keys``
+        (made with ``make(size, dtype=...)`` when no parameter has them yet), packed again when anything changed;
+        None when these parameters take the per-parameter rule (on the CPU, mixed devices or dtypes, or some
+        parameters with state and some without)."""
+        flats = self.__dict__.setdefault("_flat_groups", {})
+        states = [self.state[p] for p in params]
+        flat = flats.get(index)
+        if flat is not None and flat.still_packs(params, states):
+            return flat
+        flats.pop(index, None)
+        fn = fused_kernel(params, kernel)
+        with_keys = [all(k in s for k in keys) for s in states]
+        if fn is None or (any(with_keys) and not all(with_keys)):
+            return None
+        for p, state in zip(params, states):   # saved state loaded elsewhere follows its parameter first
+            _follow_param(state, p.data)
+        flat = flats[index] = FlatGroup(get_array_module(params[0].data), params, states, keys, make)
+        flat.kernel = fn
+        return flat
 
     def _gradient(self, p, group):
         """The gradient the update rule sees: ``g + λ·θ`` when weight_decay ``λ`` is set.
@@ -175,6 +206,7 @@ class Optimizer:
             state[p].update({key: _like_param(value, p.data, name, key) for key, value in saved.items()})
 
         self.state = state
+        self.__dict__.pop("_flat_groups", None)   # the packed state (optim/fused.py) is the old one
         self.param_groups = [{**copy.deepcopy({k: v for k, v in saved.items() if k != "params"}),
                               "params": group["params"]}
                              for saved, group in zip(saved_groups, self.param_groups)]

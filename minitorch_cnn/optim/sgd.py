@@ -1,4 +1,5 @@
 """Stochastic gradient descent, optionally with (Nesterov) momentum."""
+from ..device import get_array_module
 from .optimizer import Optimizer
 
 
@@ -43,3 +44,18 @@ class SGD(Optimizer):
                 buf += (1 - dampening) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
         param -= group["lr"] * grad
+
+    def _fused_step(self, index, params, group):
+        # On a GPU: the rule above, for every parameter of the group in one launch (kernels/cuda/optim.cu,
+        # the same operations in the same order), over the group packed flat (optim/fused.py).
+        momentum = group["momentum"]
+        keys = ("momentum_buffer",) if momentum != 0 else ()
+        flat = self._flat_group(index, params, group, "sgd_step", keys, get_array_module(params[0].data).empty)
+        if flat is None:
+            return False
+        buf = flat.state.get("momentum_buffer", flat.data)     # momentum 0: the kernel leaves it alone
+        first = "momentum_buffer" in flat.fresh                   # b <- g, as grad.copy() above
+        flat.kernel(flat.data, flat.grads(get_array_module(flat.data)), buf, group["lr"], momentum,
+                    group["dampening"], group.get("weight_decay", 0), group["nesterov"], first)
+        flat.fresh.clear()
+        return True

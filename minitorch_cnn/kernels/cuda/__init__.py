@@ -15,10 +15,14 @@ which skip on machines without one.
 from .conv import col2im, depthwise_backward, depthwise_forward, im2col
 from .elementwise import clamp_backward, clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
+from .optim import adam_step, sgd_step  # noqa: F401  (GPU_ONLY, below)
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 
 # The convolution algorithms these kernels offer (functional.conv.conv_path asks for them).
 conv_algorithms = ("im2col",)
+# Kernels only the GPU has (not in __all__, the names every kernel module shares): a parameter group's fused
+# optimizer step (optim/fused.py); on the CPU each optimizer runs its per-parameter NumPy rule instead.
+GPU_ONLY = ("adam_step", "sgd_step")
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp_backward",
            "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col", "max_pool_backward",

@@ -69,6 +69,7 @@ launches = collections.Counter()   # kernel name -> launches in this process (te
 # Before each launch every array a kernel may write (a non-const pointer) is filled with garbage: NaN for
 # floats, the most negative int, True. A GPU's fresh allocation holds whatever was there; NumPy's often
 # holds zeros, which would hide an output element a kernel forgot to write. Off only to measure speed.
+# Pointers named *_inout are read before they are written (in-place updates): they keep their values.
 poison_outputs = True
 
 
@@ -209,9 +210,10 @@ def _dims(value, what, name):
 
 
 def _poison(params, args):
-    """Fill the arrays the kernel may write (non-const pointers) with values no kernel writes by accident."""
+    """Fill the arrays the kernel may write (non-const pointers) with values no kernel writes by accident.
+    A pointer named ``*_inout`` (an optimizer's parameters and state, updated in place) is read first: kept."""
     for p, a in zip(params, args):
-        if p.pointer and "const" not in p.c_type.split():
+        if p.pointer and "const" not in p.c_type.split() and not p.name.endswith("_inout"):
             kind = a.dtype.kind
             a.fill(np.nan if kind == "f" else np.iinfo(a.dtype).min if kind in "iu" else True)
 
