@@ -1,5 +1,6 @@
 """Adam: momentum plus a per-coordinate step size from the running mean of g²."""
 from ..device import get_array_module
+from .fused import fused_kernel
 from .optimizer import Optimizer
 
 
@@ -61,6 +62,8 @@ class Adam(Optimizer):
         # On a GPU: the rule above, for every parameter of the group in one launch (kernels/cuda/optim.cu,
         # the same operations in the same order), over the group packed flat (optim/fused.py). The bias
         # corrections are one pair of scalars, so every parameter must be at the same step t.
+        if fused_kernel(params, "adam_step") is None:   # on the CPU: the rule above, per parameter
+            return False
         steps = {self.state[p].get("step", 0) for p in params}
         keys = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
         xp = get_array_module(params[0].data)

@@ -132,14 +132,16 @@ class Optimizer:
         None when these parameters take the per-parameter rule (on the CPU, mixed devices or dtypes, or some
         parameters with state and some without)."""
         flats = self.__dict__.setdefault("_flat_groups", {})
-        states = [self.state[p] for p in params]
-        flat = flats.get(index)
-        if flat is not None and flat.still_packs(params, states):
+        flat = flats.pop(index, None)
+        if flat is not None and flat.still_packs(params, [self.state[p] for p in params]):
+            flats[index] = flat
             return flat
-        flats.pop(index, None)
-        fn = fused_kernel(params, kernel)
+        fn = fused_kernel(params, kernel)     # None on the CPU: asked first, the CPU's step pays only this
+        if fn is None:
+            return None
+        states = [self.state[p] for p in params]
         with_keys = [all(k in s for k in keys) for s in states]
-        if fn is None or (any(with_keys) and not all(with_keys)):
+        if any(with_keys) and not all(with_keys):
             return None
         for p, state in zip(params, states):   # saved state loaded elsewhere follows its parameter first
             _follow_param(state, p.data)
