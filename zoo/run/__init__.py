@@ -13,6 +13,7 @@
     data.py        the dataset splits and the device of a run
     checkpoint.py  the .npz checkpoint (no pickle, written atomically)
     report.py      config.json, metrics.csv, the printed lines;  plots.py  the run's figures
+    provenance.py  each invocation's commit, BLAS kernel, CPU/ISA, threads, versions, data checksums
     ablate.py      a model with some modules replaced by identities, checked before training
 
 ``python -m zoo.train`` and ``python -m zoo.evaluate`` are thin command lines over these; ``zoo.studies``

@@ -20,6 +20,7 @@ from .config import check_dataset, data_options
 from .data import check_channels, load_split, run_device
 from .loop import evaluate
 from .options import UsageError
+from .provenance import dataset_files, describe, invocation_lines, provenance
 from .report import per_class_lines
 
 
@@ -32,6 +33,7 @@ class Evaluation:
     dataset: str
     classes: list
     result: dict
+    provenance: dict | None = None    # this evaluation's own (provenance.py): the arithmetic may differ
 
     def describe(self):
         position = self.meta["position"]
@@ -47,7 +49,17 @@ class Evaluation:
                 f"test loss      {r['loss']:.4f}",
                 f"top-1 error    {r['top1_err']:.2%}  (accuracy {r['accuracy']:.2%})",
                 f"top-5 error    {r['top5_err']:.2%}",
-                "per-class accuracy:", *per_class_lines(r["confusion"], self.classes)]
+                "per-class accuracy:", *per_class_lines(r["confusion"], self.classes),
+                *self.provenance_lines()]
+
+    def provenance_lines(self):
+        """Where the weights were trained (one line per invocation: commit, BLAS kernel, ISA, threads) and
+        where this evaluation ran: a different BLAS kernel can move the last digits of the error."""
+        trained = invocation_lines(self.meta.get("invocations") or [])
+        lines = ["provenance:", *(f"  trained   {line}" for line in trained or ["not recorded"])]
+        if self.provenance is not None:
+            lines.append(f"  evaluated {describe(self.provenance)}")
+        return lines
 
 
 def rebuild_model(meta, model_state, num_classes):
@@ -89,4 +101,5 @@ def evaluate_checkpoint(checkpoint, dataset=None, batch_size=256, limit_test=Non
         with np.errstate(all="ignore"):      # overflowing logits are reported by check_finite, in one line
             result = evaluate(model, DataLoader(test_set, batch_size), len(test_set.classes))
     check_finite(path, result=result)
-    return Evaluation(str(path), meta, dataset, list(test_set.classes), result)
+    files = dataset_files(dataset, "test", data_options(data, meta["config"])["data_dir"])
+    return Evaluation(str(path), meta, dataset, list(test_set.classes), result, provenance(where, files))

@@ -31,6 +31,7 @@ from .data import check_channels, load_split, run_device
 from .lock import RunLock
 from .loop import CtrlC, Diverged, Position, StopTraining, evaluate, finite_state, train_epoch
 from .plots import CONFUSION_PNG, CURVES_PNG, plot_confusion, plot_curves
+from .provenance import dataset_files, provenance
 from .recipe import make_loss, make_optimizer, make_scheduler
 from .report import (
     CONFUSION_CSV,
@@ -109,14 +110,17 @@ class Run:
                 "saved_at": datetime.now().isoformat(timespec="seconds")}
         save_checkpoint(self.checkpoint_path, self.model, self.optimizer, meta)
 
-    def write_config(self, invocation):
-        """config.json: the configuration, and every invocation that trained this run (its command line)."""
+    def write_config(self, invocation, data_files=()):
+        """config.json: the configuration, and every invocation that trained this run: its command line and
+        its provenance (commit, BLAS kernel, CPU, threads, versions, the sha256 of ``data_files``; see
+        provenance.py), so a run resumed across commits or machines lists each. The checkpoint's meta
+        carries the same invocations."""
+        record = provenance(self.config.device, data_files)
         self.invocations.append({"argv": list(invocation), "started": datetime.now().isoformat(timespec="seconds"),
-                                 "from_epoch": self.position.epoch, "from_batch": self.position.batch})
+                                 "from_epoch": self.position.epoch, "from_batch": self.position.batch,
+                                 "provenance": record})
         write_json(self.out / "config.json", {**self.config.to_dict(), "invocations": self.invocations,
-                                              "versions": {"python": sys.version.split()[0],
-                                                           "numpy": np.__version__,
-                                                           "minitorch_cnn": mt.__version__}})
+                                              "versions": record["versions"]})
 
     def finish_epoch(self, test, seconds):
         """Record the epoch's metrics, move to the next epoch, step the schedule; return the row."""
@@ -189,6 +193,8 @@ def prepare(config, device):
         check_channels(checkpoint[0]["in_channels"], train_set)
     config.in_channels, config.num_classes = train_set.in_channels, len(train_set.classes)
     run = Run(config, train_set, test_set, device)
+    run.data_files = [path for split in ("train", "test")
+                      for path in dataset_files(config.dataset, split, config.data_dir)]
     if checkpoint is not None:
         run.restore(*checkpoint)
     return run
@@ -208,7 +214,7 @@ def train(config, invocation=()):
                 print(f"{run.checkpoint_path} has already completed {run.position.epoch} epoch(s); "
                       f"pass --epochs N with N > {run.position.epoch} to train further")
                 return TrainResult("complete", run.out, run.history)
-            run.write_config(invocation)
+            run.write_config(invocation, run.data_files)
             print(f"{config.model} on {config.dataset}: {len(run.train_loader.dataset)} training and "
                   f"{len(run.test_loader.dataset)} test images, {config.epochs} epoch(s); run folder {run.out}",
                   flush=True)

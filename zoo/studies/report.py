@@ -25,13 +25,14 @@ from zoo import get_model
 from zoo.run.ablate import remove_modules
 
 from .plots import plot_error_vs_time, plot_study_curves
+from .provenance import provenance_section, records, run_provenance
 
 STUDY_JSON, REPORT_MD, RESULTS_CSV = "study.json", "report.md", "results.csv"
 STUDY_CURVES_PNG, ERROR_TIME_PNG = "curves.png", "error_vs_time.png"
 COLUMNS = ("run", "model", "dataset", "setting", "params", "macs", "epochs", "train_wall_s", "images_per_s",
-           "final_top1_err", "best_top1_err", "final_top5_err", "final_test_loss", "status")
+           "final_top1_err", "best_top1_err", "final_top5_err", "final_test_loss", "status", "provenance")
 HEADER = ("run", "model", "dataset", "setting", "parameters", "MACs / image", "epochs", "wall time (s)",
-          "images/s", "final top-1 err", "best top-1 err", "top-5 err", "test loss", "status")
+          "images/s", "final top-1 err", "best top-1 err", "top-5 err", "test loss", "status", "provenance")
 
 
 class UnreadableRun(ValueError):
@@ -109,6 +110,7 @@ def summarise(folder, entry):
     if status == "done" and config and len(rows) < config["epochs"]:
         status = "incomplete"
     row["status"] = status + (f": {entry['message']}" if entry.get("message") and status != "done" else "")
+    row["provenance"], row["records"] = run_provenance(config), records(config)
     return row, rows
 
 
@@ -172,7 +174,7 @@ def write_report(out):
             curves.append((row["run"], history))
     name = record.get("name", out.name)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(table)
     atomic_write_text(out / RESULTS_CSV, buffer.getvalue())
@@ -186,7 +188,7 @@ def write_report(out):
              "Final = after the last epoch; best = the lowest test top-1 error of any epoch; wall time = the sum "
              "of the epochs' training and test passes; images/s = training images per second, mean over epochs; "
              "parameters include batch-norm statistics; MACs = multiply-adds per 32x32 image (zoo.summary).", "",
-             markdown_table(table), ""]
+             markdown_table(table), "", *provenance_section(table), ""]
     if failed:
         text += ["Failed runs:", ""] + [f"- `{r['run']}`: {r['status'][len('failed: '):]}" for r in failed] + [""]
     text += [f"![objective, top-1 and top-5 error per epoch]({STUDY_CURVES_PNG})", "",
