@@ -21,15 +21,22 @@ def _reduce_axes(x):
 class BatchNormTrain(Function):
     """x: (N, C, *), gamma, beta: (C,) -> (N, C, *), normalised with this batch's statistics.
 
-    The batch mean and biased variance (C,) are written into ``batch_stats`` = [mean, var], a list
-    the caller passes in and reads after the call (they update the running statistics).
+    ``running`` = (running_mean, running_var, momentum), or None: the running statistics (C,), updated
+    in place with this batch's mean and unbiased variance. On a GPU the forward kernel does it in the
+    same launch (kernels/cuda/norm.py, batch_norm_forward_tracking); elsewhere ``update_running`` below.
     """
-    def __init__(self, eps, batch_stats):
-        self.eps, self.batch_stats = eps, batch_stats
+    def __init__(self, eps, running):
+        self.eps, self.running = eps, running or None
 
     def forward(self, x, gamma, beta):
-        y, mean, var, inv_std = kernels(x).batch_norm_forward(x, gamma, beta, self.eps)
-        self.batch_stats[:] = [mean, var]
+        k = kernels(x)
+        tracking = getattr(k, "batch_norm_forward_tracking", None)
+        if self.running is not None and tracking is not None and k.tracks_in_place(x, *self.running[:2]):
+            y, mean, var, inv_std = tracking(x, gamma, beta, self.eps, *self.running)
+        else:
+            y, mean, var, inv_std = k.batch_norm_forward(x, gamma, beta, self.eps)
+            if self.running is not None:
+                update_running(*self.running, mean, var, x.size // x.shape[1])
         # x, not x_hat: x is this Function's input, which the graph holds anyway, so the saved state costs
         # no activation-sized array of its own; the backward kernel recomputes x_hat on the fly.
         self.x, self.gamma, self.mean, self.inv_std = x, gamma, mean, inv_std
@@ -39,6 +46,13 @@ class BatchNormTrain(Function):
         # With x_hat = (x - mean) * inv_std, g = gy * gamma and M values per channel (kernels/reference.py):
         #   dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)),  dgamma = sum(gy * x_hat),  dbeta = sum(gy)
         return kernels(gy).batch_norm_backward(gy, self.x, self.gamma, self.mean, self.inv_std)
+
+
+def update_running(running_mean, running_var, momentum, mean, var, count):
+    """running <- (1 - momentum) * running + momentum * batch statistic, in place, with the unbiased
+    variance var * count / (count - 1) (PyTorch's convention); count: values per channel."""
+    running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+    running_var[...] = (1 - momentum) * running_var + momentum * var * (count / (count - 1))
 
 
 class BatchNormEval(Function):
@@ -94,10 +108,4 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if count <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input shape {tuple(x.shape)}")
-    batch_stats = []
-    y = BatchNormTrain(eps, batch_stats)(x, gamma, beta)
-    if raw[0] is not None:
-        batch_mean, batch_var = batch_stats
-        raw[0][...] = (1 - momentum) * raw[0] + momentum * batch_mean
-        raw[1][...] = (1 - momentum) * raw[1] + momentum * batch_var * (count / (count - 1))
-    return y
+    return BatchNormTrain(eps, None if raw[0] is None else (raw[0], raw[1], momentum))(x, gamma, beta)

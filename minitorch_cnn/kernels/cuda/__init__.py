@@ -14,15 +14,18 @@ which skip on machines without one.
 """
 from .conv import col2im, depthwise_backward, depthwise_forward, im2col
 from .elementwise import clamp_backward, clamp_forward
-from .norm import batch_norm_backward, batch_norm_forward
-from .optim import adam_step, sgd_step  # noqa: F401  (GPU_ONLY, below)
+from .norm import batch_norm_backward, batch_norm_forward, batch_norm_forward_tracking, tracks_in_place
+from .optim import adam_step, sgd_step
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 
 # The convolution algorithms these kernels offer (functional.conv.conv_path asks for them).
 conv_algorithms = ("im2col",)
 # Kernels only the GPU has (not in __all__, the names every kernel module shares): a parameter group's fused
-# optimizer step (optim/fused.py); on the CPU each optimizer runs its per-parameter NumPy rule instead.
-GPU_ONLY = ("adam_step", "sgd_step")
+# optimizer step (optim/fused.py), batch norm's forward updating the running statistics in the same launch
+# (functional/norm.py); on the CPU the optimizers run their per-parameter NumPy rules, batch norm updates the
+# running statistics in NumPy.
+GPU_ONLY = ("adam_step", "batch_norm_forward_tracking", "sgd_step")
+_GPU_ONLY = (adam_step, batch_norm_forward_tracking, sgd_step, tracks_in_place)   # imported for their callers
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp_backward",
            "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col", "max_pool_backward",

@@ -8,10 +8,15 @@
  */
 #define NORM_KERNELS(T, S) \
 /* mean, var (biased) and inv_std = 1/sqrt(var + eps) per channel; y = (x - mean) * inv_std * gamma + beta. \
-   The variance is a second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2. */ \
+   The variance is a second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2. \
+   track != 0: the running statistics too, in T as functional/norm.py's host update (PyTorch's rule): \
+   running_mean = (1-momentum)*running_mean + momentum*mean, running_var likewise with the unbiased var. \
+   track == 0: the running_* pointers are not touched (pass any arrays). */ \
 extern "C" __global__ void batch_norm_forward_##S(const T* __restrict__ x, const T* __restrict__ gamma, \
                                                   const T* __restrict__ beta, double eps, T* __restrict__ y, \
                                                   T* __restrict__ mean, T* __restrict__ var, T* __restrict__ inv_std, \
+                                                  T* __restrict__ running_mean_inout, \
+                                                  T* __restrict__ running_var_inout, double momentum, int track, \
                                                   int n, int c, int m) { \
     __shared__ double buf[REDUCE_THREADS + FAN]; \
     long long count = (long long)n * m; \
@@ -27,7 +32,15 @@ extern "C" __global__ void batch_norm_forward_##S(const T* __restrict__ x, const
         } \
         double v = block_sum(sq, buf) / (double)count; \
         double s = 1.0 / sqrt(v + eps); \
-        if (threadIdx.x == 0) { mean[ch] = (T)mu; var[ch] = (T)v; inv_std[ch] = (T)s; } \
+        if (threadIdx.x == 0) { \
+            mean[ch] = (T)mu; var[ch] = (T)v; inv_std[ch] = (T)s; \
+            if (track) { \
+                const T keep = (T)(1.0 - momentum), mo = (T)momentum; \
+                const T unbias = (T)((double)count / (double)(count - 1)); \
+                running_mean_inout[ch] = keep * running_mean_inout[ch] + mo * (T)mu; \
+                running_var_inout[ch] = keep * running_var_inout[ch] + (mo * (T)v) * unbias; \
+            } \
+        } \
         double g = (double)gamma[ch], bt = (double)beta[ch]; \
         for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
             long long k = ((p / m) * c + ch) * m + p % m; \

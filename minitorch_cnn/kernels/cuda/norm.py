@@ -14,15 +14,34 @@ def _as_ncm(xp, x):
 
 def batch_norm_forward(x, gamma, beta, eps):
     """x (N, C, *) -> (y, mean, var, inv_std), the statistics of each channel over N and *."""
+    return batch_norm_forward_tracking(x, gamma, beta, eps, None, None, 0.0)
+
+
+def batch_norm_forward_tracking(x, gamma, beta, eps, running_mean, running_var, momentum):
+    """``batch_norm_forward``, and running_mean, running_var (C,) updated in place by the same launch
+    (GPU-only: on the CPU functional/norm.py updates them; None, None: not tracked). They must be
+    contiguous arrays of x's dtype (``tracks_in_place`` says whether these are)."""
     xp = get_array_module(x)
     x3 = _as_ncm(xp, x)
     y = xp.empty_like(x3)
     mean, var, inv_std = (xp.empty(x3.shape[1], x3.dtype) for _ in range(3))
     gamma, beta = (xp.ascontiguousarray(a, dtype=x3.dtype) for a in (gamma, beta))
+    track = running_mean is not None
+    if track and not tracks_in_place(x, running_mean, running_var):
+        raise ValueError(f"batch_norm_forward_tracking: running statistics must be contiguous ({x.shape[1]},) "
+                         f"{x3.dtype} arrays, got {running_mean.dtype} {tuple(running_mean.shape)} and "
+                         f"{running_var.dtype} {tuple(running_var.shape)}")
+    running = (running_mean, running_var) if track else (mean, var)   # not touched when track == 0
     per_block(load_kernel("norm", "batch_norm_forward", x3.dtype, x3), x3.shape[1],
-              (x3, gamma, beta, np.float64(eps), y, mean, var, inv_std, *i32(*x3.shape)),
-              x3.shape[0] * x3.shape[2])
+              (x3, gamma, beta, np.float64(eps), y, mean, var, inv_std, *running, np.float64(momentum),
+               np.int32(track), *i32(*x3.shape)), x3.shape[0] * x3.shape[2])
     return y.reshape(x.shape), mean, var, inv_std
+
+
+def tracks_in_place(x, running_mean, running_var):
+    """Whether the forward kernel can update these running statistics itself (x's dtype, contiguous (C,))."""
+    return all(r.dtype == x.dtype and r.shape == (x.shape[1],) and r.flags.c_contiguous
+               for r in (running_mean, running_var))
 
 
 def batch_norm_backward(gy, x, gamma, mean, inv_std):

@@ -1,0 +1,45 @@
+"""The GPU-only kernels (kernels/cuda GPU_ONLY) on the emulator against the host's way of doing the same:
+batch norm's forward that also updates the running statistics, against reference.batch_norm_forward followed
+by functional/norm.update_running (float64 to 1e-12, float32 to 1e-5, outputs NaN-filled before the launch).
+The fused optimizer steps are held to the optimizers' per-parameter rules in tests/optim/test_fused.py."""
+import numpy as np
+import pytest
+from support.cuda_cases import TOLERANCE, nan_aware_err
+
+from minitorch_cnn.functional.norm import update_running
+from minitorch_cnn.kernels import cuda, reference
+from minitorch_cnn.kernels.cuda import emulator
+
+pytestmark = pytest.mark.skipif(not emulator.available(), reason=str(emulator.unavailable_reason()))
+
+
+def test_every_gpu_only_kernel_is_exported_and_outside_the_shared_names():
+    assert all(callable(getattr(cuda, name)) for name in cuda.GPU_ONLY)
+    assert not set(cuda.GPU_ONLY) & set(cuda.__all__)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 4), (4, 7), (1, 2, 300), (3, 1, 1, 1)])
+def test_batch_norm_forward_tracking_updates_the_running_statistics_as_the_host_does(shape, dtype):
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    c = shape[1]
+    gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    start = [rng.standard_normal(c).astype(dtype), rng.random(c).astype(dtype) + 0.5]
+    want = reference.batch_norm_forward(x, gamma, beta, 1e-5)
+    want_running = [a.copy() for a in start]
+    update_running(*want_running, 0.3, want[1], want[2], x.size // c)
+    running = [a.copy() for a in start]
+    got = cuda.batch_norm_forward_tracking(x, gamma, beta, 1e-5, *running, 0.3)
+    for name, g, w in zip(("y", "mean", "var", "inv_std", "running_mean", "running_var"),
+                          (*got, *running), (*want, *want_running)):
+        assert nan_aware_err(f"batch_norm_forward_tracking ({name})", g, w) <= TOLERANCE[dtype], name
+
+
+def test_batch_norm_forward_without_tracking_leaves_other_arrays_alone_and_refuses_a_wrong_dtype():
+    x = np.random.default_rng(2).standard_normal((2, 3, 4))
+    ones, zeros = np.ones(3), np.zeros(3)
+    cuda.batch_norm_forward(x, ones, zeros, 1e-5)
+    with pytest.raises(ValueError, match=r"batch_norm_forward_tracking: running statistics must be contiguous "
+                                         r"\(3,\) float64 arrays, got float32 \(3,\)"):
+        cuda.batch_norm_forward_tracking(x, ones, zeros, 1e-5, np.zeros(3, np.float32), np.ones(3), 0.1)
