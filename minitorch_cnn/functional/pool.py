@@ -100,6 +100,25 @@ class AdaptiveAvgPool2d(Function):
         return self.p_h.T @ gy @ self.p_w
 
 
+class BlockMeanPool2d(Function):
+    """Adaptive average pooling where the output divides the input (global average pooling to 1x1 above all):
+    x (N, C, oh*kh, ow*kw) -> (N, C, oh, ow), the mean of each kh x kw block: one reduction, where the
+    matrix form above is many tiny GEMMs on a GPU. Backward: each gy spread evenly over its block."""
+    def __init__(self, block):
+        self.block = block
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        self.shape, self.out = x.shape, (h // self.block[0], w // self.block[1])
+        return x.reshape(n, c, self.out[0], self.block[0], self.out[1], self.block[1]).mean(axis=(3, 5))
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        (n, c, h, w), (kh, kw) = self.shape, self.block
+        spread = xp.broadcast_to(gy[:, :, :, None, :, None], (n, c, self.out[0], kh, self.out[1], kw))
+        return (spread / (kh * kw)).reshape(n, c, h, w)   # one division: a new contiguous array
+
+
 def _adaptive_matrix(xp, size, out, dtype):
     """(out, size) averaging matrix: row i averages x[floor(i*size/out) : ceil((i+1)*size/out)], as PyTorch."""
     i = xp.arange(out)[:, None]
@@ -119,6 +138,8 @@ def adaptive_avg_pool2d(x, output_size):
     out = tuple(x.shape[2 + a] if output_size[a] is None else output_size[a] for a in range(2))
     if len(out) != 2 or min(out) < 1:
         raise ValueError(f"{layer}: output_size must be positive, got {output_size}")
+    if x.shape[2] % out[0] == 0 and x.shape[3] % out[1] == 0:   # equal blocks, PyTorch's windows exactly
+        return BlockMeanPool2d((x.shape[2] // out[0], x.shape[3] // out[1]))(x)
     xp = get_array_module(x.data)
     p_h = _adaptive_matrix(xp, x.shape[2], out[0], x.dtype)
     p_w = _adaptive_matrix(xp, x.shape[3], out[1], x.dtype)
