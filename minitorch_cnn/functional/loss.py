@@ -60,4 +60,26 @@ def cross_entropy(input, target, label_smoothing=0.0, reduction="mean"):
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return CrossEntropy(xp.asarray(t, dtype="int64"), label_smoothing, reduction)(z)
+    return CrossEntropy(labels_on(xp, t), label_smoothing, reduction)(z)
+
+
+_last_sent = [None]   # (host copy, device array) of the labels labels_on sent last
+
+
+def labels_on(xp, target):
+    """``target`` (class indices) as int64 on ``xp``'s device, host labels copied there at most once per batch.
+
+    A training step wants its labels on the device twice, for the loss and for the batch's scores
+    (zoo/run/loop.batch_scores): the second call with the same values gets the first's device array.
+    "Same" is checked on the host (dtype, shape and every value: a host comparison, no transfer), so a
+    reused or edited host buffer is sent again, never answered with stale labels."""
+    if xp is np or isinstance(target, xp.ndarray):
+        return xp.asarray(target, dtype="int64")      # on the host already, or on the device already
+    target = np.asarray(target)
+    last = _last_sent[0]
+    if (last is not None and last[0].dtype == target.dtype and last[0].shape == target.shape
+            and last[1].device.id == xp.cuda.Device().id and np.array_equal(last[0], target)):
+        return last[1]
+    sent = xp.asarray(target, dtype="int64")
+    _last_sent[0] = (target.copy(), sent)
+    return sent

@@ -226,7 +226,7 @@ def batch_scores(loss, logits, y):
     only device-to-host round trip (the loss the progress bar shows and the divergence check reads).
     """
     xp = get_array_module(logits.data)
-    target = xp.asarray(y)
+    target = F.loss.labels_on(xp, y)      # the device copy the loss made of these labels: no second transfer
     hits = [topk_hits(logits.data, target, k) for k in (1, 5)]
     values = to_numpy(xp.stack([loss.data.astype(xp.float64)] + [h.astype(xp.float64) for h in hits]))
     return float(values[0]), int(values[1]), int(values[2])
