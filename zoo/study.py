@@ -4,6 +4,7 @@
     python -m zoo.study zoo/studies/optimizers.toml --protocol full --out runs/opt --only lenet5-sgd lenet5-adam
     python -m zoo.study zoo/studies/optimizers.toml --dry-run         # print the zoo.train commands only
     python -m zoo.study --report runs/opt                             # rebuild report.md from the folders
+    python -m zoo.study zoo/studies/converged.toml --seeds 0 1 2      # each run once per seed: <name>-s<seed>
     python -m zoo.study zoo/studies/optimizers.toml --workers 2 --threads-per-run 1   # 2 runs at a time, here
     python -m zoo.study SPEC.toml --scheduler tcp://HOST:8786 --out /shared/runs/opt  # on a Dask cluster
 
@@ -18,7 +19,7 @@ stopped, records failed runs and goes on, and rewrites ``report.md``, ``results.
 import sys
 from pathlib import Path
 
-from .cli import EXIT_OK, ZooParser, positive_int_arg
+from .cli import EXIT_OK, ZooParser, natural_int_arg, positive_int_arg
 from .run import UsageError
 from .studies import load_spec, run_study, write_report
 from .studies.report import UnreadableRun
@@ -33,6 +34,8 @@ def build_parser():
     p.add_data_dir_option(help="where the datasets are, for every run")
     p.add_argument("--protocol", choices=PROTOCOLS, default="cpu", help="which [protocol.X] overrides apply")
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these runs")
+    p.add_argument("--seeds", nargs="+", type=natural_int_arg, metavar="SEED",
+                   help="run every configuration once per seed, as <name>-s<seed> (replaces the spec's seeds)")
     p.add_argument("--dry-run", action="store_true", help="print each run's zoo.train command and stop")
     p.add_argument("--report", metavar="DIR", help="rebuild DIR's report from its run folders and stop")
     where = p.add_mutually_exclusive_group()
@@ -55,7 +58,7 @@ def run(args):
         except UnreadableRun as err:     # a corrupt study.json: one line, as for any bad input
             raise UsageError(str(err)) from None
         return EXIT_OK
-    spec = load_spec(args.spec, args.protocol)
+    spec = load_spec(args.spec, args.protocol, args.seeds)
     out = Path(args.out or Path("runs") / f"study-{spec['name']}-{args.protocol}")
     if args.dry_run:
         data = f" --data-dir {args.data_dir}" if args.data_dir else ""

@@ -4,8 +4,12 @@ DIR holds one ``zoo.train`` run folder per run and ``study.json`` (the spec's na
 options and status, written by ``zoo.study``). Without ``study.json`` every sub-folder holding a
 ``config.json`` is a run, in name order. The report is:
 
-    report.md          the protocol, one table row per run, failed runs with their message, the figures
-    results.csv        the same table with unrounded numbers
+    report.md          the protocol, one table row per run, failed runs with their message, the uncertainty
+                       (the seeds of a configuration together: stats.py), the provenance (provenance.py),
+                       the figures
+    results.csv        the per-run table with unrounded numbers
+    configurations.csv the uncertainty table with unrounded numbers: mean and standard deviation over the
+                       seeds, the Wilson 95 % interval, distinguishable from the best
     curves.png         objective, top-1 and top-5 error per epoch: one colour per run, train dashed, test solid
     error_vs_time.png  final test top-1 error and training wall time per run, as bars
 
@@ -23,11 +27,16 @@ from minitorch_cnn.files import atomic_write_text
 from minitorch_cnn.lab.layer_table import layer_table
 from zoo import get_model
 from zoo.run.ablate import remove_modules
+from zoo.run.report import CONFUSION_CSV, read_confusion_csv
 
 from .plots import plot_error_vs_time, plot_study_curves
 from .provenance import provenance_section, records, run_provenance
+from .stats import configuration_stats, uncertainty_section
 
 STUDY_JSON, REPORT_MD, RESULTS_CSV = "study.json", "report.md", "results.csv"
+CONFIGURATIONS_CSV = "configurations.csv"     # one row per configuration: its seeds together (stats.py)
+STATS_COLUMNS = ("configuration", "seeds", "runs", "mean_top1_err", "std_top1_err", "test_images", "wilson_lo",
+                 "wilson_hi", "vs_best")
 STUDY_CURVES_PNG, ERROR_TIME_PNG = "curves.png", "error_vs_time.png"
 COLUMNS = ("run", "model", "dataset", "setting", "params", "macs", "epochs", "train_wall_s", "images_per_s",
            "final_top1_err", "best_top1_err", "final_top5_err", "final_test_loss", "status", "provenance")
@@ -111,7 +120,14 @@ def summarise(folder, entry):
         status = "incomplete"
     row["status"] = status + (f": {entry['message']}" if entry.get("message") and status != "done" else "")
     row["provenance"], row["records"] = run_provenance(config), records(config)
+    row["seed"], row["test_images"] = config.get("seed"), test_images(folder, config)
     return row, rows
+
+
+def test_images(folder, config):
+    """How many test images the run's last evaluation counted (its confusion_matrix.csv), or None."""
+    matrix = read_confusion_csv(Path(folder) / CONFUSION_CSV, config.get("num_classes") or 0) if config else None
+    return None if matrix is None else int(matrix.sum())
 
 
 def _cell(column, value):
@@ -161,6 +177,15 @@ def read_record(out):
     return record
 
 
+def write_csv(path, columns, rows):
+    """``rows`` (dicts; other keys ignored) as a CSV of ``columns``, written atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
 def write_report(out):
     """(Re)write report.md, results.csv and the two figures of the study in ``out``; returns report.md's path."""
     out = Path(out)
@@ -173,11 +198,9 @@ def write_report(out):
         if history:
             curves.append((row["run"], history))
     name = record.get("name", out.name)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(table)
-    atomic_write_text(out / RESULTS_CSV, buffer.getvalue())
+    write_csv(out / RESULTS_CSV, COLUMNS, table)
+    stats = configuration_stats(table)
+    write_csv(out / CONFIGURATIONS_CSV, STATS_COLUMNS, stats)
     plot_study_curves(out / STUDY_CURVES_PNG, curves, f"study {name}")
     plot_error_vs_time(out / ERROR_TIME_PNG, [r for r in table if r["final_top1_err"] is not None], f"study {name}")
     failed = [r for r in table if r["status"].startswith("failed")]
@@ -188,7 +211,7 @@ def write_report(out):
              "Final = after the last epoch; best = the lowest test top-1 error of any epoch; wall time = the sum "
              "of the epochs' training and test passes; images/s = training images per second, mean over epochs; "
              "parameters include batch-norm statistics; MACs = multiply-adds per 32x32 image (zoo.summary).", "",
-             markdown_table(table), "", *provenance_section(table), ""]
+             markdown_table(table), "", *uncertainty_section(stats), "", *provenance_section(table), ""]
     if failed:
         text += ["Failed runs:", ""] + [f"- `{r['run']}`: {r['status'][len('failed: '):]}" for r in failed] + [""]
     text += [f"![objective, top-1 and top-5 error per epoch]({STUDY_CURVES_PNG})", "",

@@ -23,6 +23,12 @@ A spec is TOML (the standard library's ``tomllib``)::
     model = ["lenet5", "resnet18"]  # named from its values ("resnet18-cifar10")
     dataset = ["mnist", "cifar10"]
 
+Seeds: ``seeds = [0, 1, 2]`` at the top level (before any table) makes every run one run per seed, named
+``<name>-s<seed>`` with ``seed = <seed>``; a ``seeds`` list in a ``[[runs]]`` table does the same for that run
+only (it replaces the top-level list there), and ``python -m zoo.study SPEC --seeds 0 1 2`` replaces both.
+The runner then sees ordinary runs; the report groups the seeds of one configuration (mean ± standard
+deviation, zoo/studies/stats.py). A run (or [defaults]) that fixes ``seed`` AND has seeds is refused.
+
 A run's options are, from weakest to strongest: ``[defaults]``, the protocol's table, the run's own
 values (or its grid values), the run's own protocol table. A flag that switches something off is written
 as its positive name set to false (``augment = false`` is ``--no-augment``); ``ablate`` takes a list.
@@ -41,7 +47,7 @@ from zoo.run import TrainConfig, UsageError
 from zoo.run.config import OPTION_CHECKS, check_names, checked
 
 PROTOCOLS = ("cpu", "full")
-TOP_LEVEL = ("name", "description", "defaults", "protocol", "runs", "grid")
+TOP_LEVEL = ("name", "description", "seeds", "defaults", "protocol", "runs", "grid")
 NOT_IN_SPECS = ("out", "data_dir")                     # the study decides these
 SPEC_OPTIONS = ("model", "dataset") + tuple(k for k in OPTION_CHECKS if k not in NOT_IN_SPECS)
 OFF_SWITCHES = ("augment", "download")                 # on by default: the command line's --no-<name>
@@ -141,8 +147,44 @@ def read_toml(path):
     return spec
 
 
+def check_seeds(seeds, where):
+    """``seeds`` as a list of distinct ints >= 0 (None stays None); SpecError otherwise."""
+    if seeds is None:
+        return None
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise SpecError(f"{where}: seeds must be a non-empty list of integers >= 0, e.g. seeds = [0, 1, 2]; "
+                        f"got {seeds!r:.60}")
+    if len(set(seeds)) != len(seeds):
+        raise SpecError(f"{where}: seeds lists a seed twice: {seeds}")
+    return seeds
+
+
+def seed_name(name, seed):
+    """The folder name of ``name``'s run with ``seed``: '<name>-s<seed>'."""
+    return f"{name}-s{seed}"
+
+
+def expand_seeds(entries, seeds, override, fixed, where):
+    """Each (name, options, own, seeds-of-the-run) entry as one entry per seed (``override`` first, then the
+    run's own seeds, then the spec's ``seeds``); a run without any stays one run. ``fixed``: [defaults] or
+    the protocol sets ``seed``."""
+    out = []
+    for name, options, own, run_seeds in entries:
+        chosen = override or run_seeds or seeds
+        if chosen is None:
+            out.append((name, options, own))
+            continue
+        if fixed or "seed" in options or "seed" in own:
+            raise SpecError(f"{where} run {name!r}: seed is set and so are seeds = {chosen}; give one of them "
+                            "(seeds runs the configuration once per seed)")
+        out += [(seed_name(name, seed), {**options, "seed": seed}, own) for seed in chosen]
+    return out
+
+
 def run_entries(spec, protocol, path):
-    """(name, the run's own options, its own protocol options) of each [[runs]] table and grid point."""
+    """(name, the run's own options, its own protocol options, its own seeds or None) of each [[runs]] table
+    and grid point."""
     entries = []
     runs = spec.get("runs", [])
     if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
@@ -156,23 +198,29 @@ def run_entries(spec, protocol, path):
             raise SpecError(f"{where}: every run needs a name (its folder), e.g. name = \"baseline\"")
         name, own = run.pop("name"), protocol_table(run, protocol, where)
         run.pop("protocol", None)
-        entries.append((name, normalise(run, where), own))
-    entries += list(grid_runs(spec.get("grid", {}), f"{path} [grid]")) if "grid" in spec else []
+        run_seeds = check_seeds(run.pop("seeds", None), where)
+        entries.append((name, normalise(run, where), own, run_seeds))
+    if "grid" in spec:
+        entries += [(*entry, None) for entry in grid_runs(spec.get("grid", {}), f"{path} [grid]")]
     if not entries:
         raise SpecError(f"{path}: no runs; add [[runs]] tables or a [grid]")
     return entries
 
 
-def load_spec(path, protocol="cpu"):
-    """Read a spec: {name, description, spec, protocol, defaults, overrides, runs: [{name, options, config,
-    argv}]}: ``options`` are the run's own, ``config`` all of them merged (TrainConfig's names), ``argv``
-    the same as a zoo.train command line."""
+def load_spec(path, protocol="cpu", seeds=None):
+    """Read a spec: {name, description, spec, protocol, defaults, overrides, seeds, runs: [{name, options,
+    config, argv}]}: ``options`` are the run's own, ``config`` all of them merged (TrainConfig's names),
+    ``argv`` the same as a zoo.train command line. ``seeds`` (a list: --seeds) replaces the spec's seeds."""
     path = Path(path)
     spec = read_toml(path)
     defaults = normalise(spec.get("defaults", {}), f"{path} [defaults]")
     overrides = protocol_table(spec, protocol, str(path))
+    spec_seeds = check_seeds(spec.get("seeds"), f"{path} seeds")
+    seeds = check_seeds(None if seeds is None else list(seeds), "--seeds")
+    entries = expand_seeds(run_entries(spec, protocol, path), spec_seeds, seeds,
+                           "seed" in defaults or "seed" in overrides, str(path))
     runs, seen = [], set()
-    for name, options, own in run_entries(spec, protocol, path):
+    for name, options, own in entries:
         if not name or not set(name) <= SAFE_CHARS or name.startswith("."):
             raise SpecError(f"{path}: run name {name!r} is not a plain folder name (letters, digits, . _ + -)")
         if name in seen:
@@ -181,7 +229,8 @@ def load_spec(path, protocol="cpu"):
         merged = check_run({**defaults, **overrides, **options, **own}, f"{path} run {name!r}")
         runs.append({"name": name, "options": {**options, **own}, "config": merged, "argv": command_line(merged)})
     return {"name": spec.get("name", path.stem), "description": spec.get("description", ""),
-            "spec": str(path), "protocol": protocol, "defaults": defaults, "overrides": overrides, "runs": runs}
+            "spec": str(path), "protocol": protocol, "defaults": defaults, "overrides": overrides,
+            "seeds": seeds or spec_seeds, "runs": runs}
 
 
 def train_config(run, out, resume=False, data_dir=None):
