@@ -20,7 +20,7 @@ algorithm, the output shape and the scratch memory each pass allocates, read by 
 ``kernels/cpu`` in Numba.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -31,6 +31,7 @@ from ..device import device as as_device
 from ..device import get_array_module, get_default_device, kernels
 from ..tensor import as_tensor
 from .checks import check_ndim, check_positive, output_size, pair, with_bias_grad
+from .conv_scratch import scratch_of
 
 
 def _add_bias(y, b):
@@ -43,17 +44,20 @@ def _add_bias(y, b):
 class Conv2d(Function):
     """x: (N, C, H, W), w: (F, C/groups, kh, kw), b: (F,) -> (N, F, Ho, Wo).
 
-    With groups G the channels split into G independent convolutions; they run as
-    one batched matrix multiply (G, F/G, K) @ (G, K, N*Ho*Wo), not a loop (in the forward
-    one product per image, each written straight into its place in the NCHW output).
+    With groups G the channels split into G independent convolutions, each its own matrix multiply
+    W_g (F/G, K) @ cols_g (K, N*Ho*Wo). Every product has 2-D operands (on a GPU cuBLAS reads a transposed
+    operand through a flag and copies nothing) except the forward's per-image form: with ``per_image``
+    (many output pixels per image, on a device whose BLAS runs such products well) y[n] = W @ cols_n is
+    written straight into its place in the NCHW output; otherwise one product over the whole batch gives
+    (F, N*Ho*Wo) and a transposing copy, with the bias added on the way, makes it NCHW.
     The column matrix is kept for backward while the kept ones fit a budget (``workspace.keep``:
     LeNet's layers); a larger one lives in a shared workspace and backward rebuilds it,
     one more im2col instead of holding a matrix often far larger than the activation.
     """
     algorithm = "im2col"   # the ConvPlan algorithm this Function runs
-    def __init__(self, stride, padding, dilation, groups, out_hw):
+    def __init__(self, stride, padding, dilation, groups, out_hw, per_image=False):
         self.stride, self.padding, self.dilation = stride, padding, dilation
-        self.groups, self.out_hw = groups, out_hw
+        self.groups, self.out_hw, self.per_image = groups, out_hw, per_image
 
     def _cols(self, x, out=None):
         """im2col of x: (G, K, N*Ho*Wo), K = C/G * kh * kw; into ``out``, else the shared workspace."""
@@ -72,36 +76,54 @@ class Conv2d(Function):
         g, (f, cg, kh, kw), n = self.groups, w.shape, x.shape[0]
         self.x, self.kernel = x, (kh, kw)
         self.w_mat = w.reshape(g, f // g, cg * kh * kw)
-        k = self.w_mat.shape[2]
         kept = workspace.keep(self._cols_shape(x), x.dtype, xp) if self.needs_input_grad[1] else None
         cols = self._cols(x, out=kept)
         self.kept_cols = None if kept is None else cols
-        # One matrix multiply per (group, image), written straight into y's (N, G, F/G, Ho*Wo) layout:
-        # a single (G, F/G, N*Ho*Wo) product would need a transposing copy of the whole output after it.
         y = xp.empty((n, f) + tuple(self.out_hw), x.dtype)
-        y_gnfp = y.reshape(n, g, f // g, -1).transpose(1, 0, 2, 3)                 # (G, N, F/G, Ho*Wo), a view
-        xp.matmul(self.w_mat[:, None], cols.reshape(g, k, n, -1).transpose(0, 2, 1, 3), out=y_gnfp)
-        return _add_bias(y, b)
+        if self.per_image and g == 1:   # (F, K) @ (N, K, Ho*Wo) -> y's (N, F, Ho*Wo): no copy of the output
+            pixels = self.out_hw[0] * self.out_hw[1]
+            xp.matmul(self.w_mat[0], cols[0].reshape(-1, n, pixels).transpose(1, 0, 2), out=y.reshape(n, f, -1))
+            return _add_bias(y, b)
+        y_mat = workspace.borrow("conv output", (g, f // g, cols.shape[2]), x.dtype, xp)
+        for i in range(g):              # one 2-D product per group: (F/G, K) @ (K, N*Ho*Wo)
+            xp.matmul(self.w_mat[i], cols[i], out=y_mat[i])
+        return _channels_first_to_nchw(y_mat.reshape(f, n, -1), b, out=y)
 
     def _weight_grad(self, gy_mat):
         """dW = dY @ cols^T, cols kept or rebuilt: gy_mat (G, F/G, N*Ho*Wo) -> (F, C/G, kh, kw)."""
-        g, f, _ = self.w_mat.shape
+        g, f, k = self.w_mat.shape
         cols = self._cols(self.x) if self.kept_cols is None else self.kept_cols
-        return (gy_mat @ cols.transpose(0, 2, 1)).reshape(g * f, -1, *self.kernel)
+        gw = get_array_module(gy_mat).empty((g, f, k), gy_mat.dtype)
+        for i in range(g):
+            get_array_module(gy_mat).matmul(gy_mat[i], cols[i].T, out=gw[i])
+        return gw.reshape(g * f, -1, *self.kernel)
 
     def backward(self, gy):
         xp, (g, f, k) = get_array_module(gy), self.w_mat.shape
-        gy_mat = gy.transpose(1, 0, 2, 3).reshape(g, f, -1)                       # (G, F/G, N*Ho*Wo)
+        gy_mat = gy.transpose(1, 0, 2, 3).reshape(g, f, -1)                       # (G, F/G, N*Ho*Wo), a copy
         gx = gw = None
         if self.needs_input_grad[1]:
             gw = self._weight_grad(gy_mat)
             self.kept_cols = None                                                 # free it before col2im
         if self.needs_input_grad[0]:   # dcols = W^T @ dY, then col2im adds each column back onto its window
             gcols = workspace.borrow("im2col", (g, k, gy_mat.shape[2]), gy.dtype, xp)
-            xp.matmul(self.w_mat.transpose(0, 2, 1), gy_mat, out=gcols)
+            for i in range(g):
+                xp.matmul(self.w_mat[i].T, gy_mat[i], out=gcols[i])
             gx = kernels(gy).col2im(gcols.reshape(g * k, -1), self.x.shape, self.kernel, self.stride,
                                     self.padding, self.dilation, self.out_hw)
         return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
+
+
+def _channels_first_to_nchw(y_mat, b, out):
+    """y_mat (F, N, Ho*Wo) -> out (N, F, Ho, Wo), plus the bias b (F,) per channel when given: one pass."""
+    xp = get_array_module(out)
+    n, f = out.shape[:2]
+    src, dst = y_mat.transpose(1, 0, 2), out.reshape(n, f, -1)
+    if b is None:
+        dst[...] = src
+    else:
+        xp.add(src, b.reshape(1, f, 1), out=dst)
+    return out
 
 
 class WinogradConv2d(Function):
@@ -149,7 +171,9 @@ class PointwiseConv2d(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         gy3 = gy.reshape(gy.shape[0], gy.shape[1], -1)
-        gx = xp.matmul(self.w2.T, gy3).reshape(gy.shape[0], -1, *gy.shape[2:]) if self.needs_input_grad[0] else None
+        gx = None
+        if self.needs_input_grad[0]:   # W^T made contiguous (weight-sized): a batched product copies a strided operand
+            gx = xp.matmul(xp.ascontiguousarray(self.w2.T), gy3).reshape(gy.shape[0], -1, *gy.shape[2:])
         gw = None
         if self.needs_input_grad[1]:   # contract over images and pixels together: one matrix multiply
             # (F, N*H*W) @ (C, N*H*W)^T: both made by moving whole channel planes (contiguous copies);
@@ -185,22 +209,6 @@ class DepthwiseConv2d(Function):
 
 
 @dataclass(frozen=True)
-class Scratch:
-    """One array a convolution allocates besides its inputs, outputs and their gradients; ``count`` of them
-    (one per worker thread). ``where``: "workspace" (a shared buffer of ``minitorch_cnn.workspace``, reused
-    by the next call), "kept" (held from forward to backward) or "fresh" (new, freed after the call)."""
-    what: str
-    shape: tuple
-    itemsize: int
-    where: str = "fresh"
-    count: int = 1
-
-    @property
-    def nbytes(self):
-        return math.prod(self.shape) * self.itemsize * self.count
-
-
-@dataclass(frozen=True)
 class ConvPlan:
     """Which algorithm a convolution runs, what shape comes out and what scratch memory it allocates.
 
@@ -217,6 +225,8 @@ class ConvPlan:
     groups: int
     out_hw: tuple             # (Ho, Wo)
     dtype: object = np.float32
+    per_image: bool = False   # im2col's forward: one product per image (see Conv2d) rather than one per batch
+    xp: object = field(default=np, repr=False)   # the array module of the device it runs on (its memory budget)
 
     @property
     def out_shape(self):
@@ -239,7 +249,8 @@ class ConvPlan:
     def gemm(self):
         """(A shape, B shape) of the matrix multiplies ``A @ B`` the forward runs (None: depthwise runs none).
 
-        im2col: (G, F/G, K) @ (G, K, N*Ho*Wo); pointwise: (F, C) @ (N, C, H*W), one per image;
+        im2col: (G, F/G, K) @ (G, K, N*Ho*Wo) (with ``per_image``: image by image); pointwise: (F, C) @ (N, C, H*W),
+        one per image;
         winograd: (16, F, C) @ (16, C, tiles), the 16 products U[k] @ V[k], one 4x4 input tile per 2x2
         output tile, N * ceil(Ho/2) * ceil(Wo/2) tiles (the kernel runs them in chunks)."""
         (n, c, h, w), (f, cg, kh, kw), g, (ho, wo) = self.x_shape, self.weight_shape, self.groups, self.out_hw
@@ -251,16 +262,17 @@ class ConvPlan:
     def may_keep_columns(self):
         """im2col: whether the columns alone fit ``workspace.keep``'s budget, so the forward may keep them for
         backward (kept only if the budget has that much left then: other layers' kept columns count)."""
-        return self.algorithm == "im2col" and math.prod(self.cols_shape) * self.itemsize <= workspace.KEEP_BYTES
+        return (self.algorithm == "im2col"
+                and math.prod(self.cols_shape) * self.itemsize <= workspace.keep_budget(self.xp))
 
     @cached_property
     def forward_scratch(self):
-        return _scratch(self, "forward")
+        return scratch_of(self, "forward")
 
     @cached_property
     def backward_scratch(self):
         """Assuming dx and dW are both wanted (a network's first layer pays no dx: im2col then skips dcols)."""
-        return _scratch(self, "backward")
+        return scratch_of(self, "backward")
 
     @property
     def forward_bytes(self):
@@ -269,69 +281,6 @@ class ConvPlan:
     @property
     def backward_bytes(self):
         return sum(s.nbytes for s in self.backward_scratch)
-
-
-def _scratch(plan, phase):
-    """The ``Scratch`` list of one pass, read off the kernels (see each Function's forward and backward)."""
-    (n, c, h, w), f, size = plan.x_shape, plan.weight_shape[0], plan.itemsize
-    if plan.algorithm == "im2col":   # the forward's columns are kept or borrowed; backward borrows dcols,
-        where = "kept" if plan.may_keep_columns else "workspace"   # and a rebuild shares dcols' buffer
-        return (Scratch("im2col columns", plan.cols_shape, size, where),) if phase == "forward" else \
-            (Scratch("dcols = W^T dY (rebuilt columns share it)", plan.cols_shape, size, "workspace"),)
-    if plan.algorithm == "pointwise":   # x is the matrix; dW multiplies channel-first copies of dY and x
-        return () if phase == "forward" else (Scratch("dY as (F, N*H*W)", (f, n * h * w), size),
-                                              Scratch("x as (C, N*H*W)", (c, n * h * w), size))
-    if plan.algorithm == "depthwise":   # each thread's few-kB stack buffers only (kernels/cpu/depthwise.py)
-        return ()
-    if phase == "forward":
-        return _per_kind((Scratch("U = G g G^T", (16, f, c), size),) + _winograd_tiles(n, c, f, plan.out_hw, size, ""))
-    ho, wo = plan.out_hw
-    return _per_kind(_winograd_weight_grad_scratch(n, c, f, ho * wo, size)
-                     + (Scratch("dx: U of the flipped filters", (16, c, f), size),)
-                     + _winograd_tiles(n, f, c, (h, w), size, "dx: "))
-
-
-def _per_kind(scratch):
-    """Equal arrays of several worker threads as one Scratch with their ``count``, in first-seen order."""
-    counts = {}
-    for s in scratch:
-        counts[s] = counts.get(s, 0) + 1
-    return tuple(Scratch(s.what, s.shape, s.itemsize, s.where, n) for s, n in counts.items())
-
-
-def _worker_chunks(total, per_chunk, workers):
-    """Largest chunk each worker thread gets when chunks of ``per_chunk`` are dealt round-robin (as the kernels do)."""
-    sizes = [min(total, s + per_chunk) - s for s in range(0, total, per_chunk)]
-    if workers == 1 or len(sizes) == 1:
-        return [max(sizes)]
-    return [max(sizes[i::workers]) for i in range(min(workers, len(sizes)))]
-
-
-def _winograd_tiles(n, c, f, out_hw, size, label):
-    """V (16, C, tiles) and M (16, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
-    from ..kernels.cpu import winograd
-    th, tw = -(-out_hw[0] // 2), -(-out_hw[1] // 2)
-    rows, wide = n * th, 16 * max(c, f)
-    workers = winograd._threads.workers if wide * rows * tw >= winograd.PARALLEL_FROM else 1
-    per_chunk = max(1, min(-(-rows // workers), winograd.CHUNK_BYTES // (wide * tw * size)))
-    chunks = _worker_chunks(rows, per_chunk, workers)
-    return tuple(Scratch(f"{label}{name}", (16, k, rows_here * tw), size, "workspace")
-                 for rows_here in chunks for name, k in (("V = B^T d B", c), ("M = U V", f)))
-
-
-def _winograd_weight_grad_scratch(n, c, f, hw, size):
-    """dW's columns of a few images per worker: kernels/cpu/winograd.winograd_weight_grad's chunking (each
-    chunk's product dY @ cols^T, (F, 9C) like the thread's sum, lives only until it is added: not counted)."""
-    from ..kernels.cpu import winograd
-    workers = winograd._threads.workers if n * f * hw * c * 9 >= winograd.PARALLEL_FROM else 1
-    per_chunk = max(1, min(-(-n // workers), 2048 // hw))
-    out = []
-    for images in _worker_chunks(n, per_chunk, workers):
-        out.append(Scratch("dW: im2col columns of a chunk of images", (9 * c, images * hw), size, "workspace"))
-        if images > 1:   # one image's dY is (F, Ho*Wo) already; more are copied channel-first
-            out.append(Scratch("dW: the chunk's dY as (F, images*Ho*Wo)", (f, images * hw), size))
-        out.append(Scratch("dW: this thread's sum", (f, 9 * c), size))
-    return tuple(out)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -354,7 +303,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return DepthwiseConv2d(plan.stride, plan.padding, plan.dilation, plan.out_hw)(*inputs)
     if plan.algorithm == "pointwise":
         return PointwiseConv2d()(*inputs)
-    return Conv2d(plan.stride, plan.padding, plan.dilation, groups, plan.out_hw)(*inputs)
+    return Conv2d(plan.stride, plan.padding, plan.dilation, groups, plan.out_hw, plan.per_image)(*inputs)
 
 
 WINOGRAD_MIN_CHANNELS = 16   # below this the 16 matrix multiplies are too thin (an RGB stem) to pay
@@ -403,7 +352,20 @@ def plan_conv(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, 
     out_hw = tuple(output_size(x_shape[2 + a], (kh, kw)[a], stride[a], padding[a], dilation[a], layer, x_shape)
                    for a in range(2))
     algorithm = conv_path(x_shape[1], weight_shape, stride, padding, groups, dilation, like=device)
-    return ConvPlan(algorithm, x_shape, weight_shape, stride, padding, dilation, groups, out_hw, dtype)
+    # The device's kernels say from how many output pixels per image its BLAS runs im2col's forward
+    # image by image (kernels/cpu); without that number (a GPU: the per-image operand is a strided
+    # view cuBLAS's batched GEMM would copy first) one product runs over the whole batch.
+    from_pixels = getattr(_kernels_of(device), "gemm_per_image_from", None)
+    per_image = groups == 1 and from_pixels is not None and out_hw[0] * out_hw[1] >= from_pixels
+    return ConvPlan(algorithm, x_shape, weight_shape, stride, padding, dilation, groups, out_hw, dtype, per_image,
+                    _array_module_of(device))
+
+
+def _array_module_of(device):
+    """NumPy or CuPy: the array module of ``device`` (None: the default device; a Device, its name or an array)."""
+    if device is None or isinstance(device, str):
+        device = get_default_device() if device is None else as_device(device)
+    return device.xp if hasattr(device, "xp") else get_array_module(device)
 
 
 def _kernels_of(device):

@@ -19,6 +19,7 @@ from minitorch_cnn.kernels.cpu import winograd
 # x shape, weight shape, stride, padding, dilation, groups -> the algorithm the plan must choose
 CASES = [((2, 3, 9, 8), (4, 3, 3, 3), 2, 1, 1, 1, "im2col"),
          ((2, 4, 9, 9), (6, 2, 3, 3), 1, 1, 2, 2, "im2col"),            # groups 2, dilated
+         ((2, 3, 24, 24), (4, 3, 3, 3), 1, 1, 1, 1, "im2col"),          # 576 pixels an image: image by image
          ((2, 16, 8, 8), (8, 16, 1, 1), 1, 0, 1, 1, "pointwise"),
          ((2, 8, 9, 9), (16, 1, 3, 3), 2, 1, 1, 8, "depthwise"),        # channel multiplier 2
          ((2, 16, 9, 7), (8, 16, 3, 3), 1, 1, 1, 1, "winograd"),
@@ -81,9 +82,12 @@ def test_the_plan_workspace_bytes_are_what_the_kernels_borrow(case, monkeypatch)
     def planned(scratch):    # the workspace arrays of the plan, one per worker thread, as sorted shapes
         return sorted(s.shape for s in scratch if s.where == "workspace" for _ in range(s.count))
     if plan.algorithm == "im2col":
-        assert forward == {"im2col": plan.cols_shape}
+        groups, filters = case[5], case[1][0]    # the whole batch's product unless it runs image by image
+        product = {} if plan.per_image else {"conv output": (groups, filters // groups, plan.cols_shape[1])}
+        assert forward == {"im2col": plan.cols_shape, **product}
         assert math.prod(backward["im2col"]) == math.prod(plan.cols_shape)   # rebuilt columns, then dcols
-        assert planned(plan.forward_scratch) == [plan.cols_shape] == planned(plan.backward_scratch)
+        assert planned(plan.forward_scratch) == sorted([plan.cols_shape, *product.values()])
+        assert planned(plan.backward_scratch) == [plan.cols_shape]
     else:
         assert sorted(forward.values()) == planned(plan.forward_scratch)
         assert sorted(backward.values()) == planned(plan.backward_scratch)
@@ -98,11 +102,12 @@ def test_im2col_plan_says_whether_its_columns_may_be_kept(monkeypatch):
     case = CASES[0]
     plan = plan_conv(*case[:6], np.float32)
     cols_bytes = math.prod(plan.cols_shape) * 4
-    assert plan.forward_bytes == plan.backward_bytes == cols_bytes
+    product = (1, case[1][0], plan.cols_shape[1])   # the whole batch's W @ cols, before its NCHW copy
+    assert plan.backward_bytes == cols_bytes and plan.forward_bytes == cols_bytes + math.prod(product) * 4
     assert plan.may_keep_columns and plan.forward_scratch[0].where == "kept"
     seen = _record_scratch(monkeypatch)
     _run(case, np.random.default_rng(2))
-    assert seen == [("kept", plan.cols_shape)]
+    assert seen == [("kept", plan.cols_shape), ("conv output", product)]
     monkeypatch.setattr(workspace, "KEEP_BYTES", cols_bytes - 1)
     over = plan_conv(*case[:6], np.float32)
     assert not over.may_keep_columns and over.forward_scratch[0].where == "workspace"

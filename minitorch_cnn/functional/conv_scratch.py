@@ -1,0 +1,89 @@
+"""What scratch memory each convolution algorithm allocates: the ``Scratch`` lists behind ``ConvPlan``'s
+``forward_scratch`` / ``backward_scratch`` (functional/conv.py), read off the kernels' own chunking so the
+plan and the run agree (tests/functional/test_conv_plan.py holds them to it)."""
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """One array a convolution allocates besides its inputs, outputs and their gradients; ``count`` of them
+    (one per worker thread). ``where``: "workspace" (a shared buffer of ``minitorch_cnn.workspace``, reused
+    by the next call), "kept" (held from forward to backward) or "fresh" (new, freed after the call)."""
+    what: str
+    shape: tuple
+    itemsize: int
+    where: str = "fresh"
+    count: int = 1
+
+    @property
+    def nbytes(self):
+        return math.prod(self.shape) * self.itemsize * self.count
+
+
+
+def scratch_of(plan, phase):
+    """The ``Scratch`` list of one pass, read off the kernels (see each Function's forward and backward)."""
+    (n, c, h, w), f, size = plan.x_shape, plan.weight_shape[0], plan.itemsize
+    if plan.algorithm == "im2col":   # the forward's columns are kept or borrowed; backward borrows dcols,
+        where = "kept" if plan.may_keep_columns else "workspace"   # and a rebuild shares dcols' buffer
+        if phase == "backward":
+            return (Scratch("dcols = W^T dY (rebuilt columns share it)", plan.cols_shape, size, "workspace"),)
+        product = () if plan.per_image else (      # the whole batch's product, before its copy into NCHW
+            Scratch("W @ cols over the batch", (plan.groups, f // plan.groups, plan.cols_shape[1]), size,
+                    "workspace"),)
+        return (Scratch("im2col columns", plan.cols_shape, size, where),) + product
+    if plan.algorithm == "pointwise":   # x is the matrix; dW multiplies channel-first copies of dY and x
+        return () if phase == "forward" else (Scratch("dY as (F, N*H*W)", (f, n * h * w), size),
+                                              Scratch("x as (C, N*H*W)", (c, n * h * w), size))
+    if plan.algorithm == "depthwise":   # each thread's few-kB stack buffers only (kernels/cpu/depthwise.py)
+        return ()
+    if phase == "forward":
+        return _per_kind((Scratch("U = G g G^T", (16, f, c), size),) + _winograd_tiles(n, c, f, plan.out_hw, size, ""))
+    ho, wo = plan.out_hw
+    return _per_kind(_winograd_weight_grad_scratch(n, c, f, ho * wo, size)
+                     + (Scratch("dx: U of the flipped filters", (16, c, f), size),)
+                     + _winograd_tiles(n, f, c, (h, w), size, "dx: "))
+
+
+def _per_kind(scratch):
+    """Equal arrays of several worker threads as one Scratch with their ``count``, in first-seen order."""
+    counts = {}
+    for s in scratch:
+        counts[s] = counts.get(s, 0) + 1
+    return tuple(Scratch(s.what, s.shape, s.itemsize, s.where, n) for s, n in counts.items())
+
+
+def _worker_chunks(total, per_chunk, workers):
+    """Largest chunk each worker thread gets when chunks of ``per_chunk`` are dealt round-robin (as the kernels do)."""
+    sizes = [min(total, s + per_chunk) - s for s in range(0, total, per_chunk)]
+    if workers == 1 or len(sizes) == 1:
+        return [max(sizes)]
+    return [max(sizes[i::workers]) for i in range(min(workers, len(sizes)))]
+
+
+def _winograd_tiles(n, c, f, out_hw, size, label):
+    """V (16, C, tiles) and M (16, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
+    from ..kernels.cpu import winograd
+    th, tw = -(-out_hw[0] // 2), -(-out_hw[1] // 2)
+    rows, wide = n * th, 16 * max(c, f)
+    workers = winograd._threads.workers if wide * rows * tw >= winograd.PARALLEL_FROM else 1
+    per_chunk = max(1, min(-(-rows // workers), winograd.CHUNK_BYTES // (wide * tw * size)))
+    chunks = _worker_chunks(rows, per_chunk, workers)
+    return tuple(Scratch(f"{label}{name}", (16, k, rows_here * tw), size, "workspace")
+                 for rows_here in chunks for name, k in (("V = B^T d B", c), ("M = U V", f)))
+
+
+def _winograd_weight_grad_scratch(n, c, f, hw, size):
+    """dW's columns of a few images per worker: kernels/cpu/winograd.winograd_weight_grad's chunking (each
+    chunk's product dY @ cols^T, (F, 9C) like the thread's sum, lives only until it is added: not counted)."""
+    from ..kernels.cpu import winograd
+    workers = winograd._threads.workers if n * f * hw * c * 9 >= winograd.PARALLEL_FROM else 1
+    per_chunk = max(1, min(-(-n // workers), 2048 // hw))
+    out = []
+    for images in _worker_chunks(n, per_chunk, workers):
+        out.append(Scratch("dW: im2col columns of a chunk of images", (9 * c, images * hw), size, "workspace"))
+        if images > 1:   # one image's dY is (F, Ho*Wo) already; more are copied channel-first
+            out.append(Scratch("dW: the chunk's dY as (F, images*Ho*Wo)", (f, images * hw), size))
+        out.append(Scratch("dW: this thread's sum", (f, 9 * c), size))
+    return tuple(out)
