@@ -70,7 +70,6 @@ def test_one_sync_no_host_array_at_a_kernel_and_launches_within_todays(run):
     assert step["hidden"] <= HIDDEN_TODAY[model], (model, sites["hidden"])
 
 
-@pytest.mark.xfail(strict=True, reason="hidden cupy.matmul copies remain in " + HIDDEN_LINES)
 def test_no_hidden_matmul_copies(run):
     model, step, sites = run
     assert step["hidden"] == 0, (model, step["hidden_bytes"], sites["hidden"])
