@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -81,7 +82,9 @@ class Cluster:
                                              dashboard_address=None, silence_logs=logging.ERROR)
         except (OSError, RuntimeError) as err:      # e.g. no free port, a worker process that would not start
             raise UsageError(f"--workers {workers}: could not start a Dask LocalCluster ({err})") from None
-        return cls(distributed.Client(local), local, threads_per_run, f"--workers {workers}")
+        client = distributed.Client(local)
+        client.register_plugin(ctrl_c_plugin(distributed))
+        return cls(client, local, threads_per_run, f"--workers {workers}")
 
     @classmethod
     def connect(cls, address, threads_per_run=None):
@@ -179,6 +182,19 @@ class Cluster:
             pass
         self.client.cancel(left)
         return 130
+
+
+def ctrl_c_plugin(distributed):
+    """A worker plugin: the worker processes of ``--workers`` ignore Ctrl-C. A terminal's Ctrl-C reaches every
+    process of its group, these too; they must live on until their runs have saved, which the coordinator
+    asks for (stop). Registered on the cluster, it also holds for a worker the nanny restarts."""
+    class LeaveCtrlCToTheStudy(distributed.WorkerPlugin):
+        name = "zoo-study-leave-ctrl-c-to-the-study"
+
+        def setup(self, worker):
+            if threading.current_thread() is threading.main_thread():   # a signal handler is the main thread's
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return LeaveCtrlCToTheStudy()
 
 
 def note(study, name, result):
@@ -290,10 +306,11 @@ def train_on_worker(run, folder, data_dir, threads, stop_name):
         output.flush()
         code = wait_or_stop(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env,
                                              start_new_session=True, preexec_fn=die_with_parent), stop)
-    result = {"wall_s": round(time.monotonic() - started, 1), "host": socket.gethostname(), "threads": threads}
+    result = {"wall_s": round(time.monotonic() - started, 1), "host": socket.gethostname(),
+              "worker": distributed.get_worker().address, "threads": threads}
     if code == 0:
         return {**result, "status": "done", "message": ""}
-    if code in (130, 143) and stop.is_set():
+    if stop.is_set() and code in (130, 143, -signal.SIGTERM):    # saved (or stopped before it began)
         return {**result, "status": "terminated", "message": last_words(log)}
     if code < 0 or code in (130, 143):   # a signal the study did not send: Dask tries again (retries)
         raise RunStopped(f"python -m zoo.train ended by a signal ({code}); see {log}")
