@@ -13,6 +13,7 @@ class _Generator:
     """``cupy.random.default_rng(seed)``: NumPy's generator, draws put on the device."""
 
     def __init__(self, seed=None):
+        LEDGER.record("op", "random.default_rng")    # CuPy initialises the generator's state on the device
         self._rng = np.random.default_rng(seed)
 
     def __getattr__(self, name):
