@@ -97,6 +97,12 @@ def test_git_commit_and_dirty_tree(tmp_path):
     dirty = prov.git_state(repo / "pkg")
     assert dirty["commit"] == clean["commit"] and dirty["dirty"] is True and dirty["changed"] == ["pkg/code.py"]
     assert prov.short_commit({"git": dirty}) == clean["commit"][:7] + "+dirty"
+    # Only the source paths count: a run's outputs written into the checkout leave it clean.
+    (repo / "results").mkdir()
+    (repo / "results" / "metrics.csv").write_text("epoch\n1\n")
+    git(repo, "checkout", "-q", "--", "pkg/code.py")
+    assert prov.git_state(repo, paths=("pkg",))["dirty"] is False
+    assert prov.git_state(repo)["changed"] == ["results/metrics.csv"]
     # A package copied into an untracked (e.g. ignored venv) folder of some checkout is not that checkout.
     (repo / "venv" / "pkg").mkdir(parents=True)
     installed = prov.git_state(repo / "venv" / "pkg")

@@ -8,8 +8,8 @@ picks its kernel (Haswell, SkylakeX, ...) from the CPU at load time, and a diffe
 order, which moves intermediate test errors by several points over a few hundred steps. So every invocation
 of ``zoo.train`` records (``Run.write_config``: config.json and the checkpoint's ``invocations``):
 
-    git        the commit of the source tree and whether it was dirty (None + ``reason`` for an installed copy
-               or a machine without git)
+    git        the commit of the source tree and whether its source (SOURCE_PATHS) was dirty (None +
+               ``reason`` for an installed copy or a machine without git)
     blas       each BLAS library threadpoolctl finds: library, version, kernel ("architecture"), threads
     cpu        the CPU model and its widest vector ISA (AVX-512, AVX2, ... from /proc/cpuinfo's flags)
     threads    BLAS threads, Numba threads, os.cpu_count() and the thread-related environment variables set
@@ -34,11 +34,13 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
 ISA_FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2"),
              ("asimd", "NEON"), ("neon", "NEON"))
 SOURCE = Path(__file__).resolve().parents[2]   # the folder holding zoo/ (and minitorch_cnn/ in a checkout)
+SOURCE_PATHS = ("minitorch_cnn", "zoo", "pyproject.toml")   # what a run executes: "dirty" means one changed
 
 
 def provenance(device="cpu", data_files=()):
     """The provenance record of this process: a dict of plain JSON values (see the module docstring)."""
-    return {"git": git_state(SOURCE, tracked="zoo/__init__.py"), "blas": blas_libraries(), "cpu": cpu_info(),
+    return {"git": git_state(SOURCE, tracked="zoo/__init__.py", paths=SOURCE_PATHS), "blas": blas_libraries(),
+            "cpu": cpu_info(),
             "threads": thread_counts(), "versions": versions(), "device": str(device),
             "data": [file_record(p) for p in data_files]}
 
@@ -52,10 +54,11 @@ def _git(folder, *args):
     return done.stdout
 
 
-def git_state(folder, tracked="."):
-    """{"commit", "dirty", "changed" (up to 20 changed paths), "root"}, or {"commit": None, "reason"} when
-    ``folder`` is not part of a git checkout (a pip-installed package), its file ``tracked`` is not in the
-    repository (a package installed into a venv inside some checkout), or git is not there."""
+def git_state(folder, tracked=".", paths=(".",)):
+    """{"commit", "dirty", "changed" (up to 20 changed paths), "root"}; only changes under ``paths`` (relative
+    to ``folder``) count. {"commit": None, "reason"} when ``folder`` is not part of a git checkout (a
+    pip-installed package), its file ``tracked`` is not in the repository (a package installed into a venv
+    inside some checkout), or git is not there."""
     folder = Path(folder)
     try:
         root = _git(folder, "rev-parse", "--show-toplevel").strip()
@@ -64,7 +67,8 @@ def git_state(folder, tracked="."):
             return {"commit": None, "reason": f"{folder} is not tracked by the git repository at {root} "
                                               "(an installed copy)"}
         commit = _git(folder, "rev-parse", "HEAD").strip()
-        changed = _git(folder, "status", "--porcelain").splitlines()   # "XY path": two status letters
+        # Only the source counts: a run's own outputs (docs/results/...) or an edited test change no result.
+        changed = _git(folder, "status", "--porcelain", "--untracked-files=all", "--", *paths).splitlines()
     except FileNotFoundError:
         return {"commit": None, "reason": "git is not installed"}
     except subprocess.TimeoutExpired:
