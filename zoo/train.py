@@ -3,6 +3,7 @@
     python -m zoo.train lenet5 mnist                      # the model's default recipe (zoo/run/config.py)
     python -m zoo.train resnet18 cifar10 --epochs 5 --lr 0.05 --limit-train 5000
     python -m zoo.train resnet18 cifar10 --out runs/r18 --resume --epochs 10    # continue a run
+    python -m zoo.train googlenet cifar10 --time-budget 20 --epochs 100   # 20 minutes of training, at most 100 epochs
 
 Each epoch shows a progress bar (running loss, accuracy, images/s) and then one summary line. The run
 folder (``--out``, default ``runs/<model>-<dataset>-<timestamp>``) receives:
@@ -61,6 +62,10 @@ def build_parser():
     p.add_argument("--ablate", type=module_names_arg, metavar="NAME[,NAME...]",
                    help="replace these modules (names as zoo.summary prints them) by an identity")
     p.add_argument("--seed", type=natural_int_arg, help="seeds initialisation, dropout, shuffling, augmentation")
+    p.add_argument("--time-budget", type=positive_float_arg, metavar="MINUTES",
+                   help="train for this many minutes of training time (test passes excluded), then save and "
+                        "evaluate the whole test set; the schedule runs per step over the steps that fit "
+                        "(estimated from the first steps' time); --epochs becomes a cap (zoo/run/budget.py)")
     p.add_data_options()
     p.add_argument("--out", help="run folder (default: runs/<model>-<dataset>-<timestamp>)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")

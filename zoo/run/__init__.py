@@ -14,6 +14,7 @@
     checkpoint.py  the .npz checkpoint (no pickle, written atomically)
     report.py      config.json, metrics.csv, the printed lines;  plots.py  the run's figures
     provenance.py  each invocation's commit, BLAS kernel, CPU/ISA, threads, versions, data checksums
+    budget.py      --time-budget MINUTES: stop when the training time is spent, a per-step schedule
     ablate.py      a model with some modules replaced by identities, checked before training
 
 ``python -m zoo.train`` and ``python -m zoo.evaluate`` are thin command lines over these; ``zoo.studies``

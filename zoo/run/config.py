@@ -40,6 +40,7 @@ OPTION_CHECKS = {
     "augment": check.switch, "limit_train": check.positive_int, "limit_test": check.positive_int,
     "ablate": check.module_names, "seed": check.natural_int, "out": check.text, "device": check.device_name,
     "data_dir": check.text, "verify": check.choice(VERIFY_CHOICES), "download": check.switch,
+    "time_budget": check.positive_float,
 }
 
 
@@ -69,6 +70,7 @@ class TrainConfig:
     data_dir: str | None = None
     verify: str = "checksum"
     download: bool = True
+    time_budget: float | None = None  # minutes of training time (budget.py); epochs is then a cap
     step_size: int | None = None    # the step schedule only
     step_gamma: float | None = None
     in_channels: int | None = None  # known once the data is loaded
@@ -121,7 +123,7 @@ class TrainConfig:
         """The dict config.json and the checkpoint record: the step-schedule and data keys only when set."""
         record = asdict(self)
         del record["resume"]
-        for key in ("step_size", "step_gamma", "in_channels", "num_classes"):
+        for key in ("time_budget", "step_size", "step_gamma", "in_channels", "num_classes"):
             if record[key] is None:
                 del record[key]
         return record
@@ -228,6 +230,7 @@ def resolve_new(model, dataset, options):
         "augment": dataset == "cifar10" and options.get("augment") is not False,
         "limit_train": options.get("limit_train"), "limit_test": options.get("limit_test"),
         "seed": options.get("seed", 0), "ablate": options.get("ablate") or [], "out": options["out"],
+        "time_budget": options.get("time_budget"),
     }
     config.update(environment(options, config))
     if config["schedule"] == "step":

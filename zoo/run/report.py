@@ -10,7 +10,7 @@ import numpy as np
 from minitorch_cnn.files import atomic_write_text
 
 METRICS_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "test_top1_err",
-                  "test_top5_err", "epoch_seconds", "train_images_per_s", "train_top5_err")
+                  "test_top5_err", "epoch_seconds", "train_images_per_s", "train_top5_err", "steps", "images_seen")
 CONFUSION_CSV = "confusion_matrix.csv"
 
 

@@ -26,6 +26,7 @@ from minitorch_cnn.data import DataLoader
 from zoo import get_model
 
 from .ablate import ablate
+from .budget import Budget, BudgetGuard, BudgetSpent, budget_record, lr_at
 from .checkpoint import FILENAME, CheckpointError, NonFiniteState, load_checkpoint, read_meta, save_checkpoint
 from .data import check_channels, load_split, run_device
 from .lock import RunLock
@@ -66,7 +67,7 @@ class TrainResult:
 class Run:
     """A model, its optimizer and schedule, the data loaders, and where training stands."""
 
-    def __init__(self, config, train_set, test_set, device):
+    def __init__(self, config, train_set, test_set, device, full_test_set=None):
         self.config, self.out, self.classes = config, Path(config.out), train_set.classes
         recipe = config.to_dict()
         mt.manual_seed(config.seed)   # initialisation and dropout draw from this generator
@@ -81,7 +82,14 @@ class Run:
         self.train_loader = DataLoader(train_set, config.batch_size, shuffle=True, seed=config.seed,
                                        augment=config.augment)
         self.test_loader = DataLoader(test_set, config.batch_size)
+        # A budgeted run's last test pass is over the whole test set, whatever --limit-test says.
+        self.full_test_loader = self.test_loader if full_test_set is None else DataLoader(full_test_set,
+                                                                                          config.batch_size)
+        self.final_test_images = len(self.full_test_loader.dataset)
         self.position, self.history, self.invocations = Position(), [], []
+        self.budget = None if config.time_budget is None else Budget(config.time_budget)
+        if self.budget is not None:      # the budget's schedule runs per step (budget.py), not per epoch
+            self.scheduler = None
 
     @property
     def checkpoint_path(self):
@@ -99,6 +107,9 @@ class Run:
         self.position = Position(**meta["position"])
         self.history, self.invocations = meta["history"], meta["invocations"]
         self.scheduler = make_scheduler(self.optimizer, self.config.to_dict(), self.position.epoch)
+        if self.budget is not None:
+            self.budget, self.scheduler = Budget.from_dict(meta.get("budget"), self.config.time_budget), None
+            self.set_lr(lr_at(self.config.to_dict(), self.steps, self.budget.schedule_steps))
         mt.set_rng_state(meta["rng_state"])  # last: building the model drew from the generator
 
     def save(self):
@@ -107,6 +118,7 @@ class Run:
                 "classes": list(self.classes), "config": c.to_dict(), "position": self.position.to_dict(),
                 "history": self.history, "invocations": self.invocations, "rng_state": mt.get_rng_state(),
                 "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                "budget": None if self.budget is None else self.budget.to_dict(),
                 "saved_at": datetime.now().isoformat(timespec="seconds")}
         save_checkpoint(self.checkpoint_path, self.model, self.optimizer, meta)
 
@@ -119,8 +131,39 @@ class Run:
         self.invocations.append({"argv": list(invocation), "started": datetime.now().isoformat(timespec="seconds"),
                                  "from_epoch": self.position.epoch, "from_batch": self.position.batch,
                                  "provenance": record})
-        write_json(self.out / "config.json", {**self.config.to_dict(), "invocations": self.invocations,
-                                              "versions": record["versions"]})
+        self.write_config_json()
+
+    def write_config_json(self):
+        """config.json: the configuration, the invocations, the versions and, once done, the budget's record."""
+        document = {**self.config.to_dict(), "invocations": self.invocations,
+                    "versions": self.invocations[-1]["provenance"]["versions"]}
+        if self.budget is not None and self.budget.stopped:
+            document["budget"] = budget_record(self.budget, self.steps, self.images_seen,
+                                               len(self.train_loader.dataset), self.final_test_images)
+        write_json(self.out / "config.json", document)
+
+    # ---- counting (every epoch has len(train_loader) steps)
+
+    @property
+    def steps(self):
+        return self.position.epoch * len(self.train_loader) + self.position.batch
+
+    @property
+    def images_seen(self):
+        return self.position.epoch * len(self.train_loader.dataset) + self.position.seen
+
+    def set_lr(self, lr):
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def after_step(self):
+        """After every step of a budgeted run: the next step's learning rate (metrics.csv's lr of a budgeted
+        run is the rate after the row's last step: 0 at the schedule's end); BudgetSpent when its time or
+        schedule is spent."""
+        try:
+            self.budget.after_step(self.steps, self.position, self.config.epochs * len(self.train_loader))
+        finally:
+            self.set_lr(lr_at(self.config.to_dict(), self.steps, self.budget.schedule_steps))
 
     def finish_epoch(self, test, seconds):
         """Record the epoch's metrics, move to the next epoch, step the schedule; return the row."""
@@ -128,8 +171,13 @@ class Run:
         row = {"epoch": p.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
                "train_loss": p.loss, "train_acc": p.accuracy, "train_top5_err": p.top5_error, "test_loss": test["loss"],
                "test_acc": test["accuracy"], "test_top1_err": test["top1_err"], "test_top5_err": test["top5_err"],
-               "epoch_seconds": seconds, "train_images_per_s": p.images_per_second}
+               "epoch_seconds": seconds, "train_images_per_s": p.images_per_second,
+               "steps": self.steps, "images_seen": self.images_seen}
         self.history.append(row)
+        if self.budget is not None and p.batch < len(self.train_loader):
+            return row          # a budget stopped inside the epoch: the checkpoint keeps its position
+        if self.budget is not None:
+            self.budget.spent_s += p.seconds
         self.position = Position(epoch=p.epoch + 1)
         if self.scheduler is not None:
             self.scheduler.step()
@@ -141,7 +189,7 @@ class Run:
         write_metrics_csv(self.out / "metrics.csv", self.history)
         write_confusion_csv(self.out / CONFUSION_CSV, test["confusion"], self.classes)
         plot_curves(self.out / CURVES_PNG, self.history, title)
-        if self.position.epoch == self.config.epochs:
+        if self.finished:
             plot_confusion(self.out / CONFUSION_PNG, test["confusion"], self.classes,
                            f"{title}: test, epoch {self.history[-1]['epoch']}")
 
@@ -155,31 +203,53 @@ class Run:
         if self.history and (before != path.read_text() or not (self.out / CURVES_PNG).is_file()):
             plot_curves(self.out / CURVES_PNG, self.history, title)
         confusion = read_confusion_csv(self.out / CONFUSION_CSV, len(self.classes))
-        if self.position.epoch == self.config.epochs and confusion is not None \
+        if self.finished and confusion is not None \
                 and not (self.out / CONFUSION_PNG).is_file():    # killed while drawing the last figures
             plot_confusion(self.out / CONFUSION_PNG, confusion, self.classes,
                            f"{title}: test, epoch {self.history[-1]['epoch']}")
 
+    @property
+    def finished(self):
+        """All epochs done, or the time budget spent (budget.py)."""
+        return self.position.epoch >= self.config.epochs or bool(self.budget and self.budget.stopped)
+
     def train(self, ctrl_c):
-        """Train until ``config.epochs`` epochs are complete, checkpointing after each."""
+        """Train until ``config.epochs`` epochs are complete, checkpointing after each; with a time budget,
+        until it is spent (then the last test pass is over the whole test set)."""
         epochs = self.config.epochs
-        while self.position.epoch < epochs:
-            epoch = self.position.epoch
+        guard = ctrl_c if self.budget is None else BudgetGuard(ctrl_c, self)
+        while not self.finished:
+            epoch, stop = self.position.epoch, None
             if self.position.batch < len(self.train_loader):
-                train_epoch(self.model, self.train_loader, self.optimizer, self.loss_fn, self.position,
-                            ctrl_c, desc=f"epoch {epoch + 1}/{epochs}")
-            started = time.perf_counter()
-            test = evaluate(self.model, self.test_loader, self.config.num_classes, ctrl_c,
-                            desc=f"test {epoch + 1}/{epochs}")
-            finite = finite_state(self.model)
-            if not (np.isfinite(test["loss"]) and finite):                     # never save non-finite weights
-                what = f"the test loss is {test['loss']}" if finite else "a weight is inf or NaN"
-                raise Diverged(what, epoch + 1, "after its last batch", self.optimizer.param_groups[0]["lr"])
-            row = self.finish_epoch(test, self.position.seconds + time.perf_counter() - started)
-            self.save()
-            self.write_reports(test)
-            print(epoch_summary(row, epochs), flush=True)
-            ctrl_c.check()
+                try:
+                    train_epoch(self.model, self.train_loader, self.optimizer, self.loss_fn, self.position,
+                                guard, desc=f"epoch {epoch + 1}/{epochs}")
+                except BudgetSpent as spent:
+                    stop = spent.reason
+            if self.budget is not None and epoch + 1 == epochs:
+                stop = stop or "epochs"
+            self.test_epoch(ctrl_c, self.full_test_loader if stop else self.test_loader, stop)
+
+    def test_epoch(self, ctrl_c, loader, stop=None):
+        """The test pass after an epoch (or the budget's last step: ``stop`` says why), its row, the
+        checkpoint and the reports. The budget is marked spent only once its last test pass is saved
+        (a Ctrl-C in that pass resumes into it)."""
+        epoch, epochs = self.position.epoch, self.config.epochs
+        started = time.perf_counter()
+        test = evaluate(self.model, loader, self.config.num_classes, ctrl_c, desc=f"test {epoch + 1}/{epochs}")
+        finite = finite_state(self.model)
+        if not (np.isfinite(test["loss"]) and finite):                     # never save non-finite weights
+            what = f"the test loss is {test['loss']}" if finite else "a weight is inf or NaN"
+            raise Diverged(what, epoch + 1, "after its last batch", self.optimizer.param_groups[0]["lr"])
+        if stop is not None:
+            self.budget.stopped = stop
+        row = self.finish_epoch(test, self.position.seconds + time.perf_counter() - started)
+        self.save()
+        if self.budget is not None and self.budget.stopped:
+            self.write_config_json()          # with the budget's record
+        self.write_reports(test)
+        print(epoch_summary(row, epochs), flush=True)
+        ctrl_c.check()
 
 
 # ----------------------------------------------------------------------------- train(config)
@@ -192,7 +262,10 @@ def prepare(config, device):
     if checkpoint is not None:
         check_channels(checkpoint[0]["in_channels"], train_set)
     config.in_channels, config.num_classes = train_set.in_channels, len(train_set.classes)
-    run = Run(config, train_set, test_set, device)
+    full_test_set = None
+    if config.time_budget is not None and config.limit_test is not None:
+        full_test_set = load_split(config.dataset, "test", config.to_dict(), None)
+    run = Run(config, train_set, test_set, device, full_test_set)
     run.data_files = [path for split in ("train", "test")
                       for path in dataset_files(config.dataset, split, config.data_dir)]
     if checkpoint is not None:
@@ -210,9 +283,11 @@ def train(config, invocation=()):
         with RunLock(run.out):    # one run per folder: a second one is refused, naming this process
             if config.resume:
                 run.repair_reports()
-            if run.position.epoch >= config.epochs:
+            if run.finished:
                 print(f"{run.checkpoint_path} has already completed {run.position.epoch} epoch(s); "
-                      f"pass --epochs N with N > {run.position.epoch} to train further")
+                      f"pass --epochs N with N > {run.position.epoch} to train further" if run.budget is None
+                      else f"{run.checkpoint_path} has finished its {config.time_budget:g}-minute time budget "
+                           f"(stopped: {run.budget.stopped}); nothing left to train")
                 return TrainResult("complete", run.out, run.history)
             run.write_config(invocation, run.data_files)
             print(f"{config.model} on {config.dataset}: {len(run.train_loader.dataset)} training and "
@@ -225,6 +300,11 @@ def train(config, invocation=()):
         last = result.last
         print(f"done: test accuracy {last['test_acc']:.2%} (top-1 error {last['test_top1_err']:.2%}, "
               f"top-5 error {last['test_top5_err']:.2%}); run folder {run.out}")
+        if run.budget is not None:
+            b = run.budget
+            print(f"time budget: stopped at the {b.stopped} after {run.steps} steps and {run.images_seen} images "
+                  f"({run.images_seen / len(run.train_loader.dataset):.2f} epochs) in {b.spent(run.position) / 60:.2f} "
+                  f"of {b.minutes:g} min; the last test pass covered all {run.final_test_images} test images")
     return result
 
 

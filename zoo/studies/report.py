@@ -115,8 +115,12 @@ def summarise(folder, entry):
                    images_per_s=sum(r["train_images_per_s"] for r in rows) / len(rows),
                    final_top1_err=last["test_top1_err"], best_top1_err=min(r["test_top1_err"] for r in rows),
                    final_top5_err=last["test_top5_err"], final_test_loss=last["test_loss"])
-    status = entry.get("status") or ("done" if config and len(rows) >= config["epochs"] else "incomplete")
-    if status == "done" and config and len(rows) < config["epochs"]:
+    budget = config.get("budget") or {}          # a --time-budget run that finished (zoo/run/budget.py)
+    if budget.get("stopped"):
+        row["epochs"] = f"{budget['epochs_seen']:.2f} in {budget['minutes']:g} min ({budget['steps']:,} steps)"
+    finished = bool(config) and (len(rows) >= config["epochs"] or bool(budget.get("stopped")))
+    status = entry.get("status") or ("done" if finished else "incomplete")
+    if status == "done" and config and not finished:
         status = "incomplete"
     row["status"] = status + (f": {entry['message']}" if entry.get("message") and status != "done" else "")
     row["provenance"], row["records"] = run_provenance(config), records(config)
@@ -210,7 +214,9 @@ def write_report(out):
     text += [_protocol_text(record), "",
              "Final = after the last epoch; best = the lowest test top-1 error of any epoch; wall time = the sum "
              "of the epochs' training and test passes; images/s = training images per second, mean over epochs; "
-             "parameters include batch-norm statistics; MACs = multiply-adds per 32x32 image (zoo.summary).", "",
+             "parameters include batch-norm statistics; MACs = multiply-adds per 32x32 image (zoo.summary). "
+             "A --time-budget run's epochs are the epochs' worth of images it saw in its minutes of training, and "
+             "its final error is over the whole test set.", "",
              markdown_table(table), "", *uncertainty_section(stats), "", *provenance_section(table), ""]
     if failed:
         text += ["Failed runs:", ""] + [f"- `{r['run']}`: {r['status'][len('failed: '):]}" for r in failed] + [""]
