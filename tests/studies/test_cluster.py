@@ -159,18 +159,21 @@ def coordinator(args, cwd):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def test_ctrl_c_on_the_coordinator_saves_the_running_runs(files, serial, cluster, tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_on_the_coordinator_saves_the_running_runs(files, serial, cluster, tmp_path, signum, status):
+    """Ctrl-C (or SIGTERM, as a batch system stops a job) on a ``--workers 2`` coordinator: the running runs
+    save and the study exits 130 (143); run again, it continues to the uninterrupted metrics."""
     data_dir, spec = files
     out, runs = tmp_path / "study", RUNS[:2]
     proc = coordinator([spec, "--out", out, "--data-dir", data_dir, "--workers", 2, "--threads-per-run", 1,
                         "--only", *runs], tmp_path)
     try:
         wait_for(lambda: running_child(out, runs) or proc.poll() is not None, 120, "a run to be under way")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     assert "continue with: python -m zoo.study" in err and "--workers 2" in err
     statuses = {n: r["status"] for n, r in record(out).items()}
     assert "interrupted" in statuses.values() and set(statuses.values()) <= {"interrupted", "done", "not run"}

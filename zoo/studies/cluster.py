@@ -24,8 +24,11 @@ Faults:
 - a run that fails by itself (bad options, divergence) is recorded as failed and the others go on;
 - Ctrl-C on the coordinator sets a Dask ``Event`` the tasks poll: tasks not started yet return at once,
   running ones send their zoo.train SIGTERM (it saves at the next batch boundary and exits 143); the study
-  records them as interrupted and exits 130. Running the study again continues every run.
+  records them as interrupted and exits 130 (143 for a SIGTERM on the coordinator, stopped the same way).
+  The worker processes of ``--workers`` ignore a terminal's Ctrl-C, which reaches them too, so that they
+  live until their runs have saved. Running the study again continues every run.
 """
+import contextlib
 import ctypes
 import logging
 import os
@@ -48,6 +51,7 @@ RETRIES = 2              # a zoo.train process killed on a live worker is tried 
 POLL_S = 0.5             # how often a task looks at the stop event while its zoo.train runs
 STOP_WAIT_S = 120        # after Ctrl-C, how long the coordinator waits for the running runs to save
 WORKER_WAIT_S = 60       # how long --scheduler waits for a first worker
+CONNECT_S = 10           # and for the scheduler to answer
 PROBE = ".zoo-probe-"
 INSTALL = 'pip install -e ".[cluster]"'
 
@@ -91,7 +95,7 @@ class Cluster:
         """The cluster whose scheduler is at ``address`` (tcp://HOST:PORT), once it has a worker."""
         distributed = import_distributed()
         try:
-            client = distributed.Client(address, timeout=30)
+            client = distributed.Client(address, timeout=CONNECT_S)
         except (OSError, TimeoutError) as err:
             raise UsageError(f"--scheduler: cannot reach a Dask scheduler at {address} ({err})") from None
         try:
@@ -142,31 +146,31 @@ class Cluster:
                              f"worker(s) cannot: " + "; ".join(bad))
 
     def run(self, runs, out, data_dir, study):
-        """Submit the runs, record each outcome in ``study`` as it comes; returns 0, 1 (a run failed), 130."""
+        """Submit the runs, record each outcome in ``study`` as it comes; returns 0, 1 (a run failed), or 130
+        (Ctrl-C) / 143 (SIGTERM, e.g. a batch system ending the coordinator's job) after ``stop``."""
         distributed = import_distributed()
         stop = distributed.Event(f"zoo-study-stop-{uuid.uuid4().hex}", client=self.client)
-        futures = {}
-        for run in runs:
-            name = run["name"]
-            print(f"study: {name}: submitted: python -m zoo.train {' '.join(train_argv(run, out / name, data_dir))}",
-                  flush=True)
-            future = self.client.submit(train_on_worker, run, str(out / name), data_dir, self.threads_per_run,
-                                        stop.name, key=f"zoo.train-{name}-{uuid.uuid4().hex[:8]}", pure=False,
-                                        retries=RETRIES)
-            futures[future] = name
-        status, recorded = 0, set()
+        futures, recorded, status = {}, set(), 0
         try:
-            for future in distributed.as_completed(futures):
-                recorded.add(future)
-                status = max(status, note(study, futures[future], outcome(future)))
-        except KeyboardInterrupt:
-            return self.stop(futures, recorded, stop, study)
+            with sigterm_as_ctrl_c():
+                for run in runs:
+                    name = run["name"]
+                    print(f"study: {name}: submitted: python -m zoo.train "
+                          f"{' '.join(train_argv(run, out / name, data_dir))}", flush=True)
+                    futures[self.client.submit(train_on_worker, run, str(out / name), data_dir, self.threads_per_run,
+                                               stop.name, key=f"zoo.train-{name}-{uuid.uuid4().hex[:8]}",
+                                               pure=False, retries=RETRIES)] = name
+                for future in distributed.as_completed(futures):
+                    recorded.add(future)
+                    status = max(status, note(study, futures[future], outcome(future)))
+        except KeyboardInterrupt as err:
+            return self.stop(futures, recorded, stop, study, 143 if isinstance(err, Terminated) else 130)
         return status
 
-    def stop(self, futures, recorded, stop, study):
-        """Ctrl-C: pending runs are dropped, running ones save (SIGTERM) and are recorded; returns 130."""
+    def stop(self, futures, recorded, stop, study, status):
+        """Ctrl-C: pending runs are dropped, running ones save (SIGTERM) and are recorded; returns ``status``."""
         distributed = import_distributed()
-        print(f"study: Ctrl-C: the running runs save their checkpoints (up to {STOP_WAIT_S} s; Ctrl-C again to "
+        print(f"study: stopping: the running runs save their checkpoints (up to {STOP_WAIT_S} s; Ctrl-C again to "
               "leave them)", file=sys.stderr, flush=True)
         stop.set()
         left = [f for f in futures if f not in recorded]
@@ -175,13 +179,33 @@ class Cluster:
                 result = outcome(future)
                 if result["status"] != "not started":
                     if result["status"] == "terminated":
-                        result.update(status="interrupted", message="interrupted (Ctrl-C on the study); run the "
-                                                                    "study again to resume")
+                        result.update(status="interrupted", message="interrupted (the study was stopped); run "
+                                                                    "the study again to resume")
                     note(study, futures[future], result)
         except (KeyboardInterrupt, TimeoutError):
             pass
         self.client.cancel(left)
-        return 130
+        return status
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM on the coordinator: stopped as by Ctrl-C, exit 143."""
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+    """SIGTERM raises Terminated in the coordinator, so it stops its runs the way Ctrl-C does."""
+    def terminated(signum, frame):
+        raise Terminated()
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:                   # not the main thread (e.g. a test's): leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def ctrl_c_plugin(distributed):
