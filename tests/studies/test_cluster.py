@@ -248,3 +248,15 @@ def test_a_cluster_started_by_hand_runs_the_study(files, serial, started_by_hand
     assert f"report in {out / 'report.md'}" in printed
     same_metrics(out, serial, runs)
     assert {record(out)[n]["status"] for n in runs} == {"done"}
+
+
+def test_dask_is_imported_only_for_a_cluster_and_its_absence_says_how_to_install(files, tmp_path, monkeypatch,
+                                                                                   capsys):
+    check = "import sys, zoo.study, zoo.studies.cluster; assert 'distributed' not in sys.modules, 'imported'"
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True).returncode == 0
+    monkeypatch.setitem(sys.modules, "distributed", None)          # as if it were not installed
+    data_dir, spec = files
+    assert study.main([str(spec), "--out", str(tmp_path / "s"), "--data-dir", str(data_dir), "--workers", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'install it with: pip install -e ".[cluster]"' in err
+    assert not (tmp_path / "s").exists()
