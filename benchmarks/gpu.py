@@ -3,7 +3,14 @@
 Every timing is bracketed by a device synchronisation (a kernel launch returns before the kernel
 ends), after two warm-up calls (CuPy compiles each RawModule on first use). On a machine without a
 GPU, ``gpu_section`` prints one line saying so and returns no rows.
+
+    python -m benchmarks.gpu                 the training step of every zoo model at batch 128 beside PyTorch
+                                             (one line without a GPU)
+    python -m benchmarks.gpu --model [--net resnet18] [--batch 128]
+                                             no GPU needed: the roofline cost model (benchmarks/gpu_model.py),
+                                             each kernel's bytes and FLOPs and an H100's / A100's predicted time
 """
+import argparse
 import statistics
 import sys
 import time
@@ -113,3 +120,23 @@ def model_rows(names, batch, repeats):
             row.append(device_time(t_step, torch.cuda.synchronize, repeats) * 1e3)
         rows.append(row)
     return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", action="store_true", help="print the roofline cost model (no GPU needed)")
+    parser.add_argument("--net", default="resnet18", help="the zoo model of the cost model (default resnet18)")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.model:
+        from .gpu_model import report
+        print(report(args.net, args.batch))
+        return
+    import zoo
+    gpu_section(f"Training step, batch {args.batch} (ms: ours on CuPy, PyTorch on CUDA)",
+                lambda: model_rows(list(zoo.MODELS), args.batch, args.repeats), ["model", "ours", "torch"])
+
+
+if __name__ == "__main__":
+    main()
