@@ -22,21 +22,24 @@ class BatchNormTrain(Function):
     """x: (N, C, *), gamma, beta: (C,) -> (N, C, *), normalised with this batch's statistics.
 
     ``running`` = (running_mean, running_var, momentum), or None: the running statistics (C,), updated
-    in place with this batch's mean and unbiased variance. On a GPU the forward kernel does it in the
+    in place with this batch's mean and unbiased variance; ``counter``: a 0-d int64 array (BatchNorm's
+    num_batches_tracked) that counts the batch, or None. On a GPU the forward kernel does both in the
     same launch (kernels/cuda/norm.py, batch_norm_forward_tracking); elsewhere ``update_running`` below.
     """
-    def __init__(self, eps, running):
-        self.eps, self.running = eps, running or None
+    def __init__(self, eps, running, counter=None):
+        self.eps, self.running, self.counter = eps, running or None, counter
 
     def forward(self, x, gamma, beta):
         k = kernels(x)
         tracking = getattr(k, "batch_norm_forward_tracking", None)
         if self.running is not None and tracking is not None and k.tracks_in_place(x, *self.running[:2]):
-            y, mean, var, inv_std = tracking(x, gamma, beta, self.eps, *self.running)
+            y, mean, var, inv_std = tracking(x, gamma, beta, self.eps, *self.running, self.counter)
         else:
             y, mean, var, inv_std = k.batch_norm_forward(x, gamma, beta, self.eps)
             if self.running is not None:
                 update_running(*self.running, mean, var, x.size // x.shape[1])
+            if self.counter is not None:
+                self.counter[...] += 1
         # x, not x_hat: x is this Function's input, which the graph holds anyway, so the saved state costs
         # no activation-sized array of its own; the backward kernel recomputes x_hat on the fly.
         self.x, self.gamma, self.mean, self.inv_std = x, gamma, mean, inv_std
@@ -81,11 +84,14 @@ class BatchNormEval(Function):
         return gx, ggamma, gy.sum(axis=axes) if self.needs_input_grad[2] else None
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5, *,
+               num_batches_tracked=None):
     """Like ``torch.nn.functional.batch_norm``. x: (N, C), (N, C, L) or (N, C, H, W).
 
     ``running_mean`` / ``running_var`` are arrays (or Tensors) updated in place when
-    training; pass None to use batch statistics without tracking them.
+    training; pass None to use batch statistics without tracking them. ``num_batches_tracked``
+    (not torch's: nn.BatchNorm's buffer, a 0-d int64 array) is incremented in place when training
+    with running statistics: on a GPU by the same kernel launch, not a launch of its own.
     """
     x = as_tensor(x)
     if x.ndim < 2:
@@ -108,4 +114,5 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if count <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input shape {tuple(x.shape)}")
-    return BatchNormTrain(eps, None if raw[0] is None else (raw[0], raw[1], momentum))(x, gamma, beta)
+    running = None if raw[0] is None else (raw[0], raw[1], momentum)
+    return BatchNormTrain(eps, running, None if running is None else num_batches_tracked)(x, gamma, beta)

@@ -91,13 +91,16 @@ class _BatchNorm(Module):
                                   for n in self.allowed_ndims)
             raise ValueError(f"{self!r} expected input {layouts}, got {tuple(x.shape)}")
         use_batch_stats = self.training or not self.track_running_stats
-        momentum = self.momentum
+        momentum, counter = self.momentum, None
         if self.training and self.track_running_stats:
-            self.num_batches_tracked += 1
-            if momentum is None:  # cumulative moving average, as PyTorch
+            if momentum is None:  # cumulative moving average, as PyTorch: the count is needed here (a GPU syncs)
+                self.num_batches_tracked += 1
                 momentum = 1.0 / float(self.num_batches_tracked)
+            else:                 # counted by F.batch_norm: on a GPU inside its kernel, not by a launch of its own
+                counter = self.num_batches_tracked
         running = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
-        return F.batch_norm(x, *running, self.weight, self.bias, use_batch_stats, momentum or 0.0, self.eps)
+        return F.batch_norm(x, *running, self.weight, self.bias, use_batch_stats, momentum or 0.0, self.eps,
+                            num_batches_tracked=counter)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -43,3 +43,28 @@ def test_batch_norm_forward_without_tracking_leaves_other_arrays_alone_and_refus
     with pytest.raises(ValueError, match=r"batch_norm_forward_tracking: running statistics must be contiguous "
                                          r"\(3,\) float64 arrays, got float32 \(3,\)"):
         cuda.batch_norm_forward_tracking(x, ones, zeros, 1e-5, np.zeros(3, np.float32), np.ones(3), 0.1)
+
+
+def test_a_batch_norm_module_on_the_emulator_counts_and_tracks_as_on_the_cpu():
+    # three training batches through nn.BatchNorm2d: the kernel updates the running statistics and counts
+    # num_batches_tracked (one increment per launch, however many blocks); the CPU does it in NumPy
+    import minitorch_cnn as mt
+    from minitorch_cnn import nn
+    from minitorch_cnn.device import to_numpy
+    rng = np.random.default_rng(3)
+    batches = [rng.standard_normal((4, 5, 3, 3)) for _ in range(3)]
+    out = {}
+    for name in ("cpu", "cuda-emulator"):
+        dev = mt.device(name)
+        with mt.using_device(dev):
+            bn = nn.BatchNorm2d(5).to(dev)
+            bn.double()
+            before = emulator.launches["batch_norm_forward_f64"]
+            for b in batches:
+                bn(mt.Tensor(dev.send(b)))
+            out[name] = {k: to_numpy(v) for k, v in bn.state_dict().items()}
+            out[name]["launches"] = emulator.launches["batch_norm_forward_f64"] - before
+    assert out["cpu"]["num_batches_tracked"] == out["cuda-emulator"]["num_batches_tracked"] == 3
+    assert out["cuda-emulator"]["launches"] == 3 and out["cpu"]["launches"] == 0
+    for key in ("running_mean", "running_var"):
+        np.testing.assert_allclose(out["cuda-emulator"][key], out["cpu"][key], rtol=1e-12, atol=1e-15)

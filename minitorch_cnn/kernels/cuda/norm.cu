@@ -11,15 +11,18 @@
    The variance is a second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2. \
    track != 0: the running statistics too, in T as functional/norm.py's host update (PyTorch's rule): \
    running_mean = (1-momentum)*running_mean + momentum*mean, running_var likewise with the unbiased var. \
-   track == 0: the running_* pointers are not touched (pass any arrays). */ \
+   track == 0: the running_* pointers are not touched (pass any arrays). count_batch != 0: one more batch \
+   in batches_inout[0] (the module's num_batches_tracked), by the first thread of the grid. */ \
 extern "C" __global__ void batch_norm_forward_##S(const T* __restrict__ x, const T* __restrict__ gamma, \
                                                   const T* __restrict__ beta, double eps, T* __restrict__ y, \
                                                   T* __restrict__ mean, T* __restrict__ var, T* __restrict__ inv_std, \
                                                   T* __restrict__ running_mean_inout, \
                                                   T* __restrict__ running_var_inout, double momentum, int track, \
+                                                  long long* __restrict__ batches_inout, int count_batch, \
                                                   int n, int c, int m) { \
     __shared__ double buf[REDUCE_THREADS + FAN]; \
     long long count = (long long)n * m; \
+    if (count_batch && blockIdx.x == 0 && threadIdx.x == 0) batches_inout[0] += 1; \
     for (int ch = blockIdx.x; ch < c; ch += gridDim.x) { \
         double total = 0.0; \
         for (long long p = threadIdx.x; p < count; p += blockDim.x) \

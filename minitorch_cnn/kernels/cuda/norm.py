@@ -17,10 +17,11 @@ def batch_norm_forward(x, gamma, beta, eps):
     return batch_norm_forward_tracking(x, gamma, beta, eps, None, None, 0.0)
 
 
-def batch_norm_forward_tracking(x, gamma, beta, eps, running_mean, running_var, momentum):
+def batch_norm_forward_tracking(x, gamma, beta, eps, running_mean, running_var, momentum, num_batches_tracked=None):
     """``batch_norm_forward``, and running_mean, running_var (C,) updated in place by the same launch
     (GPU-only: on the CPU functional/norm.py updates them; None, None: not tracked). They must be
-    contiguous arrays of x's dtype (``tracks_in_place`` says whether these are)."""
+    contiguous arrays of x's dtype (``tracks_in_place`` says whether these are). ``num_batches_tracked``,
+    a 0-d int64 array on the device (BatchNorm's buffer), is incremented by that launch too."""
     xp = get_array_module(x)
     x3 = _as_ncm(xp, x)
     y = xp.empty_like(x3)
@@ -32,9 +33,14 @@ def batch_norm_forward_tracking(x, gamma, beta, eps, running_mean, running_var, 
                          f"{x3.dtype} arrays, got {running_mean.dtype} {tuple(running_mean.shape)} and "
                          f"{running_var.dtype} {tuple(running_var.shape)}")
     running = (running_mean, running_var) if track else (mean, var)   # not touched when track == 0
+    counted = num_batches_tracked is not None
+    if counted and (num_batches_tracked.dtype != np.int64 or num_batches_tracked.size != 1):
+        raise ValueError(f"batch_norm_forward_tracking: num_batches_tracked must be one int64, got "
+                         f"{num_batches_tracked.dtype} {tuple(num_batches_tracked.shape)}")
+    batches = num_batches_tracked if counted else xp.empty(1, np.int64)   # not touched when not counted
     per_block(load_kernel("norm", "batch_norm_forward", x3.dtype, x3), x3.shape[1],
               (x3, gamma, beta, np.float64(eps), y, mean, var, inv_std, *running, np.float64(momentum),
-               np.int32(track), *i32(*x3.shape)), x3.shape[0] * x3.shape[2])
+               np.int32(track), batches, np.int32(counted), *i32(*x3.shape)), x3.shape[0] * x3.shape[2])
     return y.reshape(x.shape), mean, var, inv_std
 
 
