@@ -36,6 +36,7 @@ from .cli import (
     positive_int_arg,
     unit_float_arg,
 )
+from .models.init import INITS
 from .run import TrainConfig, train
 from .run.options import OPTIMIZERS, SCHEDULES
 
@@ -60,7 +61,12 @@ def build_parser():
                    help="CIFAR-10: no random crop and flip")
     p.add_argument("--limit-train", type=positive_int_arg, help="train on N images (class-balanced)")
     p.add_argument("--ablate", type=module_names_arg, metavar="NAME[,NAME...]",
-                   help="replace these modules (names as zoo.summary prints them) by an identity")
+                   help="replace these modules (names as zoo.summary prints them) by an identity; a Linear "
+                        "layer then given another number of features (e.g. without a pooling stage) is replaced "
+                        "by one that takes them, freshly initialised (printed; zoo/run/ablate.py)")
+    p.add_argument("--init", choices=INITS,
+                   help="the initial weights: default (each model's builder: PyTorch's defaults, Kaiming for "
+                        "resnet18) or kaiming (Kaiming-normal fan-out for every conv; zoo/models/init.py)")
     p.add_argument("--seed", type=natural_int_arg, help="seeds initialisation, dropout, shuffling, augmentation")
     p.add_argument("--time-budget", type=positive_float_arg, metavar="MINUTES",
                    help="train for this many minutes of training time (test passes excluded), then save and "

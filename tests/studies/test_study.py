@@ -111,14 +111,14 @@ limit-train = 40
 [protocol.full]
 epochs = 3
 [[runs]]
-name = "no-pool"
+name = "no-fc"
 model = "tinypool"
-ablate = ["net.pool"]
+ablate = ["net.fc"]
 [grid]
 model = ["tinypool", "tinynorm"]
 optimizer = ["sgd", "adam"]
 """
-RUNS = ["no-pool", "tinypool-sgd", "tinypool-adam", "tinynorm-sgd", "tinynorm-adam"]
+RUNS = ["no-fc", "tinypool-sgd", "tinypool-adam", "tinynorm-sgd", "tinynorm-adam"]
 
 
 def write_spec(tmp_path, text=SPEC):
@@ -171,7 +171,7 @@ def test_study_interrupted_resumed_skipped_failed(data_dir, tmp_path, monkeypatc
     # Straight through: the ablated run fails before training, the four others complete (exit 1: a failure).
     assert cli(study, [spec, "--out", tmp_path / "straight", *run]) == 1
     err = capsys.readouterr().err
-    assert "no-pool failed" in err and "going on with the others" in err
+    assert "no-fc failed" in err and "going on with the others" in err
 
     # Interrupted by Ctrl-C in tinypool-adam's first epoch (3 batches per epoch, 6 per run).
     restore = interrupt_at(monkeypatch, 8)
@@ -179,7 +179,7 @@ def test_study_interrupted_resumed_skipped_failed(data_dir, tmp_path, monkeypatc
     assert cli(study, [spec, "--out", cut, *run]) == 130
     record = json.loads((cut / "study.json").read_text())
     assert [(r["name"], r["status"]) for r in record["runs"]] == [
-        ("no-pool", "failed"), ("tinypool-sgd", "done"), ("tinypool-adam", "interrupted"),
+        ("no-fc", "failed"), ("tinypool-sgd", "done"), ("tinypool-adam", "interrupted"),
         ("tinynorm-sgd", "not run"), ("tinynorm-adam", "not run")]
     position = load_checkpoint(cut / "tinypool-adam")[0]["position"]
     assert (position["epoch"], position["batch"]) == (0, 2)
@@ -202,9 +202,9 @@ def test_study_interrupted_resumed_skipped_failed(data_dir, tmp_path, monkeypatc
     straight_report, cut_report = (tmp_path / "straight" / "report.md").read_text(), (cut / "report.md").read_text()
     assert table(cut_report, timing) == table(straight_report, timing)
     assert list(table(cut_report)) == RUNS
-    failure = table(cut_report)["no-pool"]["status"]
-    assert failure.startswith("failed: --ablate net.pool: net.pool turns (4, 15, 15) into (4, 7, 7)")
-    assert "net.fc" in failure and "- `no-pool`: --ablate net.pool" in cut_report
+    failure = table(cut_report)["no-fc"]["status"]
+    assert failure.startswith("failed: --ablate net.fc: the model's output would change from (10,) to (196,)")
+    assert "- `no-fc`: --ablate net.fc" in cut_report
 
     # A third invocation trains nothing, and keeps when the skipped runs finished and how long they took.
     before = {r["name"]: r for r in json.loads((cut / "study.json").read_text())["runs"]}
@@ -261,7 +261,7 @@ def test_report_numbers_are_the_metrics_and_rebuild_from_folders(data_dir, tmp_p
         assert float(exact["final_test_loss"]) == last["test_loss"]
         model = zoo.get_model(name.split("-")[0], in_channels=1)
         assert int(exact["params"]) == layer_table(model, (1, 32, 32))[1]["total"]
-    assert rows["no-pool"]["status"] == "not run"
+    assert rows["no-fc"]["status"] == "not run"
     for png in ("curves.png", "error_vs_time.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -305,7 +305,7 @@ def test_spec_resolution_and_bad_study_folders(data_dir, tmp_path, capsys, no_pl
     loaded = study_spec.load_spec(spec, "cpu")
     runs = {r["name"]: r["argv"] for r in loaded["runs"]}
     assert runs["tinynorm-adam"][:2] == ["tinynorm", "mnist"] and "--no-download" in runs["tinynorm-adam"]
-    assert runs["no-pool"][runs["no-pool"].index("--ablate") + 1] == "net.pool"
+    assert runs["no-fc"][runs["no-fc"].index("--ablate") + 1] == "net.fc"
     own = runs["own"]          # defaults < protocol < the run < the run's protocol
     assert own[own.index("--epochs") + 1] == "1" and own[own.index("--lr") + 1] == "0.2"
     assert own[own.index("--label-smoothing") + 1] == "0.1"
@@ -339,9 +339,8 @@ def train(data_dir, out, *extra, model="lenet5"):
 
 
 @pytest.mark.parametrize("names, status, message", [
-    ("features.pool1", 1, "--ablate features.pool1: features.pool1 turns (6, 28, 28) into (6, 14, 14); without it "
-                          "(6, 28, 28) flows on and classifier.fc1 cannot take it"),
-    ("features.conv2", 1, "features.conv2 turns (6, 14, 14) into (16, 10, 10)"),
+    ("features.conv1", 1, "--ablate features.conv1: features.conv1 turns (1, 32, 32) into (6, 28, 28); without "
+                          "it (1, 32, 32) flows on and features.conv2 cannot take it"),
     ("classifier.fc3", 1, "the model's output would change from (10,) to (84,)"),
     ("features.relu9", 1, "LeNet5 has no module 'features.relu9' (its top-level modules: features, flatten"),
     ("features,features.relu1", 1, "'features.relu1' lies inside 'features'"),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from minitorch_cnn.data import DATASETS
 from minitorch_cnn.data.registry import get_info
+from zoo.models.init import INITS
 
 from . import options as check
 from .checkpoint import FILENAME, read_meta
@@ -40,7 +41,7 @@ OPTION_CHECKS = {
     "augment": check.switch, "limit_train": check.positive_int, "limit_test": check.positive_int,
     "ablate": check.module_names, "seed": check.natural_int, "out": check.text, "device": check.device_name,
     "data_dir": check.text, "verify": check.choice(VERIFY_CHOICES), "download": check.switch,
-    "time_budget": check.positive_float,
+    "time_budget": check.positive_float, "init": check.choice(INITS),
 }
 
 
@@ -71,6 +72,7 @@ class TrainConfig:
     verify: str = "checksum"
     download: bool = True
     time_budget: float | None = None  # minutes of training time (budget.py); epochs is then a cap
+    init: str = "default"             # the models' initialisation (zoo/models/init.py)
     step_size: int | None = None    # the step schedule only
     step_gamma: float | None = None
     in_channels: int | None = None  # known once the data is loaded
@@ -87,6 +89,7 @@ class TrainConfig:
         options = checked(options)
         model, dataset = check_names(model, dataset)
         without = "".join(f"-without-{name}" for name in options.get("ablate") or [])
+        without += "-kaiming" if options.get("init") == "kaiming" else ""
         out = options.get("out") or Path("runs") / f"{model}-{dataset}{without}-{datetime.now():%Y%m%d-%H%M%S}"
         if (Path(out) / FILENAME).exists():
             raise UsageError(f"{out} already holds a checkpoint; add --resume to continue it, "
@@ -230,7 +233,7 @@ def resolve_new(model, dataset, options):
         "augment": dataset == "cifar10" and options.get("augment") is not False,
         "limit_train": options.get("limit_train"), "limit_test": options.get("limit_test"),
         "seed": options.get("seed", 0), "ablate": options.get("ablate") or [], "out": options["out"],
-        "time_budget": options.get("time_budget"),
+        "time_budget": options.get("time_budget"), "init": options.get("init", "default"),
     }
     config.update(environment(options, config))
     if config["schedule"] == "step":

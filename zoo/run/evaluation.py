@@ -14,7 +14,7 @@ import minitorch_cnn as mt
 from minitorch_cnn.data import DataLoader
 from zoo import get_model
 
-from .ablate import remove_modules
+from .ablate import ablate
 from .checkpoint import CheckpointError, load_checkpoint, resolve_path
 from .config import check_dataset, data_options
 from .data import check_channels, load_split, run_device
@@ -67,7 +67,8 @@ def rebuild_model(meta, model_state, num_classes):
     if num_classes != meta["num_classes"]:
         raise UsageError(f"the model has {meta['num_classes']} classes but the test set has {num_classes}")
     model = get_model(meta["model"], in_channels=meta["in_channels"], num_classes=num_classes)
-    remove_modules(model, meta["config"].get("ablate") or [])   # trained without these (--ablate)
+    # trained without these (--ablate), with the same adapted Linear layers (images are 32x32)
+    ablate(model, meta["config"].get("ablate") or [], (meta["in_channels"], 32, 32))
     try:
         model.load_state_dict(model_state)
     except ValueError as err:

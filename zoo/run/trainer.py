@@ -24,6 +24,7 @@ import numpy as np
 import minitorch_cnn as mt
 from minitorch_cnn.data import DataLoader
 from zoo import get_model
+from zoo.models.init import initialise
 
 from .ablate import ablate
 from .budget import Budget, BudgetGuard, BudgetSpent, budget_record, lr_at
@@ -72,8 +73,10 @@ class Run:
         recipe = config.to_dict()
         mt.manual_seed(config.seed)   # initialisation and dropout draw from this generator
         self.model = get_model(config.model, in_channels=config.in_channels, num_classes=config.num_classes)
+        initialise(self.model, config.init)    # --init: the builder's default, or Kaiming for every conv
         # After building, so an ablated model starts from the same initial weights as the whole one.
-        ablate(self.model, config.ablate, tuple(train_set.images.shape[1:]))
+        self.notes = []     # a Linear layer the ablation had to adapt (ablate.py), printed and in config.json
+        ablate(self.model, config.ablate, tuple(train_set.images.shape[1:]), self.notes)
         self.model.to(device)
         self.optimizer = make_optimizer(list(self.model.parameters()), recipe)
         self.scheduler = make_scheduler(self.optimizer, recipe)
@@ -137,6 +140,8 @@ class Run:
         """config.json: the configuration, the invocations, the versions and, once done, the budget's record."""
         document = {**self.config.to_dict(), "invocations": self.invocations,
                     "versions": self.invocations[-1]["provenance"]["versions"]}
+        if self.notes:
+            document["ablation_adapted"] = self.notes
         if self.budget is not None and self.budget.stopped:
             document["budget"] = budget_record(self.budget, self.steps, self.images_seen,
                                                len(self.train_loader.dataset), self.final_test_images)
@@ -290,6 +295,8 @@ def train(config, invocation=()):
                            f"(stopped: {run.budget.stopped}); nothing left to train")
                 return TrainResult("complete", run.out, run.history)
             run.write_config(invocation, run.data_files)
+            for note in run.notes:
+                print(note)
             print(f"{config.model} on {config.dataset}: {len(run.train_loader.dataset)} training and "
                   f"{len(run.test_loader.dataset)} test images, {config.epochs} epoch(s); run folder {run.out}",
                   flush=True)

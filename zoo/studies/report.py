@@ -26,7 +26,7 @@ from pathlib import Path
 from minitorch_cnn.files import atomic_write_text
 from minitorch_cnn.lab.layer_table import layer_table
 from zoo import get_model
-from zoo.run.ablate import remove_modules
+from zoo.run.ablate import ablate as ablate_modules
 from zoo.run.report import CONFUSION_CSV, read_confusion_csv
 
 from .plots import plot_error_vs_time, plot_study_curves
@@ -79,7 +79,8 @@ def read_config(folder):
 @lru_cache(maxsize=64)
 def model_size(model, in_channels, num_classes, ablate):
     """(parameters incl. batch-norm statistics, multiply-adds per 32x32 image), as zoo.summary counts them."""
-    net = remove_modules(get_model(model, in_channels=in_channels, num_classes=num_classes), list(ablate))
+    net = ablate_modules(get_model(model, in_channels=in_channels, num_classes=num_classes), list(ablate),
+                         (in_channels, 32, 32))      # with any Linear layer the ablation adapted
     totals = layer_table(net, (in_channels, 32, 32), batch_size=1)[1]
     return totals["total"], totals["macs"]
 

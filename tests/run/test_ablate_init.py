@@ -1,0 +1,139 @@
+"""The pooling ablation that keeps shapes valid (zoo/run/ablate.py) and ``--init`` (zoo/models/init.py).
+
+LeNet-5 without a pooling stage: its first Linear layer is replaced by one taking the new number of features,
+every other layer keeping the initial weights of the whole model. Runs are one epoch on 40 generated images.
+"""
+import json
+import math
+
+import numpy as np
+import pytest
+from support.formats import write_mnist
+from support.isolation import isolate_from_user_data
+
+import minitorch_cnn as mt
+import zoo
+from minitorch_cnn import nn
+from zoo import evaluate as evaluate_cli
+from zoo import train as train_cli
+from zoo.models.init import initialise
+from zoo.run import TrainConfig, UsageError, trainer
+from zoo.run.ablate import ablate
+from zoo.run.checkpoint import load_checkpoint
+from zoo.studies import report as study_report
+
+FAST = ["--verify", "structure", "--no-download", "--batch-size", "16", "--limit-test", "20", "--limit-train", "40",
+        "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_mnist(root / "mnist")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def setup(tmp_path, monkeypatch):
+    isolate_from_user_data(tmp_path, monkeypatch)
+    for name in ("plot_curves", "plot_confusion"):
+        monkeypatch.setattr(trainer, name, lambda *args, **kwargs: None)
+
+
+def train(data_dir, out, *extra):
+    try:
+        return train_cli.main([str(a) for a in ["lenet5", "mnist", "--data-dir", data_dir, "--out", out, *FAST,
+                                                 *extra]])
+    except SystemExit as exit_:
+        return exit_.code
+
+
+def lenet(seed=0):
+    mt.manual_seed(seed)
+    return zoo.get_model("lenet5", in_channels=1)
+
+
+# ----------------------------------------------------------------------------- pooling ablation
+
+@pytest.mark.parametrize("names, features", [(["features.pool1"], 16 * 12 * 12),     # conv2 sees 14 -> 28
+                                             (["features.pool2"], 16 * 10 * 10),
+                                             (["features.pool1", "features.pool2"], 16 * 24 * 24)])
+def test_removed_pooling_adapts_the_first_linear(names, features):
+    whole, model, notes = lenet(), lenet(), []
+    rng = mt.get_rng_state()
+    ablate(model, names, (1, 32, 32), notes)
+    assert mt.get_rng_state() == rng
+    assert all(isinstance(dict(model.named_modules())[n], nn.Identity) for n in names)
+    fc1 = model.classifier.fc1
+    assert (fc1.in_features, fc1.out_features) == (features, 120) and fc1.weight.shape == (120, features)
+    assert notes == [f"--ablate: classifier.fc1 now takes {features:,} features instead of 400 (re-initialised: "
+                     f"48,000 -> {features * 120:,} weights)"]
+    bound = 1 / math.sqrt(features)                     # PyTorch's default init for the new fan-in
+    assert np.abs(fc1.weight.numpy()).max() <= bound and np.abs(fc1.weight.numpy()).max() > bound / 2
+    kept = whole.state_dict()
+    for key, value in model.state_dict().items():       # every other layer: the whole model's initial weights
+        if not key.startswith("classifier.fc1."):
+            assert np.array_equal(value, kept[key]), key
+    assert model(mt.Tensor(np.zeros((3, 1, 32, 32), np.float32))).shape == (3, 10)
+
+
+def test_pooling_ablation_trains_evaluates_and_reports(data_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "study" / "no-pool1"
+    assert train(data_dir, out, "--ablate", "features.pool1") == 0
+    printed = capsys.readouterr().out
+    assert "--ablate: classifier.fc1 now takes 2,304 features instead of 400" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["ablation_adapted"] == [line for line in printed.splitlines() if line.startswith("--ablate:")]
+    assert load_checkpoint(out)[1]["classifier.fc1.weight"].shape == (120, 2304)
+    assert evaluate_cli.main([str(out), "--verify", "structure", "--limit-test", "20"]) == 0   # rebuilt adapted
+    for name in ("plot_study_curves", "plot_error_vs_time"):
+        monkeypatch.setattr(study_report, name, lambda *args, **kwargs: None)
+    report = study_report.write_report(out.parent).read_text()
+    params = sum(v.size for v in load_checkpoint(out)[1].values())
+    assert f"| {params:,} |" in report and params > 2304 * 120
+
+
+# ----------------------------------------------------------------------------- --init
+
+def test_kaiming_init_is_fan_out_normal_for_every_conv():
+    mt.manual_seed(0)
+    default = zoo.get_model("vgg16")
+    mt.manual_seed(0)
+    model = initialise(zoo.get_model("vgg16"), "kaiming")
+    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 13
+    for name, conv in convs:
+        w = conv.weight.numpy()
+        fan_out = w.shape[0] * w.shape[2] * w.shape[3]
+        assert w.std() == pytest.approx(math.sqrt(2 / fan_out), rel=0.05 if w.size > 10_000 else 0.2), name
+        assert conv.bias is None or not conv.bias.numpy().any()
+    linear = {k: v for k, v in default.state_dict().items() if k.startswith("classifier")}
+    assert all(np.array_equal(v, model.state_dict()[k]) for k, v in linear.items())   # Linear: left alone
+    mt.manual_seed(0)
+    assert all(np.array_equal(v, default.state_dict()[k])                              # default: as built
+               for k, v in initialise(zoo.get_model("vgg16"), "default").state_dict().items())
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        initialise(model, "xavier")
+
+
+def test_init_option(data_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "kaiming"
+    assert train(data_dir, out, "--init", "kaiming") == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["init"] == "kaiming"
+    mt.manual_seed(0)
+    expected = initialise(zoo.get_model("lenet5", in_channels=1), "kaiming").state_dict()["features.conv1.weight"]
+    capsys.readouterr()
+    with pytest.raises(UsageError, match="--init default differs from the saved kaiming"):
+        TrainConfig.resumed(str(out), init="default")
+    assert train(data_dir, tmp_path / "bad", "--init", "xavier") == 2
+    assert "invalid choice: 'xavier'" in capsys.readouterr().err
+    # a run starts from exactly those weights (prepared, not trained)
+    fresh = TrainConfig.new("lenet5", "mnist", out=str(tmp_path / "fresh"), init="kaiming", data_dir=str(data_dir),
+                            verify="structure", download=False, limit_train=40, limit_test=20)
+    run = trainer.prepare(fresh, mt.device("cpu"))
+    assert np.array_equal(run.model.state_dict()["features.conv1.weight"], expected)
+    monkeypatch.chdir(tmp_path)
+    assert train_cli.main(["lenet5", "mnist", "--data-dir", str(data_dir), *FAST, "--init", "kaiming"]) == 0
+    assert [p.name.startswith("lenet5-mnist-kaiming-") for p in (tmp_path / "runs").iterdir()] == [True]
+    assert TrainConfig.from_dict({k: v for k, v in config.items() if k != "init"}).init == "default"  # old runs
