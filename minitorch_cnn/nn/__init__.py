@@ -2,6 +2,7 @@
 from . import init
 from .activation import Dropout, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from .containers import ModuleList, Sequential
+from .fold import Folding, fold_batch_norm
 from .layers import (
                      AdaptiveAvgPool2d,
                      AvgPool2d,
@@ -17,5 +18,5 @@ from .layers import (
 from .module import Module, Parameter, RemovableHandle
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout",
-           "Flatten", "Identity", "Linear", "MaxPool2d", "Module", "ModuleList", "Parameter", "ReLU", "ReLU6",
-           "RemovableHandle", "Sequential", "Sigmoid", "Softmax", "Tanh", "init"]
+           "Flatten", "Folding", "Identity", "Linear", "MaxPool2d", "Module", "ModuleList", "Parameter", "ReLU",
+           "ReLU6", "RemovableHandle", "Sequential", "Sigmoid", "Softmax", "Tanh", "fold_batch_norm", "init"]

@@ -34,10 +34,14 @@ class Conv2d(Module):
         init.default_init_(self.weight, self.bias)
 
     def forward(self, x):
+        return self.folded_forward(x, self.weight, self.bias)
+
+    def folded_forward(self, x, weight, bias):
+        """This convolution with other weights of the same shapes: nn/fold.py's batch norm folded in."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r} expected input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         try:
-            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
         except ValueError as e:
             raise ValueError(f"{self!r}: {e}") from None
 

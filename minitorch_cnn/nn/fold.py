@@ -1,0 +1,137 @@
+"""Batch norm folded into the convolution before it, for inference, as inference engines do.
+
+In eval mode a BatchNorm2d is a fixed per-channel affine map, y = x * s + t, with
+s = gamma / sqrt(running_var + eps) and t = beta - running_mean * s. When it reads a convolution's
+output and nothing else reads that output, the map folds into the convolution itself:
+
+    W'[f] = W[f] * s[f],    b'[f] = b[f] * s[f] + t[f]     (b = 0 for a convolution without bias)
+
+so the network makes one pass less over each such activation (two, with the array batch norm writes).
+
+``fold_batch_norm(model, x)`` finds the pairs by running ``model(x)`` once (eval, ``no_grad``) and
+watching which Function reads each convolution's output, and returns a ``Folding``. While it is active,
+a folded pair runs as one convolution whenever the model is in eval mode under ``no_grad``; the modules
+stay as they are, so training, ``state_dict``, hooks and the lab's Stepper (which records with gradients)
+see the batch norm. A module with hooks runs unfolded, and its batch norm then normalises as usual.
+The folded weights are a snapshot: ``Folding.remove()`` (or the end of its ``with`` block) ends it;
+fold again after changing the weights or the running statistics.
+"""
+import weakref
+
+import numpy as np
+
+from .. import autograd
+from ..autograd import no_grad
+from ..device import get_array_module
+from ..tensor import Tensor
+from .layers import BatchNorm2d, Conv2d
+
+
+class Folding:
+    """The active fold of one model: ``pairs`` [(conv name, batch-norm name)]; ``remove()`` undoes it."""
+
+    def __init__(self, pairs, modules):
+        self.pairs, self._modules = pairs, modules
+
+    def remove(self):
+        for m in self._modules:
+            object.__setattr__(m, "_inference", None)
+        self._modules = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def fold_batch_norm(model, x):
+    """Fold every BatchNorm2d of ``model`` that only reads a Conv2d's output into that Conv2d (see the
+    module docstring); ``x``: an input batch the model accepts, run once to find the pairs."""
+    pairs = _find_pairs(model, x)
+    names = {id(m): name for name, m in model.named_modules()}
+    touched = []
+    for conv, bn in pairs:
+        weight, bias = _folded_weights(conv, bn)
+        folded = _FoldedPair(conv, bn, weight, bias)
+        object.__setattr__(conv, "_inference", folded.conv)
+        object.__setattr__(bn, "_inference", folded.batch_norm)
+        touched += [conv, bn]
+    return Folding([(names.get(id(c)), names.get(id(b))) for c, b in pairs], touched)
+
+
+class _FoldedPair:
+    """What a folded (conv, batch norm) pair runs in place of their forwards (Module.__call__ asks).
+
+    The batch norm passes through exactly the tensor the folded convolution last produced (held weakly),
+    and normalises anything else as usual; the convolution runs unfolded while its batch norm has hooks
+    (which would run its forward, and so normalise twice)."""
+
+    def __init__(self, conv, bn, weight, bias):
+        self.conv_module, self.bn_module, self.weight, self.bias = conv, bn, weight, bias
+        self.last = None
+
+    def conv(self, x):
+        bn = self.bn_module
+        if bn._forward_hooks or bn._forward_pre_hooks:
+            return self.conv_module.forward(x)
+        y = self.conv_module.folded_forward(x, self.weight, self.bias)
+        self.last = weakref.ref(y)
+        return y
+
+    def batch_norm(self, x):
+        if self.last is not None and self.last() is x:
+            return x
+        return self.bn_module.forward(x)
+
+
+def _find_pairs(model, x):
+    """[(conv, bn)]: each BatchNorm2d whose input is a Conv2d's output that no other Function reads, both
+    called once in ``model(x)`` (eval, no_grad), the batch norm on running statistics."""
+    outputs, inputs, calls, readers = {}, {}, {}, {}
+
+    def on_conv(m, args, y):
+        outputs[id(y)] = (m, y)                  # y held: its id stays its own while tracing
+        calls[id(m)] = calls.get(id(m), 0) + 1
+
+    def on_bn(m, args):
+        inputs[id(m)] = (m, args[0])
+        calls[id(m)] = calls.get(id(m), 0) + 1
+
+    def on_function(fn, tensors, results):
+        for t in tensors:
+            if id(t) in outputs:                 # a conv output (held, so no other tensor has its id)
+                readers[id(t)] = readers.get(id(t), 0) + 1
+
+    handles = [m.register_forward_hook(on_conv) for m in model.modules() if isinstance(m, Conv2d)]
+    handles += [m.register_forward_pre_hook(on_bn) for m in model.modules() if isinstance(m, BatchNorm2d)]
+    was_training = model.training
+    model.eval()
+    autograd.call_hooks.append(on_function)
+    try:
+        with no_grad():
+            model(x if isinstance(x, Tensor) else Tensor(x))
+    finally:
+        autograd.call_hooks.remove(on_function)
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    pairs = []
+    for bn, t in inputs.values():
+        conv = outputs.get(id(t), (None, None))[0]
+        if (conv is not None and calls[id(conv)] == calls[id(bn)] == 1 and readers.get(id(t)) == 1
+                and bn.track_running_stats):
+            pairs.append((conv, bn))
+    return pairs
+
+
+def _folded_weights(conv, bn):
+    """(W', b') of a conv followed by a batch norm in eval mode, computed in float64, in the weight's dtype."""
+    w = conv.weight.data
+    xp, f = get_array_module(w), w.shape[0]
+    one = lambda p, fill: xp.full(f, fill, np.float64) if p is None else p.data.astype(np.float64)  # noqa: E731
+    scale = one(bn.weight, 1.0) / xp.sqrt(bn.running_var.astype(np.float64) + bn.eps)
+    shift = one(bn.bias, 0.0) - bn.running_mean.astype(np.float64) * scale
+    bias = one(conv.bias, 0.0) * scale + shift
+    folded = w.astype(np.float64) * scale.reshape(f, 1, 1, 1)
+    return Tensor(folded.astype(w.dtype)), Tensor(bias.astype(w.dtype))
