@@ -131,14 +131,23 @@ def test_a_killed_worker_is_replaced_and_its_run_resumes(files, serial, cluster,
     Dask runs the task again, the run resumes from its checkpoint and ends with the uninterrupted metrics."""
     data_dir, spec = files
     out = tmp_path / "study"
-    killed = {}
+    killed, workers = {}, set(cluster.client.run(os.getpid).values())
+
+    def kill_the_worker_of_a_running_child():
+        try:
+            name, child = running_child(out) or (None, None)
+            if child is not None:
+                worker = psutil.Process(child).ppid()        # the worker process that started zoo.train
+                assert worker in workers, f"zoo.train's parent {worker} is none of the workers {workers}"
+                os.kill(worker, signal.SIGKILL)
+                killed.update(name=name, child=child, worker=worker)
+        except psutil.NoSuchProcess:                         # it ended just now: try the next one
+            pass
+        return killed
 
     def kill_a_worker():
-        name, child = wait_for(lambda: running_child(out), 120, "a run past its first checkpoint")
-        worker = psutil.Process(child).ppid()
-        os.kill(worker, signal.SIGKILL)
-        killed.update(name=name, child=child, worker=worker)
-        wait_for(lambda: not psutil.pid_exists(child), 10, "the killed worker's zoo.train to die with it")
+        wait_for(kill_the_worker_of_a_running_child, 120, "a run past its first checkpoint")
+        wait_for(lambda: not psutil.pid_exists(killed["child"]), 10, "the killed worker's zoo.train to die with it")
 
     killer = threading.Thread(target=kill_a_worker)
     killer.start()

@@ -161,8 +161,8 @@ class Cluster:
                                                stop.name, key=f"zoo.train-{name}-{uuid.uuid4().hex[:8]}",
                                                pure=False, retries=RETRIES)] = name
                 for future in distributed.as_completed(futures):
-                    recorded.add(future)
                     status = max(status, note(study, futures[future], outcome(future)))
+                    recorded.add(future)         # after note: a Ctrl-C inside it leaves the run to stop()
         except KeyboardInterrupt as err:
             return self.stop(futures, recorded, stop, study, 143 if isinstance(err, Terminated) else 130)
         return status
