@@ -191,9 +191,10 @@ def test_ctrl_c_on_the_coordinator_saves_the_running_runs(files, serial, cluster
     saved = [n for n in runs if statuses[n] == "interrupted"]
     assert all(" saved " in (out / f"{n}.log").read_text() for n in saved)   # SIGTERM: saved, exit 143
 
-    assert run_study(load_spec(spec), out, data_dir, runs, cluster=cluster) == 0     # and it continues
-    same_metrics(out, serial, runs)
-    assert all("--resume" in invocations(out / n)[-1] for n in saved)
+    if signum == signal.SIGINT:            # it continues (checked once: the folders are alike either way)
+        assert run_study(load_spec(spec), out, data_dir, runs, cluster=cluster) == 0
+        same_metrics(out, serial, runs)
+        assert all("--resume" in invocations(out / n)[-1] for n in saved)
 
 
 # ----------------------------------------------------------------------------- dask scheduler + dask worker
