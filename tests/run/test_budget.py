@@ -60,7 +60,8 @@ def test_budget_stops_saves_and_tests_the_whole_test_set(data_dir, tmp_path, cap
     assert config["time_budget"] == 0.5
     budget = config["budget"]
     assert budget["stopped"] == "budget" and budget["steps"] == 30 and budget["images_seen"] == 120
-    assert budget["epochs_seen"] == 2.5 and budget["spent_s"] == 24.0      # 2 whole epochs, + 6 s in the 3rd
+    assert budget["epochs_seen"] == 2.5 and budget["train_seconds"] == 30.0
+    assert budget["spent_s"] == 24.0                                    # the 2 whole epochs; + 6 s in the 3rd
     assert budget["step_seconds"] == 1.0 and budget["schedule_steps"] == 30   # 11 + (30 - 11) / 1
     assert budget["full_test_images"] == 20
     meta = read_meta(out)
@@ -106,7 +107,7 @@ def test_resumed_budget_counts_the_time_already_spent(data_dir, tmp_path, monkey
     monkeypatch.setattr(loop, "time", OneSecondPerReading())          # a new process: a new clock
     assert train(data_dir, cut, "--resume", "--data-dir", data_dir) == 0
     config = json.loads((cut / "config.json").read_text())
-    assert config["budget"]["steps"] == 30 and config["budget"]["spent_s"] == 24.0
+    assert config["budget"]["steps"] == 30 and config["budget"]["train_seconds"] == 30.0
     assert len(config["invocations"]) == 2
     # the same steps at the same learning rates: the same weights as the uninterrupted run
     a, b = load_checkpoint(straight)[1], load_checkpoint(cut)[1]
@@ -131,3 +132,14 @@ def test_budget_options(data_dir, tmp_path, capsys):
     with pytest.raises(UsageError, match="--time-budget 0.2 differs from the saved 0.1"):
         TrainConfig.resumed(str(out), time_budget=0.2)
     assert command_line({"model": "lenet5", "dataset": "mnist", "time_budget": 20})[-2:] == ["--time-budget", "20"]
+
+
+def test_budget_on_the_real_clock(data_dir, tmp_path, monkeypatch):
+    """Without the fake clock: a 0.03 s budget stops after a few steps, inside the first epoch."""
+    monkeypatch.setattr(loop, "time", __import__("time"))
+    out = tmp_path / "run"
+    assert train(data_dir, out, "--time-budget", "0.0005") == 0
+    budget = json.loads((out / "config.json").read_text())["budget"]
+    assert budget["stopped"] in ("budget", "schedule end") and 1 <= budget["steps"] <= 50 * 12
+    assert budget["train_seconds"] >= 0.03 or budget["stopped"] == "schedule end"
+    assert budget["full_test_images"] == 20 and budget["images_seen"] == 4 * budget["steps"]

@@ -111,7 +111,8 @@ class BudgetGuard:
         self.run.after_step()
 
 
-def budget_record(budget, steps, images, train_images, test_images):
-    """config.json's "budget": what the run did with its time."""
-    return {**budget.to_dict(), "steps": steps, "images_seen": images,
+def budget_record(budget, position, steps, images, train_images, test_images):
+    """config.json's "budget": what the run did with its time (``train_seconds``: all of it, the epoch the
+    budget stopped in included; ``spent_s``: the completed epochs', as the checkpoint keeps it)."""
+    return {**budget.to_dict(), "train_seconds": budget.spent(position), "steps": steps, "images_seen": images,
             "epochs_seen": images / train_images if train_images else None, "full_test_images": test_images}

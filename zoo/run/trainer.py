@@ -143,7 +143,7 @@ class Run:
         if self.notes:
             document["ablation_adapted"] = self.notes
         if self.budget is not None and self.budget.stopped:
-            document["budget"] = budget_record(self.budget, self.steps, self.images_seen,
+            document["budget"] = budget_record(self.budget, self.position, self.steps, self.images_seen,
                                                len(self.train_loader.dataset), self.final_test_images)
         write_json(self.out / "config.json", document)
 
