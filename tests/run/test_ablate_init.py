@@ -1,4 +1,5 @@
-"""The pooling ablation that keeps shapes valid (zoo/run/ablate.py) and ``--init`` (zoo/models/init.py).
+"""``--ablate`` (zoo/run/ablate.py: its errors, and the pooling ablation that keeps shapes valid) and ``--init``
+(zoo/models/init.py).
 
 LeNet-5 without a pooling stage: its first Linear layer is replaced by one taking the new number of features,
 every other layer keeping the initial weights of the whole model. Runs are one epoch on 40 generated images.
@@ -91,6 +92,39 @@ def test_pooling_ablation_trains_evaluates_and_reports(data_dir, tmp_path, capsy
     report = study_report.write_report(out.parent).read_text()
     params = sum(v.size for v in load_checkpoint(out)[1].values())
     assert f"| {params:,} |" in report and params > 2304 * 120
+
+
+@pytest.mark.parametrize("names, status, message", [
+    ("features.conv1", 1, "--ablate features.conv1: features.conv1 turns (1, 32, 32) into (6, 28, 28); without "
+                          "it (1, 32, 32) flows on and features.conv2 cannot take it"),
+    ("classifier.fc3", 1, "the model's output would change from (10,) to (84,)"),
+    ("features.relu9", 1, "LeNet5 has no module 'features.relu9' (its top-level modules: features, flatten"),
+    ("features,features.relu1", 1, "'features.relu1' lies inside 'features'"),
+    ("features.relu1,features.relu1", 1, "'features.relu1' is named twice"),
+    ("features.relu1,,", 2, "expected module names separated by commas"),
+])
+def test_ablate_errors(data_dir, tmp_path, capsys, names, status, message):
+    assert train(data_dir, tmp_path / "run", "--ablate", names) == status
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()        # refused before any training
+
+
+def test_ablate_trains_records_and_evaluates(data_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert train(data_dir, out, "--ablate", "features.relu1,classifier.relu3") == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["ablate"] == ["features.relu1", "classifier.relu3"]
+    meta, weights, _ = load_checkpoint(out)
+    assert meta["config"]["ablate"] == config["ablate"]
+    assert evaluate_cli.main([str(out), "--verify", "structure", "--limit-test", "20"]) == 0   # rebuilt ablated
+    assert train(data_dir, out, "--resume", "--epochs", "2") == 0     # the last --epochs counts
+    assert train(data_dir, out, "--resume", "--epochs", "3", "--ablate", "features.relu1") == 1
+    assert "--ablate ['features.relu1'] differs from the saved" in capsys.readouterr().err
+    # The default run folder names the ablation.
+    monkeypatch.chdir(tmp_path)
+    assert train_cli.main(["lenet5", "mnist", "--data-dir", str(data_dir), *FAST, "--ablate", "features.relu1"]) == 0
+    assert [p.name.startswith("lenet5-mnist-without-features.relu1-") for p in (tmp_path / "runs").iterdir()] == [True]
 
 
 # ----------------------------------------------------------------------------- --init

@@ -1,4 +1,5 @@
-"""Studies (``python -m zoo.study``) and ablations (``zoo.train --ablate``) on tiny generated data.
+"""Studies (``python -m zoo.study``) and what ablations keep (``ablate``) on tiny generated data; the --ablate
+command line's errors and the pooling ablation are in tests/run/test_ablate_init.py.
 
 Two tiny registered models keep every study run under a second; the generated MNIST-format files come
 from tests/run/test_train.py. Every command runs in-process through ``main(argv)``.
@@ -20,7 +21,6 @@ import minitorch_cnn as mt
 import zoo
 from minitorch_cnn import nn
 from minitorch_cnn.data import datasets as datasets_module
-from zoo import evaluate as evaluate_cli
 from zoo import study
 from zoo import train as train_cli
 from zoo.run import trainer
@@ -336,40 +336,6 @@ def train(data_dir, out, *extra, model="lenet5"):
     return cli(train_cli, [model, "mnist", "--data-dir", data_dir, "--out", out, "--verify", "structure",
                            "--no-download", "--batch-size", "16", "--limit-test", "20", "--limit-train", "40",
                            "--epochs", "1", *extra])
-
-
-@pytest.mark.parametrize("names, status, message", [
-    ("features.conv1", 1, "--ablate features.conv1: features.conv1 turns (1, 32, 32) into (6, 28, 28); without "
-                          "it (1, 32, 32) flows on and features.conv2 cannot take it"),
-    ("classifier.fc3", 1, "the model's output would change from (10,) to (84,)"),
-    ("features.relu9", 1, "LeNet5 has no module 'features.relu9' (its top-level modules: features, flatten"),
-    ("features,features.relu1", 1, "'features.relu1' lies inside 'features'"),
-    ("features.relu1,features.relu1", 1, "'features.relu1' is named twice"),
-    ("features.relu1,,", 2, "expected module names separated by commas"),
-])
-def test_ablate_errors(data_dir, tmp_path, capsys, names, status, message):
-    assert train(data_dir, tmp_path / "run", "--ablate", names) == status
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1 and "Traceback" not in err
-    assert not (tmp_path / "run" / "checkpoint.npz").exists()        # refused before any training
-
-
-def test_ablate_trains_records_and_evaluates(data_dir, tmp_path, capsys, monkeypatch, no_plots):
-    out = tmp_path / "run"
-    assert train(data_dir, out, "--ablate", "features.relu1,classifier.relu3") == 0
-    config = json.loads((out / "config.json").read_text())
-    assert config["ablate"] == ["features.relu1", "classifier.relu3"]
-    meta, weights, _ = load_checkpoint(out)
-    assert meta["config"]["ablate"] == config["ablate"]
-    assert cli(evaluate_cli, [out, "--verify", "structure", "--limit-test", "20"]) == 0   # rebuilt ablated
-    assert train(data_dir, out, "--resume", "--epochs", "2") == 0
-    assert train(data_dir, out, "--resume", "--epochs", "3", "--ablate", "features.relu1") == 1
-    assert "--ablate ['features.relu1'] differs from the saved" in capsys.readouterr().err
-    # The default run folder names the ablation.
-    monkeypatch.chdir(tmp_path)
-    assert cli(train_cli, ["tinynorm", "mnist", "--data-dir", data_dir, "--verify", "structure", "--no-download",
-                           "--limit-train", "16", "--limit-test", "10", "--epochs", "1", "--ablate", "block"]) == 0
-    assert [p.name.startswith("tinynorm-mnist-without-block-") for p in (tmp_path / "runs").iterdir()] == [True]
 
 
 def test_ablate_keeps_initial_weights_statistics_and_random_state():
