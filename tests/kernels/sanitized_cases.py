@@ -32,7 +32,10 @@ POOL = [dict(shape=(2, 3, 6, 6), kernel=(2, 2), stride=(2, 2), padding=(0, 0), d
         dict(shape=(1, 2, 5, 5), kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), out_hw=(3, 3))]
 BATCH_NORM = [dict(shape=(2, 3, 4, 4)), dict(shape=(3, 2, 5))]
 ELEMENTWISE = [dict(shape=(3, 7), high=None), dict(shape=(2, 3, 5), high=6.0)]
-CONFIGS = {"conv": CONV, "pool": POOL, "batch_norm": BATCH_NORM, "elementwise": ELEMENTWISE}
+# the GPU-only kernels (kernels/cuda GPU_ONLY), checked against NumPy below: 1000 values = 4 blocks of 256 threads
+GPU_ONLY = [dict(size=1000, momentum=0.9, nesterov=True, amsgrad=True, shape=(3, 4, 5, 7)),
+            dict(size=7, momentum=0.0, nesterov=False, amsgrad=False, shape=(2, 3, 5))]
+CONFIGS = {"conv": CONV, "pool": POOL, "batch_norm": BATCH_NORM, "elementwise": ELEMENTWISE, "gpu_only": GPU_ONLY}
 
 # ---- the planted bugs: (file, text, replacement) ----------------------------------------------------------------
 _READ = "? plane[(long long)iy * w + ix] : (T)0;"
@@ -73,6 +76,46 @@ def plant(name):
     launch.source = planted
 
 
+def gpu_only_errors(kernels, cfg, dtype):
+    """The fused optimizer steps and the tracking batch norm forward against NumPy: {output: relative error}."""
+    from minitorch_cnn.functional.norm import update_running
+    from minitorch_cnn.kernels import reference
+    rng = np.random.default_rng(5)
+    p, g, b, m = (rng.standard_normal(cfg["size"]).astype(dtype) for _ in range(4))
+    v, vmax = (rng.random(cfg["size"]).astype(dtype) for _ in range(2))
+    mu, lr, wd = dtype(cfg["momentum"]), dtype(0.1), dtype(0.01)
+    got = [a.copy() for a in (p, b)]
+    kernels.sgd_step(*got[:1], g, got[1], 0.1, cfg["momentum"], 0.0, 0.01, cfg["nesterov"], False)
+    d = g + wd * p
+    want_b = b * mu + dtype(1.0) * d if mu else b
+    d = (d + mu * want_b if cfg["nesterov"] else want_b) if mu else d
+    errs = {"sgd param": err(got[0], p - lr * d), "sgd buffer": err(got[1], want_b)}
+    got = [a.copy() for a in (p, m, v, vmax)]
+    kernels.adam_step(got[0], g, got[1], got[2], got[3] if cfg["amsgrad"] else None, (0.9, 0.999), 1e-8, 0.0,
+                      0.01, 0.5)
+    want_m, want_v = m + dtype(0.1) * (g - m), v * dtype(0.999) + (dtype(0.001) * g) * g
+    used = np.maximum(vmax, want_v) if cfg["amsgrad"] else want_v
+    errs.update({"adam param": err(got[0], p - (dtype(0.01) * want_m) / (np.sqrt(used) / dtype(0.5) + dtype(1e-8))),
+                 "adam m": err(got[1], want_m), "adam v": err(got[2], want_v)})
+    x = rng.standard_normal(cfg["shape"]).astype(dtype)
+    c = x.shape[1]
+    gamma, beta, running = np.ones(c, dtype), np.zeros(c, dtype), [np.zeros(c, dtype), np.ones(c, dtype)]
+    counter = np.zeros((), np.int64)
+    y = kernels.batch_norm_forward_tracking(x, gamma, beta, 1e-5, *running, 0.1, counter)[0]
+    want = reference.batch_norm_forward(x, gamma, beta, 1e-5)
+    want_running = [np.zeros(c, dtype), np.ones(c, dtype)]
+    update_running(*want_running, 0.1, want[1], want[2], x.size // c)
+    assert int(counter) == 1, counter
+    errs.update({"bn y": err(y, want[0]), "bn running_mean": err(running[0], want_running[0]),
+                 "bn running_var": err(running[1], want_running[1])})
+    return errs
+
+
+def err(got, want):
+    assert not np.isnan(got).any(), "a NaN the reference does not have"
+    return float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1.0)))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--plant", choices=sorted(PLANTS))
@@ -86,6 +129,10 @@ def main():
         for family in args.families.split(","):
             for cfg in CONFIGS[family]:
                 for dtype in (np.dtype(d).type for d in args.dtypes.split(",")):
+                    if family == "gpu_only":
+                        for output, error in gpu_only_errors(device.kernels, cfg, dtype).items():
+                            assert error <= TOLERANCE[dtype], (output, error, cfg)
+                        count += 1
                     for case in (c for c in CASES if c.family == family):
                         for output, err in run_case(case, device.kernels, dict(cfg, dtype=dtype), device.send,
                                                     np.asarray).items():
