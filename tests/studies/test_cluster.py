@@ -45,6 +45,7 @@ optimizer = ["sgd", "adam"]
 seed = [1, 2]
 """
 RUNS = ["sgd-seed1", "sgd-seed2", "adam-seed1", "adam-seed2"]
+FAILING = '\n[[runs]]\nname = "no-fc3"\nablate = ["classifier.fc3"]\n'      # zoo.train refuses it at start
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,7 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
     write_mnist(root / "data" / "mnist")
     (root / "tiny.toml").write_text(SPEC)
+    (root / "failing.toml").write_text(SPEC + FAILING)
     return root / "data", root / "tiny.toml"
 
 
@@ -113,11 +115,16 @@ def wait_for(condition, timeout, what):
 
 
 def test_two_workers_equal_the_serial_study(files, serial, cluster, tmp_path):
+    """The four runs of the serial study plus one that zoo.train refuses: that one is recorded as failed with
+    zoo.train's message, the others go on and equal the serial study's, bitwise."""
     data_dir, spec = files
     out = tmp_path / "study"
-    assert run_study(load_spec(spec), out, data_dir, cluster=cluster) == 0
+    assert run_study(load_spec(spec.with_name("failing.toml")), out, data_dir, cluster=cluster) == 1
     same_metrics(out, serial)
     runs = record(out)
+    assert runs["no-fc3"]["status"] == "failed"
+    assert runs["no-fc3"]["message"] == ("--ablate classifier.fc3: the model's output would change from (10,) to "
+                                         "(84,); the loss would silently see other classes")
     assert [runs[n]["status"] for n in RUNS] == ["done"] * 4
     assert {runs[n]["threads"] for n in RUNS} == {1}          # --threads-per-run reached every task
     assert len({runs[n]["worker"] for n in RUNS}) == 2         # both workers trained
