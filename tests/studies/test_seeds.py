@@ -11,7 +11,8 @@ import pytest
 from zoo import study
 from zoo.run.report import write_metrics_csv
 from zoo.studies import report as study_report
-from zoo.studies.report import write_report
+from zoo.studies.plots import plot_seed_curves, seed_bands
+from zoo.studies.report import seed_groups, write_report
 from zoo.studies.spec import SpecError, load_spec
 from zoo.studies.stats import configuration, configuration_stats, distinguishable, mean_std, wilson
 
@@ -125,7 +126,7 @@ def fake_run(root, name, seed, error, images=1000):
 
 
 def test_report_groups_seeds(tmp_path, monkeypatch):
-    for name in ("plot_study_curves", "plot_error_vs_time"):       # figures are not what is tested here
+    for name in ("plot_study_curves", "plot_error_vs_time", "plot_seed_curves"):   # not what is tested here
         monkeypatch.setattr(study_report, name, lambda *args, **kwargs: None)
     for seed, (a, b, c) in enumerate([(0.10, 0.30, 0.13), (0.12, 0.31, 0.15), (0.14, 0.32, 0.11)]):
         fake_run(tmp_path, f"a-s{seed}", seed, a)
@@ -133,6 +134,7 @@ def test_report_groups_seeds(tmp_path, monkeypatch):
         fake_run(tmp_path, f"c-s{seed}", seed, c)
     fake_run(tmp_path, "single", 5, 0.5, images=100)
     text = write_report(tmp_path).read_text()
+    assert "![mean over seeds per configuration, band: lowest to highest seed](seeds.png)" in text
     assert "| a | 0 1 2 | 12.00 ± 2.00 | 10.13–14.16 | 1,000 | best |" in text
     assert "| b | 0 1 2 | 31.00 ± 1.00 | 28.21–33.93 | 1,000 | yes |" in text
     assert "| c | 0 1 2 | 13.00 ± 2.00 | 11.06–15.23 | 1,000 | no |" in text
@@ -146,3 +148,20 @@ def test_report_groups_seeds(tmp_path, monkeypatch):
     assert rows["single"]["std_top1_err"] == "" and rows["single"]["test_images"] == "100"
     stats = configuration_stats([{"run": "x", "final_top1_err": None}])
     assert stats == []
+
+
+def test_seed_bands_and_figure(tmp_path):
+    def history(*errors):
+        return [{"epoch": i + 1, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.0, "test_top1_err": e,
+                 "test_top5_err": 0.0, "train_top5_err": 0.0} for i, e in enumerate(errors)]
+    seeds = [history(0.5, 0.2, 0.1), history(0.3, 0.4), history(0.4, 0.3, 0.2)]
+    epochs, mean, low, high = seed_bands(seeds, "test_top1_err")       # over the 2 epochs all three reached
+    assert epochs == [1, 2] and mean == pytest.approx([40.0, 30.0])
+    assert (low, high) == (pytest.approx([30.0, 20.0]), pytest.approx([50.0, 40.0]))
+    assert seed_bands([history(0.1), [{"epoch": 1, "train_acc": 0.5}]], "test_top1_err") is None
+    table = [{"run": "a-s0", "seed": 0}, {"run": "a-s1", "seed": 1}, {"run": "b", "seed": 0}]
+    groups = seed_groups(table, {"a-s0": seeds[0], "a-s1": seeds[1], "b": seeds[2]})
+    assert [(name, len(h)) for name, h in groups] == [("a", 2), ("b", 1)]
+    assert seed_groups(table[2:], {"b": seeds[2]}) == []                 # no configuration with several seeds
+    plot_seed_curves(tmp_path / "seeds.png", groups, "test")
+    assert (tmp_path / "seeds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

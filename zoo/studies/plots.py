@@ -1,11 +1,14 @@
-"""A study's two figures: every run's curves overlaid, and each run's final error beside its wall time.
+"""A study's figures: every run's curves overlaid, each run's final error beside its wall time, and (when
+configurations have several seeds) each configuration's mean curve with the spread of its seeds.
 
     curves.png         objective, top-1 and top-5 error per epoch: one colour per run, train dashed, test solid
     error_vs_time.png  final test top-1 error and training wall time per run, as bars
+    seeds.png          per configuration: the mean over its seeds, per epoch, with a band from the lowest to
+                       the highest seed (plot_seed_curves also draws any subset: one figure per ablation group)
 
 The panels are those of a single run's curves.png (zoo/run/plots.py), drawn for several runs at once.
 """
-from zoo.run.plots import draw_panels, pyplot, run_colours, save_png
+from zoo.run.plots import CURVE_PANELS, curve_values, draw_panels, log_scale_if_spread, pyplot, run_colours, save_png
 
 
 def study_curves_figure(runs, title, columns=4):
@@ -46,5 +49,49 @@ def plot_error_vs_time(path, rows, title):
     for ax in (ax_err, ax_time):
         ax.grid(alpha=0.3, axis="x")
     fig.suptitle(title)
+    fig.tight_layout()
+    save_png(fig, plt, path)
+
+
+def seed_bands(histories, column):
+    """(epochs, mean, lowest, highest) of ``column`` over several seeds' histories, over the epochs all of
+    them reached; None if a history lacks the column."""
+    series = [curve_values(h, column) for h in histories]
+    if any(v is None for v in series):
+        return None
+    n = min(len(v) for v in series)
+    columns = [[v[i] for v in series] for i in range(n)]
+    return (list(range(1, n + 1)), [sum(c) / len(c) for c in columns], [min(c) for c in columns],
+            [max(c) for c in columns])
+
+
+def plot_seed_curves(path, groups, title):
+    """``groups``: [(configuration, [history of each seed])]. Three panels as curves.png; per configuration
+    the mean over its seeds (test solid, train dashed) with bars and a band from the lowest to the highest
+    seed."""
+    if not groups:
+        return
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    for (name, histories), colour in zip(groups, run_colours(len(groups))):
+        for ax, (train, test, ylabel) in zip(axes, CURVE_PANELS):
+            for column, style in ((train, "--"), (test, "-")):
+                bands = seed_bands(histories, column)
+                if bands is None:
+                    continue
+                epochs, mean, low, high = bands
+                label = f"{name} ({len(histories)} seeds)" if column == test else None
+                spread = [[m - lo for m, lo in zip(mean, low)], [hi - m for m, hi in zip(mean, high)]]
+                ax.errorbar(epochs, mean, yerr=spread, fmt="o" + style, color=colour, markersize=3, capsize=3,
+                            elinewidth=0.8, label=label)
+                if len(histories) > 1 and len(epochs) > 1:
+                    ax.fill_between(epochs, low, high, color=colour, alpha=0.12, linewidth=0)
+            ax.set(xlabel="epoch", ylabel=ylabel, title=ylabel.split(" (")[0])
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    log_scale_if_spread(axes[0])
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"{title}: mean over seeds, band = lowest to highest seed (train dashed, test solid)")
     fig.tight_layout()
     save_png(fig, plt, path)

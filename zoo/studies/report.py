@@ -12,6 +12,7 @@ options and status, written by ``zoo.study``). Without ``study.json`` every sub-
                        seeds, the Wilson 95 % interval, distinguishable from the best
     curves.png         objective, top-1 and top-5 error per epoch: one colour per run, train dashed, test solid
     error_vs_time.png  final test top-1 error and training wall time per run, as bars
+    seeds.png          with seeds: each configuration's mean curves over its seeds, a band lowest to highest
 
 Every number comes from the run's ``metrics.csv`` (the last row is "final", the smallest test top-1 error
 "best"), except the parameters and multiply-adds, which the layer table of ``zoo.summary``
@@ -29,15 +30,15 @@ from zoo import get_model
 from zoo.run.ablate import ablate as ablate_modules
 from zoo.run.report import CONFUSION_CSV, read_confusion_csv
 
-from .plots import plot_error_vs_time, plot_study_curves
+from .plots import plot_error_vs_time, plot_seed_curves, plot_study_curves
 from .provenance import provenance_section, records, run_provenance
-from .stats import configuration_stats, uncertainty_section
+from .stats import configuration, configuration_stats, uncertainty_section
 
 STUDY_JSON, REPORT_MD, RESULTS_CSV = "study.json", "report.md", "results.csv"
 CONFIGURATIONS_CSV = "configurations.csv"     # one row per configuration: its seeds together (stats.py)
 STATS_COLUMNS = ("configuration", "seeds", "runs", "mean_top1_err", "std_top1_err", "test_images", "wilson_lo",
                  "wilson_hi", "vs_best")
-STUDY_CURVES_PNG, ERROR_TIME_PNG = "curves.png", "error_vs_time.png"
+STUDY_CURVES_PNG, ERROR_TIME_PNG, SEEDS_PNG = "curves.png", "error_vs_time.png", "seeds.png"
 COLUMNS = ("run", "model", "dataset", "setting", "params", "macs", "epochs", "train_wall_s", "images_per_s",
            "final_top1_err", "best_top1_err", "final_top5_err", "final_test_loss", "status", "provenance")
 HEADER = ("run", "model", "dataset", "setting", "parameters", "MACs / image", "epochs", "wall time (s)",
@@ -191,6 +192,15 @@ def write_csv(path, columns, rows):
     atomic_write_text(path, buffer.getvalue())
 
 
+def seed_groups(table, histories):
+    """[(configuration, [history of each seed])] when some configuration has several seeds, else []."""
+    groups = {}
+    for row in table:
+        if histories.get(row["run"]):
+            groups.setdefault(configuration(row["run"], row.get("seed")), []).append(histories[row["run"]])
+    return list(groups.items()) if any(len(h) > 1 for h in groups.values()) else []
+
+
 def write_report(out):
     """(Re)write report.md, results.csv and the two figures of the study in ``out``; returns report.md's path."""
     out = Path(out)
@@ -208,6 +218,9 @@ def write_report(out):
     write_csv(out / CONFIGURATIONS_CSV, STATS_COLUMNS, stats)
     plot_study_curves(out / STUDY_CURVES_PNG, curves, f"study {name}")
     plot_error_vs_time(out / ERROR_TIME_PNG, [r for r in table if r["final_top1_err"] is not None], f"study {name}")
+    seeded = seed_groups(table, dict(curves))
+    if seeded:
+        plot_seed_curves(out / SEEDS_PNG, seeded, f"study {name}")
     failed = [r for r in table if r["status"].startswith("failed")]
     text = [f"# Study: {name}", ""]
     if record.get("description"):
@@ -223,6 +236,8 @@ def write_report(out):
         text += ["Failed runs:", ""] + [f"- `{r['run']}`: {r['status'][len('failed: '):]}" for r in failed] + [""]
     text += [f"![objective, top-1 and top-5 error per epoch]({STUDY_CURVES_PNG})", "",
              f"![final error and training time]({ERROR_TIME_PNG})", "",
+             *([f"![mean over seeds per configuration, band: lowest to highest seed]({SEEDS_PNG})", ""] if seeded
+               else []),
              "Rebuild with `python -m zoo.study --report DIR` (DIR: this folder).", ""]
     atomic_write_text(out / REPORT_MD, "\n".join(text))
     return out / REPORT_MD
