@@ -133,7 +133,7 @@ class Optimizer:
         parameters with state and some without)."""
         flats = self.__dict__.setdefault("_flat_groups", {})
         flat = flats.pop(index, None)
-        if flat is not None and flat.still_packs(params, [self.state[p] for p in params]):
+        if flat is not None and flat.keys == tuple(keys) and flat.still_packs(params, [self.state[p] for p in params]):
             flats[index] = flat
             return flat
         fn = fused_kernel(params, kernel)     # None on the CPU: asked first, the CPU's step pays only this

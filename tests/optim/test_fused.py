@@ -26,7 +26,7 @@ CASES = [
 ]
 
 
-def train(device, cls, kw, dtype, steps=5, skip=None, swap_at=None, seed=0):
+def train(device, cls, kw, dtype, steps=5, skip=None, swap_at=None, seed=0, momentum_at=None):
     """``steps`` steps of ``cls(**kw)`` on ``device`` with drawn gradients; ``skip``: (step, parameter) left
     without a gradient; ``swap_at``: the step before which parameter 0's array is replaced (as Module.to does).
     Returns the final values on the host and the emulator's launches of the optimizer kernels."""
@@ -39,6 +39,8 @@ def train(device, cls, kw, dtype, steps=5, skip=None, swap_at=None, seed=0):
         for step in range(steps):
             if step == swap_at:
                 params[0].data = dev.send(to_numpy(params[0].data).copy())
+            if step == momentum_at:      # a schedule turning momentum on: the buffers start then
+                opt.param_groups[0]["momentum"] = 0.9
             for i, p in enumerate(params):
                 g = rng.standard_normal(p.shape).astype(dtype)
                 p.grad = None if skip == (step, i) else dev.send(g)
@@ -112,3 +114,10 @@ def test_a_nan_gradient_spreads_as_on_the_cpu():
             outs.append(to_numpy(p.data))
     np.testing.assert_array_equal(np.isnan(outs[0]), np.isnan(outs[1]))
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-12)
+
+
+def test_momentum_switched_on_mid_run_starts_its_buffers_as_on_the_cpu():
+    want, _, _ = train("cpu", optim.SGD, {"lr": 0.1}, np.float64, steps=6, momentum_at=3)
+    got, launches, opt = train("cuda-emulator", optim.SGD, {"lr": 0.1}, np.float64, steps=6, momentum_at=3)
+    assert_close(got, want, np.float64)
+    assert launches == 6 and sorted(opt.state_dict()["state"]) == [0, 1, 2, 3]
