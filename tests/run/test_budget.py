@@ -76,7 +76,7 @@ def test_budget_stops_saves_and_tests_the_whole_test_set(data_dir, tmp_path, cap
     confusion = np.loadtxt(out / "confusion_matrix.csv", delimiter=",", skiprows=1, usecols=range(1, 11))
     assert confusion.sum() == 20           # the last test pass: all 20 images, not --limit-test's 10
     printed = capsys.readouterr().out
-    assert "stopped at the budget after 30 steps and 120 images (2.50 epochs) in 0.50 of 0.5 min" in printed
+    assert "stopped at the end of its time after 30 steps and 120 images (2.50 epochs) in 0.50 of 0.5 min" in printed
     assert train(data_dir, out, "--resume", "--data-dir", data_dir) == 0     # nothing left
     assert "finished its 0.5-minute time budget (stopped: budget)" in capsys.readouterr().out
     monkeypatch.setattr(study_report, "plot_study_curves", lambda *args, **kwargs: None)

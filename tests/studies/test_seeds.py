@@ -111,10 +111,10 @@ def test_mean_std_and_distinguishable_by_hand():
     assert configuration("s1", 1) == "s1"
 
 
-def fake_run(root, name, seed, error, images=1000):
+def fake_run(root, name, seed, error, images=1000, epochs=1):
     folder = root / name
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({"model": "lenet5", "dataset": "mnist", "epochs": 1,
+    (folder / "config.json").write_text(json.dumps({"model": "lenet5", "dataset": "mnist", "epochs": epochs,
                                                     "seed": seed, "num_classes": 2, "invocations": []}))
     write_metrics_csv(folder / "metrics.csv", [{
         "epoch": 1, "lr": 0.1, "train_loss": 0.5, "train_acc": 0.9, "train_top5_err": 0.0, "test_loss": 0.5,
@@ -133,12 +133,14 @@ def test_report_groups_seeds(tmp_path, monkeypatch):
         fake_run(tmp_path, f"b-s{seed}", seed, b)
         fake_run(tmp_path, f"c-s{seed}", seed, c)
     fake_run(tmp_path, "single", 5, 0.5, images=100)
+    fake_run(tmp_path, "unfinished-s0", 0, 0.01, epochs=2)       # 1 of 2 epochs: not in the statistics
     text = write_report(tmp_path).read_text()
     assert "![mean over seeds per configuration, band: lowest to highest seed](seeds.png)" in text
     assert "| a | 0 1 2 | 12.00 ± 2.00 | 10.13–14.16 | 1,000 | best |" in text
     assert "| b | 0 1 2 | 31.00 ± 1.00 | 28.21–33.93 | 1,000 | yes |" in text
     assert "| c | 0 1 2 | 13.00 ± 2.00 | 11.06–15.23 | 1,000 | no |" in text
     assert "| single | 5 | 50.00 | 40.38–59.62 | 100 | yes |" in text
+    assert "| unfinished |" not in text and "| unfinished-s0 |" in text           # in the runs' table only
     assert "Differences that exceed both noises: a < b; a < single; c < b; c < single; b < single." in text
     with open(tmp_path / "configurations.csv", newline="") as f:
         rows = {r["configuration"]: r for r in csv.DictReader(f)}

@@ -44,6 +44,8 @@ from .report import (
     write_metrics_csv,
 )
 
+STOPPED = {"budget": "the end of its time", "schedule end": "the end of its schedule",
+           "epochs": "its last epoch (--epochs)"}
 EXIT_STATUS = {"done": 0, "complete": 0, "diverged": 3, "interrupted": 130, "terminated": 143}   # 128 + signal
 
 
@@ -309,7 +311,7 @@ def train(config, invocation=()):
               f"top-5 error {last['test_top5_err']:.2%}); run folder {run.out}")
         if run.budget is not None:
             b = run.budget
-            print(f"time budget: stopped at the {b.stopped} after {run.steps} steps and {run.images_seen} images "
+            print(f"time budget: stopped at {STOPPED[b.stopped]} after {run.steps} steps and {run.images_seen} images "
                   f"({run.images_seen / len(run.train_loader.dataset):.2f} epochs) in {b.spent(run.position) / 60:.2f} "
                   f"of {b.minutes:g} min; the last test pass covered all {run.final_test_images} test images")
     return result

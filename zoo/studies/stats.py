@@ -50,8 +50,8 @@ def configuration_stats(table):
     """One dict per configuration with a final result, in table order: configuration, seeds, runs,
     mean_top1_err, std_top1_err, test_images, wilson_lo, wilson_hi, and ``vs_best`` (see the docstring)."""
     groups = {}
-    for row in table:
-        if row.get("final_top1_err") is not None:
+    for row in table:     # finished runs only: an incomplete run's last epoch is not its final error
+        if row.get("final_top1_err") is not None and str(row.get("status", "done")).startswith("done"):
             groups.setdefault(configuration(row["run"], row.get("seed")), []).append(row)
     stats = []
     for name, rows in groups.items():
@@ -86,10 +86,11 @@ def uncertainty_section(stats, pairs_up_to=12):
         return []
     one_seed = all(s["runs"] == 1 for s in stats)
     lines = ["## Uncertainty", "",
-             "Final test top-1 error per configuration: mean ± sample standard deviation over its seeds (runs "
-             "`<name>-s<seed>`), and the 95 % Wilson score interval of a binomial proportion on the test-set size "
-             "(test-set sampling noise, at the mean). *Distinguishable from the best*: the Wilson intervals do not "
-             "overlap and the gap exceeds twice the larger seed standard deviation (zoo/studies/stats.py)."
+             "Final test top-1 error per configuration (finished runs): mean ± sample standard deviation over its "
+             "seeds (runs `<name>-s<seed>`), and the 95 % Wilson score interval of a binomial proportion on the "
+             "test-set size (test-set sampling noise, at the mean). *Distinguishable from the best*: the Wilson "
+             "intervals do not overlap and the gap exceeds twice the larger seed standard deviation "
+             "(zoo/studies/stats.py)."
              + (" Every configuration has one seed here, so only the test-set noise is judged." if one_seed else ""),
              "",
              "| configuration | seeds | final top-1 err (%) | 95 % Wilson interval (%) | test images "
