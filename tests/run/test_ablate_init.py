@@ -130,22 +130,23 @@ def test_ablate_trains_records_and_evaluates(data_dir, tmp_path, capsys, monkeyp
 # ----------------------------------------------------------------------------- --init
 
 def test_kaiming_init_is_fan_out_normal_for_every_conv():
+    """MobileNet v1: ordinary and depthwise convs (fan_out = out_channels x kh x kw, as torch counts it)."""
     mt.manual_seed(0)
-    default = zoo.get_model("vgg16")
+    default = zoo.get_model("mobilenet_v1")
     mt.manual_seed(0)
-    model = initialise(zoo.get_model("vgg16"), "kaiming")
+    model = initialise(zoo.get_model("mobilenet_v1"), "kaiming")
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    assert len(convs) == 13
+    assert len(convs) == 27 and any(m.groups > 1 for _, m in convs)
     for name, conv in convs:
         w = conv.weight.numpy()
         fan_out = w.shape[0] * w.shape[2] * w.shape[3]
         assert w.std() == pytest.approx(math.sqrt(2 / fan_out), rel=0.05 if w.size > 10_000 else 0.2), name
         assert conv.bias is None or not conv.bias.numpy().any()
-    linear = {k: v for k, v in default.state_dict().items() if k.startswith("classifier")}
-    assert all(np.array_equal(v, model.state_dict()[k]) for k, v in linear.items())   # Linear: left alone
+    kept = {k: v for k, v in default.state_dict().items() if not any(k.startswith(n + ".") for n, _ in convs)}
+    assert kept and all(np.array_equal(v, model.state_dict()[k]) for k, v in kept.items())  # BN, Linear: as built
     mt.manual_seed(0)
-    assert all(np.array_equal(v, default.state_dict()[k])                              # default: as built
-               for k, v in initialise(zoo.get_model("vgg16"), "default").state_dict().items())
+    assert all(np.array_equal(v, default.state_dict()[k])                                  # default: as built
+               for k, v in initialise(zoo.get_model("mobilenet_v1"), "default").state_dict().items())
     with pytest.raises(ValueError, match="unknown init 'xavier'"):
         initialise(model, "xavier")
 
