@@ -160,26 +160,44 @@ class PointwiseConv2d(Function):
     A 1x1 window is a single pixel, so im2col would only copy x: each image is
     already the matrix cols = x[n] of shape (C, H*W), and y[n] = W @ x[n] runs
     straight on it. dx[n] = W^T @ gy[n]; dW = sum over images of gy[n] @ x[n]^T.
+    Without ``per_image`` (few pixels per image: MobileNet's 4x4 to 1x1 maps, where a product per
+    image is a thin matrix times a few columns) x, dY and dx move channel-first, (C, N*H*W), and each
+    product runs once over the whole batch.
     """
     algorithm = "pointwise"   # the ConvPlan algorithm this Function runs
+    def __init__(self, per_image=True):
+        self.per_image = per_image
+
     def forward(self, x, w, b=None):
-        n, c, h, wd = x.shape
+        xp, (n, c, h, wd) = get_array_module(x), x.shape
         self.x3, self.w2 = x.reshape(n, c, h * wd), w.reshape(w.shape[0], c)
-        y = get_array_module(x).matmul(self.w2, self.x3).reshape(n, -1, h, wd)   # (N, F, H*W) is NCHW already
-        return _add_bias(y, b)
+        if self.per_image:
+            y = xp.matmul(self.w2, self.x3).reshape(n, -1, h, wd)   # (N, F, H*W) is NCHW already
+            return _add_bias(y, b)
+        x_mat = workspace.borrow("pointwise input", (c, n * h * wd), x.dtype, xp)
+        x_mat.reshape(c, n, -1)[...] = self.x3.transpose(1, 0, 2)
+        y_mat = workspace.borrow("conv output", (self.w2.shape[0], n * h * wd), x.dtype, xp)
+        xp.matmul(self.w2, x_mat, out=y_mat)
+        y = xp.empty((n, self.w2.shape[0], h, wd), x.dtype)
+        return _channels_first_to_nchw(y_mat.reshape(-1, n, h * wd), b, out=y)
 
     def backward(self, gy):
         xp = get_array_module(gy)
         gy3 = gy.reshape(gy.shape[0], gy.shape[1], -1)
-        gx = None
-        if self.needs_input_grad[0]:   # W^T made contiguous (weight-sized): a batched product copies a strided operand
-            gx = xp.matmul(xp.ascontiguousarray(self.w2.T), gy3).reshape(gy.shape[0], -1, *gy.shape[2:])
-        gw = None
+        # (F, N*H*W): made by moving whole channel planes (a contiguous copy); dW needs it, and dx too
+        # without per_image
+        gy_mat = gy3.transpose(1, 0, 2).reshape(gy3.shape[1], -1) if (
+            self.needs_input_grad[1] or not self.per_image) else None
+        gx = gw = None
+        x_shape = self.x3.shape[:2] + gy.shape[2:]
+        if self.needs_input_grad[0] and self.per_image:   # W^T made contiguous (weight-sized): a batched
+            gx = xp.matmul(xp.ascontiguousarray(self.w2.T), gy3).reshape(x_shape)   # product copies a strided one
+        elif self.needs_input_grad[0]:                    # one (C, F) @ (F, N*H*W) product, then into NCHW
+            gx_mat = (self.w2.T @ gy_mat).reshape(x_shape[1], x_shape[0], -1)
+            gx = _channels_first_to_nchw(gx_mat, None, out=xp.empty(x_shape, gy.dtype))
         if self.needs_input_grad[1]:   # contract over images and pixels together: one matrix multiply
-            # (F, N*H*W) @ (C, N*H*W)^T: both made by moving whole channel planes (contiguous copies);
-            # tensordot would transpose x to (N*H*W, C), a copy with a one-plane stride (4 KB at 32x32)
-            # that measured 2x slower than this whole product at 192->64, 32x32, batch 64.
-            gy_mat = gy3.transpose(1, 0, 2).reshape(gy3.shape[1], -1)
+            # (F, N*H*W) @ (C, N*H*W)^T; tensordot would transpose x to (N*H*W, C), a copy with a one-plane
+            # stride (4 KB at 32x32) that measured 2x slower than this whole product at 192->64, 32x32, batch 64.
             x_mat = self.x3.transpose(1, 0, 2).reshape(self.x3.shape[1], -1)
             gw = (gy_mat @ x_mat.T).reshape(*self.w2.shape, 1, 1)
         return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
@@ -302,7 +320,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if plan.algorithm == "depthwise":
         return DepthwiseConv2d(plan.stride, plan.padding, plan.dilation, plan.out_hw)(*inputs)
     if plan.algorithm == "pointwise":
-        return PointwiseConv2d()(*inputs)
+        return PointwiseConv2d(plan.per_image)(*inputs)
     return Conv2d(plan.stride, plan.padding, plan.dilation, groups, plan.out_hw, plan.per_image)(*inputs)
 
 
@@ -352,11 +370,12 @@ def plan_conv(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, 
     out_hw = tuple(output_size(x_shape[2 + a], (kh, kw)[a], stride[a], padding[a], dilation[a], layer, x_shape)
                    for a in range(2))
     algorithm = conv_path(x_shape[1], weight_shape, stride, padding, groups, dilation, like=device)
-    # The device's kernels say from how many output pixels per image its BLAS runs im2col's forward
-    # image by image (kernels/cpu); without that number (a GPU: the per-image operand is a strided
-    # view cuBLAS's batched GEMM would copy first) one product runs over the whole batch.
-    from_pixels = getattr(_kernels_of(device), "gemm_per_image_from", None)
-    per_image = groups == 1 and from_pixels is not None and out_hw[0] * out_hw[1] >= from_pixels
+    # The device's kernels say from how many output pixels per image its BLAS runs a product per image
+    # (kernels/cpu). Without that number (a GPU): im2col over the whole batch (its per-image operand is a
+    # strided view that cuBLAS's batched GEMM would copy first), pointwise image by image (x is its operand).
+    from_pixels = getattr(_kernels_of(device), "gemm_per_image_from", {}).get(algorithm)
+    pixels = out_hw[0] * out_hw[1]
+    per_image = groups == 1 and (pixels >= from_pixels if from_pixels is not None else algorithm == "pointwise")
     return ConvPlan(algorithm, x_shape, weight_shape, stride, padding, dilation, groups, out_hw, dtype, per_image,
                     _array_module_of(device))
 

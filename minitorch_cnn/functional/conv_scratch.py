@@ -34,8 +34,12 @@ def scratch_of(plan, phase):
                     "workspace"),)
         return (Scratch("im2col columns", plan.cols_shape, size, where),) + product
     if plan.algorithm == "pointwise":   # x is the matrix; dW multiplies channel-first copies of dY and x
-        return () if phase == "forward" else (Scratch("dY as (F, N*H*W)", (f, n * h * w), size),
-                                              Scratch("x as (C, N*H*W)", (c, n * h * w), size))
+        whole = (c, n * h * w)          # without per_image the forward also runs on channel-first copies
+        if phase == "forward":
+            return () if plan.per_image else (Scratch("x as (C, N*H*W)", whole, size, "workspace"),
+                                              Scratch("W @ x over the batch", (f, n * h * w), size, "workspace"))
+        return (Scratch("dY as (F, N*H*W)", (f, n * h * w), size), Scratch("x as (C, N*H*W)", whole, size)) + (
+            () if plan.per_image else (Scratch("dx as (C, N*H*W)", whole, size),))
     if plan.algorithm == "depthwise":   # each thread's few-kB stack buffers only (kernels/cpu/depthwise.py)
         return ()
     if phase == "forward":

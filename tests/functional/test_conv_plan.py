@@ -21,6 +21,7 @@ CASES = [((2, 3, 9, 8), (4, 3, 3, 3), 2, 1, 1, 1, "im2col"),
          ((2, 4, 9, 9), (6, 2, 3, 3), 1, 1, 2, 2, "im2col"),            # groups 2, dilated
          ((2, 3, 24, 24), (4, 3, 3, 3), 1, 1, 1, 1, "im2col"),          # 576 pixels an image: image by image
          ((2, 16, 8, 8), (8, 16, 1, 1), 1, 0, 1, 1, "pointwise"),
+         ((2, 16, 3, 3), (8, 16, 1, 1), 1, 0, 1, 1, "pointwise"),       # 9 pixels an image: over the batch
          ((2, 8, 9, 9), (16, 1, 3, 3), 2, 1, 1, 8, "depthwise"),        # channel multiplier 2
          ((2, 16, 9, 7), (8, 16, 3, 3), 1, 1, 1, 1, "winograd"),
          ((8, 64, 17, 16), (32, 64, 3, 3), 1, 2, 1, 1, "winograd")]     # large enough to run threaded
@@ -91,8 +92,11 @@ def test_the_plan_workspace_bytes_are_what_the_kernels_borrow(case, monkeypatch)
     else:
         assert sorted(forward.values()) == planned(plan.forward_scratch)
         assert sorted(backward.values()) == planned(plan.backward_scratch)
-    if plan.algorithm in ("pointwise", "depthwise"):
+    if plan.algorithm == "depthwise" or plan.algorithm == "pointwise" and plan.per_image:
         assert forward == backward == {} and plan.forward_bytes == 0
+    if plan.algorithm == "pointwise" and not plan.per_image:
+        n, c, h, w = case[0]
+        assert forward == {"pointwise input": (c, n * h * w), "conv output": (case[1][0], n * h * w)}
     if plan.algorithm == "winograd":
         workers = {name[len("winograd_v"):] for name in forward if name.startswith("winograd_v")}
         assert (len(workers) > 1) == (case[0][0] == 8), "the large case runs threaded, the small one serially"
@@ -115,9 +119,12 @@ def test_im2col_plan_says_whether_its_columns_may_be_kept(monkeypatch):
 
 def test_bytes_formulas():
     n, c, f, h, w = 4, 16, 8, 6, 5
-    plan = plan_conv((n, c, h, w), (f, c, 1, 1), dtype=np.float64)
-    assert plan.forward_bytes == 0 and plan.backward_bytes == (f + c) * n * h * w * 8   # dW's two copies
-    assert plan.gemm == ((f, c), (n, c, h * w))
+    plan = plan_conv((n, c, 8, 8), (f, c, 1, 1), dtype=np.float64)    # 64 pixels an image: image by image
+    assert plan.forward_bytes == 0 and plan.backward_bytes == (f + c) * n * 64 * 8   # dW's two copies
+    assert plan.gemm == ((f, c), (n, c, 64)) and plan.per_image
+    small = plan_conv((n, c, h, w), (f, c, 1, 1), dtype=np.float64)   # 30 pixels an image: over the batch
+    assert not small.per_image and small.forward_bytes == (c + f) * n * h * w * 8
+    assert small.backward_bytes == (f + 2 * c) * n * h * w * 8             # and dx's channel-first product
     plan = plan_conv((n, c, h, w), (c, 1, 3, 3), padding=1, groups=c)
     assert plan.algorithm == "depthwise" and plan.forward_bytes == plan.backward_bytes == 0 and plan.gemm is None
     plan = plan_conv((n, c, h, w), (f, c, 3, 3), padding=1)

@@ -64,7 +64,9 @@ CASES = {
     "conv2d 7x7 stride 3": _conv_case((1, 2, 11, 11), (2, 2, 7, 7), stride=3, padding=3),
     "conv2d 1x3 rect": _conv_case((2, 3, 5, 6), (4, 3, 1, 3), padding=(0, 1)),
     "conv2d 3x1 stride (2,1)": _conv_case((2, 3, 7, 5), (4, 3, 3, 1), stride=(2, 1), padding=(1, 0), bias=False),
-    "conv2d 1x1": _conv_case((2, 4, 5, 5), (6, 4, 1, 1)),
+    "conv2d 1x1": _conv_case((2, 4, 5, 5), (6, 4, 1, 1)),                                   # over the batch
+    "conv2d 1x1 image by image": _conv_case((2, 3, 8, 8), (4, 3, 1, 1)),                     # 64 pixels an image
+    "conv2d 3x3 image by image": _conv_case((1, 2, 23, 24), (2, 2, 3, 3), padding=1),         # 552 pixels: im2col
     "conv2d groups 2": _conv_case((2, 4, 6, 6), (6, 2, 3, 3), padding=1, groups=2),
     "conv2d depthwise": _conv_case((2, 4, 7, 7), (4, 1, 3, 3), padding=1, groups=4),
     "conv2d depthwise x2 stride 2": _conv_case((2, 3, 8, 7), (6, 1, 3, 3), stride=2, padding=1, groups=3),
