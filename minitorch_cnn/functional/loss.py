@@ -6,7 +6,7 @@ loss = -sum_k q_k log p_k, and its gradient is simply dloss/dz = p - q.
 import numpy as np
 
 from ..autograd import Function
-from ..device import get_array_module, is_array
+from ..device import get_array_module, is_array, kernels
 from ..tensor import Tensor, as_tensor
 from .activation import log_softmax_array
 
@@ -19,6 +19,13 @@ class CrossEntropy(Function):
     def forward(self, z):
         xp = get_array_module(z)
         n, k = z.shape
+        fused = getattr(kernels(z), "cross_entropy_forward", None)
+        if fused is not None:   # a GPU: the losses and the gradient (scaled for the reduction) in one launch
+            per_sample, self.grad = fused(z, self.target, self.eps, 1.0 / n if self.reduction == "mean" else 1.0)
+            if self.reduction == "none":
+                return per_sample
+            return per_sample.mean() if self.reduction == "mean" else per_sample.sum()
+        self.grad = None
         self.log_p = log_softmax_array(z, 1)
         nll = -self.log_p[xp.arange(n), self.target]
         per_sample = (1 - self.eps) * nll - self.eps * self.log_p.mean(axis=1) if self.eps else nll
@@ -28,6 +35,8 @@ class CrossEntropy(Function):
         return total / n if self.reduction == "mean" else total
 
     def backward(self, gy):
+        if self.grad is not None:   # the GPU's kernel left p - q, already divided by N for 'mean'
+            return self.grad * (gy[:, None] if self.reduction == "none" else gy)
         xp = get_array_module(gy)
         n, k = self.log_p.shape
         q = xp.full((n, k), self.eps / k, dtype=self.log_p.dtype)

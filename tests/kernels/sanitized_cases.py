@@ -108,6 +108,14 @@ def gpu_only_errors(kernels, cfg, dtype):
     assert int(counter) == 1, counter
     errs.update({"bn y": err(y, want[0]), "bn running_mean": err(running[0], want_running[0]),
                  "bn running_var": err(running[1], want_running[1])})
+    z, target = x.reshape(x.shape[0], -1), rng.integers(0, x[0].size, x.shape[0])
+    loss, grad = kernels.cross_entropy_forward(z, target, 0.1, 0.5)
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    q = np.full(z.shape, 0.1 / z.shape[1], dtype)
+    q[np.arange(len(target)), target] += dtype(0.9)
+    errs.update({"cross entropy loss": err(loss, -(q * log_p).sum(axis=1)),
+                 "cross entropy grad": err(grad, dtype(0.5) * (np.exp(log_p) - q))})
     return errs
 
 

@@ -68,3 +68,30 @@ def test_a_batch_norm_module_on_the_emulator_counts_and_tracks_as_on_the_cpu():
     assert out["cuda-emulator"]["launches"] == 3 and out["cpu"]["launches"] == 0
     for key in ("running_mean", "running_var"):
         np.testing.assert_allclose(out["cuda-emulator"][key], out["cpu"][key], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_in_one_launch_equals_the_numpy_loss_and_gradient(dtype, reduction, smoothing):
+    # a row holding a NaN stays NaN in the loss and the gradient on both paths
+    import minitorch_cnn as mt
+    from minitorch_cnn import functional as F
+    from minitorch_cnn.device import to_numpy
+    rng = np.random.default_rng(4)
+    z, t = (rng.standard_normal((6, 10)) * 3).astype(dtype), rng.integers(0, 10, 6)
+    z[4, 3] = np.nan
+    gy = rng.standard_normal(6).astype(dtype) if reduction == "none" else None
+    got = {}
+    for name in ("cpu", "cuda-emulator"):
+        dev = mt.device(name)
+        with mt.using_device(dev):
+            before = emulator.launches[f"cross_entropy_forward_{'f64' if dtype == np.float64 else 'f32'}"]
+            zt = mt.Tensor(dev.send(z), requires_grad=True)
+            loss = F.cross_entropy(zt, t, label_smoothing=smoothing, reduction=reduction)
+            loss.backward(None if gy is None else dev.send(gy))
+            launched = emulator.launches[f"cross_entropy_forward_{'f64' if dtype == np.float64 else 'f32'}"] - before
+            got[name] = (to_numpy(loss.data), to_numpy(zt.grad), launched)
+    assert got["cpu"][2] == 0 and got["cuda-emulator"][2] == 1
+    for what, cpu, gpu in zip(("loss", "grad"), got["cpu"][:2], got["cuda-emulator"][:2]):
+        assert nan_aware_err(f"cross_entropy ({what})", gpu, cpu) <= TOLERANCE[dtype], what

@@ -14,6 +14,7 @@ which skip on machines without one.
 """
 from .conv import col2im, depthwise_backward, depthwise_forward, im2col
 from .elementwise import clamp_backward, clamp_forward
+from .loss import cross_entropy_forward
 from .norm import batch_norm_backward, batch_norm_forward, batch_norm_forward_tracking, tracks_in_place
 from .optim import adam_step, sgd_step
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
@@ -22,10 +23,11 @@ from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_po
 conv_algorithms = ("im2col",)
 # Kernels only the GPU has (not in __all__, the names every kernel module shares): a parameter group's fused
 # optimizer step (optim/fused.py), batch norm's forward updating the running statistics in the same launch
-# (functional/norm.py); on the CPU the optimizers run their per-parameter NumPy rules, batch norm updates the
-# running statistics in NumPy.
-GPU_ONLY = ("adam_step", "batch_norm_forward_tracking", "sgd_step")
-_GPU_ONLY = (adam_step, batch_norm_forward_tracking, sgd_step, tracks_in_place)   # imported for their callers
+# (functional/norm.py), cross-entropy's loss and gradient in one launch (functional/loss.py). On the CPU the
+# same computations stay in NumPy: the optimizers' per-parameter rules, the running statistics, the loss.
+GPU_ONLY = ("adam_step", "batch_norm_forward_tracking", "cross_entropy_forward", "sgd_step")
+_GPU_ONLY = (adam_step, batch_norm_forward_tracking, cross_entropy_forward, sgd_step,   # imported for their callers
+             tracks_in_place)
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp_backward",
            "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col", "max_pool_backward",
