@@ -84,6 +84,35 @@ def blas_info():
     return [{k: lib.get(k) for k in keys} for lib in threadpool_info() if lib.get("user_api") == "blas"]
 
 
+def vector_isa():
+    """The widest x86 vector instruction set this CPU offers ("AVX-512", "AVX2", "AVX", "SSE"), or the machine's
+    architecture elsewhere: what Numba's kernels and the BLAS kernel may use (OpenBLAS picks its kernel from it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        flags = set()
+    for isa, flag in (("AVX-512", "avx512f"), ("AVX2", "avx2"), ("AVX", "avx"), ("SSE", "sse2")):
+        if flag in flags:
+            return isa
+    return platform.machine() or "unknown"
+
+
+def llvm_cpu():
+    """The CPU that Numba's LLVM compiles the kernels for (e.g. "skylake-avx512", "znver4"), or None."""
+    try:
+        from llvmlite import binding
+        return binding.get_host_cpu_name()
+    except (ImportError, RuntimeError):
+        return None
+
+
+def machine_label(info):
+    """Which kind of machine a result ran on, short enough for a table cell: 'AVX-512, SkylakeX'."""
+    kernels = [b.get("architecture") for b in info.get("blas", []) if b.get("architecture")]
+    return f"{info.get('vector_isa', 'ISA not recorded')}, {'/'.join(kernels) or 'BLAS kernel not recorded'}"
+
+
 def blas_line(info):
     """One printable line: 'openblas 0.3.31 SkylakeX kernel, 2 threads'."""
     return "; ".join(f"{b['internal_api']} {b.get('version', '')} {b.get('architecture')} kernel, "
@@ -157,6 +186,7 @@ def machine_info():
     if torch is not None:
         info["torch"] = torch.__version__
     info["blas"] = blas_info()
+    info["vector_isa"], info["llvm_cpu"] = vector_isa(), llvm_cpu()
     info["blas_overrides_removed"] = os.environ.get(_CHILD_MARK, "none set")
     info["blas_overrides_active"] = [k for k in BLAS_OVERRIDES if k in os.environ]   # [] when measured clean
     return info

@@ -157,7 +157,7 @@ def main(argv=None):
     info["matmul_gflops"] = round(matmul_gflops(1024 if args.quick else 2048), 1)
     print(f"{info.get('cpu', '')} x{info['cpus']}, NumPy float32 matmul {info['matmul_gflops']} GFLOP/s; "
           f"batch {batch}; PyTorch {'absent: our numbers only' if torch is None else info['torch']}")
-    print(f"BLAS: {blas_line(info['blas'])}", flush=True)
+    print(f"{info['vector_isa']} ({info['llvm_cpu']}); BLAS: {blas_line(info['blas'])}", flush=True)
     rows = []
     for op in OPS:
         if args.only in op[0]:

@@ -182,7 +182,8 @@ def main(argv=None):
             row["torch"] = run_child("torch", name, batch, repeats)
         rows.append(row)
         print(f"  measured {name}", flush=True)
-    print(f"batch {batch}; {info.get('cpu', '')} x{info['cpus']}; BLAS: {blas_line(info['blas'])}")
+    print(f"batch {batch}; {info.get('cpu', '')} x{info['cpus']}, {info['vector_isa']} ({info['llvm_cpu']}); "
+          f"BLAS: {blas_line(info['blas'])}")
     print(table(rows, batch))
     gpu_section(f"GPU training step, batch {batch}", lambda: model_rows(names, batch, repeats),
                 ["model", "step ms", "torch cuda step ms"])

@@ -19,7 +19,7 @@ import time
 import zoo
 from minitorch_cnn.autograd import Function
 
-from .harness import blas_info, blas_line, format_table, optional_torch, run_on_own_blas_kernel
+from .harness import blas_info, blas_line, format_table, optional_torch, run_on_own_blas_kernel, vector_isa
 from .models import _ours as training_step
 from .models import _theirs as twin_training_step
 
@@ -137,7 +137,8 @@ def main(argv=None):
     inside = sum(totals.values())
     table = [[f"{cls}.{m}", f"{t * 1e3:.1f}", f"{100 * t / wall:.1f}%"] for (cls, m), t in rows if t > 1e-4]
     table.append(["other (optimizer, Python)", f"{(wall - inside) * 1e3:.1f}", f"{100 * (wall - inside) / wall:.1f}%"])
-    print(f"{args.model}, batch {args.batch}: {wall * 1e3:.0f} ms per training step; BLAS: {blas_line(blas_info())}")
+    print(f"{args.model}, batch {args.batch}: {wall * 1e3:.0f} ms per training step; {vector_isa()}, "
+          f"BLAS: {blas_line(blas_info())}")
     print(format_table(["function", "ms per step", "share"], table))
     if args.twin:
         twin_wall, ops = profile_twin(args.model, args.batch, args.steps)

@@ -65,6 +65,28 @@ def test_readme_tables_come_from_the_json_with_date_and_blas_kernel(tmp_path):
         readme_tables.write(readme, text)
 
 
+def test_tables_of_several_machines_say_which_machine_each_row_ran_on(tmp_path):
+    def machine(isa, kernel):
+        return {"date": "2026-12-07 07:00 UTC", "cpu": "CPU", "cpus": 2, "numpy": "2.4", "vector_isa": isa,
+                "llvm_cpu": "cpu", "blas": [{"internal_api": "openblas", "architecture": kernel}]}
+    row = {"model": "lenet5", "ours": {"train": _result(0.012), "forward": _result(0.004), "peak_step_bytes": 2 ** 20},
+           "torch": {"train": _result(0.006), "forward": _result(0.002), "peak_step_bytes": 2 ** 20}}
+    for name, isa, kernel in (("avx512", "AVX-512", "SkylakeX"), ("avx2", "AVX2", "Haswell")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "models.json").write_text(json.dumps({"machine": machine(isa, kernel), "batch": 64,
+                                                                 "rows": [row]}))
+    text = readme_tables.tables([tmp_path / "avx512", tmp_path / "avx2"])
+    rows = [line for line in text.splitlines() if line.startswith("| lenet5 |")]
+    assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["AVX-512, SkylakeX", "AVX2, Haswell"]
+    assert "`avx512/models.json`" in text and "(AVX2, Numba's LLVM target cpu)" in text
+
+
+def test_the_machine_info_records_the_vector_instruction_set():
+    info = harness.machine_info()
+    assert info["vector_isa"] in ("AVX-512", "AVX2", "AVX", "SSE") or info["vector_isa"] == info["machine"]
+    assert harness.machine_label(info).startswith(info["vector_isa"] + ", ")
+
+
 def test_profile_sorts_ours_and_pytorchs_ops_into_the_same_kinds():
     from benchmarks import profile
     assert [profile.kind_of(n) for n in ("WinogradConv2d.backward", "aten::convolution_backward",
