@@ -170,22 +170,25 @@ def test_a_killed_worker_is_replaced_and_its_run_resumes(files, serial, cluster,
 
 
 def coordinator(args, cwd):
-    """``python -m zoo.study ARGS`` as a user runs it (its own process, its own working folder)."""
+    """``python -m zoo.study ARGS`` as a user runs it (its own process, its own working folder, and its own
+    process group, as a terminal gives a command)."""
     return subprocess.Popen([sys.executable, "-m", "zoo.study", *map(str, args)], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_on_the_coordinator_saves_the_running_runs(files, serial, cluster, tmp_path, signum, status):
     """Ctrl-C (or SIGTERM, as a batch system stops a job) on a ``--workers 2`` coordinator: the running runs
-    save and the study exits 130 (143); run again, it continues to the uninterrupted metrics."""
+    save and the study exits 130 (143); run again, it continues to the uninterrupted metrics. The Ctrl-C goes
+    to the whole process group, as a terminal sends it: the LocalCluster's worker processes get it too and
+    must live on until their runs have saved."""
     data_dir, spec = files
     out, runs = tmp_path / "study", RUNS[:2]
     proc = coordinator([spec, "--out", out, "--data-dir", data_dir, "--workers", 2, "--threads-per-run", 1,
                         "--only", *runs], tmp_path)
     try:
         wait_for(lambda: running_child(out, runs) or proc.poll() is not None, 120, "a run to be under way")
-        proc.send_signal(signum)
+        os.killpg(proc.pid, signum) if signum == signal.SIGINT else proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
