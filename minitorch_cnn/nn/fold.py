@@ -28,10 +28,11 @@ from .layers import BatchNorm2d, Conv2d
 
 
 class Folding:
-    """The active fold of one model: ``pairs`` [(conv name, batch-norm name)]; ``remove()`` undoes it."""
+    """The active fold of one model: ``pairs`` [(conv name, batch-norm name)]; ``remove()`` undoes it.
+    ``output``: the traced ``model(x)`` (unfolded), for a caller that would otherwise run x again."""
 
-    def __init__(self, pairs, modules):
-        self.pairs, self._modules = pairs, modules
+    def __init__(self, pairs, modules, output):
+        self.pairs, self._modules, self.output = pairs, modules, output
 
     def remove(self):
         for m in self._modules:
@@ -48,7 +49,7 @@ class Folding:
 def fold_batch_norm(model, x):
     """Fold every BatchNorm2d of ``model`` that only reads a Conv2d's output into that Conv2d (see the
     module docstring); ``x``: an input batch the model accepts, run once to find the pairs."""
-    pairs = _find_pairs(model, x)
+    pairs, output = _find_pairs(model, x)
     names = {id(m): name for name, m in model.named_modules()}
     touched = []
     for conv, bn in pairs:
@@ -57,7 +58,7 @@ def fold_batch_norm(model, x):
         object.__setattr__(conv, "_inference", folded.conv)
         object.__setattr__(bn, "_inference", folded.batch_norm)
         touched += [conv, bn]
-    return Folding([(names.get(id(c)), names.get(id(b))) for c, b in pairs], touched)
+    return Folding([(names.get(id(c)), names.get(id(b))) for c, b in pairs], touched, output)
 
 
 class _FoldedPair:
@@ -86,8 +87,8 @@ class _FoldedPair:
 
 
 def _find_pairs(model, x):
-    """[(conv, bn)]: each BatchNorm2d whose input is a Conv2d's output that no other Function reads, both
-    called once in ``model(x)`` (eval, no_grad), the batch norm on running statistics."""
+    """([(conv, bn)], model(x)): each BatchNorm2d whose input is a Conv2d's output that no other Function
+    reads, both called once in ``model(x)`` (eval, no_grad), the batch norm on running statistics."""
     outputs, inputs, calls, readers = {}, {}, {}, {}
 
     def on_conv(m, args, y):
@@ -110,7 +111,7 @@ def _find_pairs(model, x):
     autograd.call_hooks.append(on_function)
     try:
         with no_grad():
-            model(x if isinstance(x, Tensor) else Tensor(x))
+            output = model(x if isinstance(x, Tensor) else Tensor(x))
     finally:
         autograd.call_hooks.remove(on_function)
         for h in handles:
@@ -122,7 +123,7 @@ def _find_pairs(model, x):
         if (conv is not None and calls[id(conv)] == calls[id(bn)] == 1 and readers.get(id(t)) == 1
                 and bn.track_running_stats):
             pairs.append((conv, bn))
-    return pairs
+    return pairs, output
 
 
 def _folded_weights(conv, bn):

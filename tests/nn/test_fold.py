@@ -59,6 +59,7 @@ def test_the_folded_forward_is_the_unfolded_one(dtype, tol):
                                  ("4", "5")]
         got = _forward(model, x)
         assert model[1].training is False and got.dtype == dtype
+        assert np.array_equal(folding.output.data, want)      # the tracing forward's own output, unfolded
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
     assert np.array_equal(_forward(model, x), want)        # removed: the modules run as before
 
