@@ -91,11 +91,11 @@ class Conv2d(Function):
 
     def _weight_grad(self, gy_mat):
         """dW = dY @ cols^T, cols kept or rebuilt: gy_mat (G, F/G, N*Ho*Wo) -> (F, C/G, kh, kw)."""
-        g, f, k = self.w_mat.shape
+        xp, (g, f, k) = get_array_module(gy_mat), self.w_mat.shape
         cols = self._cols(self.x) if self.kept_cols is None else self.kept_cols
-        gw = get_array_module(gy_mat).empty((g, f, k), gy_mat.dtype)
-        for i in range(g):
-            get_array_module(gy_mat).matmul(gy_mat[i], cols[i].T, out=gw[i])
+        gw = xp.empty((g, f, k), gy_mat.dtype)
+        for i in range(g):              # (F/G, N*Ho*Wo) @ (K, N*Ho*Wo)^T: 2-D, the transpose a BLAS flag
+            xp.matmul(gy_mat[i], cols[i].T, out=gw[i])
         return gw.reshape(g * f, -1, *self.kernel)
 
     def backward(self, gy):
