@@ -222,3 +222,19 @@ def test_training_step_under_cuda_emulator_equals_numpy(name, dtype, monkeypatch
         err = rel_err(got[i], want[i], floor)
         WORST[name, np.dtype(dtype).name] = max(WORST.get((name, np.dtype(dtype).name), 0.0), err)
         assert err <= tol, (name, i, err)
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 17, 19), (2, 3, 7, 7), (5, 3), (1, 2, 300), (9, 2, 1, 1)])
+def test_batch_norm_walks_each_channel_without_dividing_and_misses_no_value(shape):
+    # FOR_CHANNEL in norm.cu steps (image, pixel) by adding: pixels per image above the block (323 > 256:
+    # no whole image per step), a carry every step (49 pixels, 64 threads), one pixel per image (BatchNorm1d),
+    # more threads than values; forward and backward against the reference, outputs NaN-filled first
+    rng = np.random.default_rng(6)
+    x, gy = rng.standard_normal(shape) * 2 + 1, rng.standard_normal(shape)
+    gamma, beta = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+    got, want = cuda.batch_norm_forward(x, gamma, beta, 1e-5), reference.batch_norm_forward(x, gamma, beta, 1e-5)
+    for g, w in zip(got, want):
+        assert not np.isnan(g).any() and rel_err(g, w) < 1e-12
+    back = cuda.batch_norm_backward(gy, x, gamma, want[1], want[3])
+    for g, w in zip(back, reference.batch_norm_backward(gy, x, gamma, want[1], want[3])):
+        assert not np.isnan(g).any() and rel_err(g, w) < 1e-12

@@ -5,7 +5,22 @@
  * x is viewed as (N, C, M) with M = H*W (or 1). Launch with blockDim.x <= REDUCE_THREADS; any grid
  * (each block takes channels blockIdx.x, blockIdx.x + gridDim.x, ...). Sums accumulate in double
  * and are combined by a shared-memory tree, like the CPU kernel's float64 accumulators.
+ *
+ * A channel's N*M values are walked by FOR_CHANNEL: thread t starts at value t (image t / M, pixel t % M,
+ * the block's only divisions) and steps blockDim.x values at a time by adding, so no value costs a 64-bit
+ * division and modulo (they did: ~70 instructions each). Neighbouring threads read neighbouring pixels.
  */
+/* Advance (image b, pixel i) by step_b images and step_i pixels, carrying a pixel overflow into the image. */
+static __device__ void next_value(int& b, int& i, int step_b, int step_i, int m) {
+    i += step_i;
+    b += step_b;
+    if (i >= m) { i -= m; b += 1; }
+}
+/* for each value of channel ch this thread takes: k = its index in the (N, C, M) array (the inner loop runs
+   once: it only declares k for the body) */
+#define FOR_CHANNEL(k) \
+    for (int b_ = threadIdx.x / m, i_ = threadIdx.x % m; b_ < n; next_value(b_, i_, step_b, step_i, m)) \
+        for (long long k = ((long long)b_ * c + ch) * m + i_, once_ = 1; once_; once_ = 0)
 #define NORM_KERNELS(T, S) \
 /* mean, var (biased) and inv_std = 1/sqrt(var + eps) per channel; y = (x - mean) * inv_std * gamma + beta. \
    The variance is a second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2. \
@@ -22,15 +37,15 @@ extern "C" __global__ void batch_norm_forward_##S(const T* __restrict__ x, const
                                                   int n, int c, int m) { \
     __shared__ double buf[REDUCE_THREADS + FAN]; \
     long long count = (long long)n * m; \
+    const int step_b = blockDim.x / m, step_i = blockDim.x % m; \
     if (count_batch && blockIdx.x == 0 && threadIdx.x == 0) batches_inout[0] += 1; \
     for (int ch = blockIdx.x; ch < c; ch += gridDim.x) { \
         double total = 0.0; \
-        for (long long p = threadIdx.x; p < count; p += blockDim.x) \
-            total += (double)x[((p / m) * c + ch) * m + p % m]; \
+        FOR_CHANNEL(k) total += (double)x[k]; \
         double mu = block_sum(total, buf) / (double)count; \
         double sq = 0.0; \
-        for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
-            double d = (double)x[((p / m) * c + ch) * m + p % m] - mu; \
+        FOR_CHANNEL(k) { \
+            double d = (double)x[k] - mu; \
             sq += d * d; \
         } \
         double v = block_sum(sq, buf) / (double)count; \
@@ -45,10 +60,7 @@ extern "C" __global__ void batch_norm_forward_##S(const T* __restrict__ x, const
             } \
         } \
         double g = (double)gamma[ch], bt = (double)beta[ch]; \
-        for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
-            long long k = ((p / m) * c + ch) * m + p % m; \
-            y[k] = (T)(((double)x[k] - mu) * s * g + bt); \
-        } \
+        FOR_CHANNEL(k) y[k] = (T)(((double)x[k] - mu) * s * g + bt); \
     } \
 } \
 /* x_hat = (x - mean) * inv_std, recomputed; dbeta = sum gy, dgamma = sum gy*x_hat; with g = gy*gamma: \
@@ -60,11 +72,11 @@ extern "C" __global__ void batch_norm_backward_##S(const T* __restrict__ gy, con
                                                    int n, int c, int m) { \
     __shared__ double buf[REDUCE_THREADS + FAN]; \
     long long count = (long long)n * m; \
+    const int step_b = blockDim.x / m, step_i = blockDim.x % m; \
     for (int ch = blockIdx.x; ch < c; ch += gridDim.x) { \
         double mu = (double)mean[ch], s = (double)inv_std[ch]; \
         double sum_g = 0.0, sum_gx = 0.0; \
-        for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
-            long long k = ((p / m) * c + ch) * m + p % m; \
+        FOR_CHANNEL(k) { \
             sum_g += (double)gy[k]; \
             sum_gx += (double)gy[k] * ((double)x[k] - mu) * s; \
         } \
@@ -73,10 +85,7 @@ extern "C" __global__ void batch_norm_backward_##S(const T* __restrict__ gy, con
         if (threadIdx.x == 0) { gbeta[ch] = (T)sum_g; ggamma[ch] = (T)sum_gx; } \
         double g = (double)gamma[ch]; \
         double mg = sum_g * g / (double)count, mgx = sum_gx * g / (double)count; \
-        for (long long p = threadIdx.x; p < count; p += blockDim.x) { \
-            long long k = ((p / m) * c + ch) * m + p % m; \
-            gx[k] = (T)(s * ((double)gy[k] * g - mg - ((double)x[k] - mu) * s * mgx)); \
-        } \
+        FOR_CHANNEL(k) gx[k] = (T)(s * ((double)gy[k] * g - mg - ((double)x[k] - mu) * s * mgx)); \
     } \
 }
 
