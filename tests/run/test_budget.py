@@ -83,7 +83,7 @@ def test_budget_stops_saves_and_tests_the_whole_test_set(data_dir, tmp_path, cap
     monkeypatch.setattr(study_report, "plot_error_vs_time", lambda *args, **kwargs: None)
     report = study_report.write_report(tmp_path).read_text()
     final = f"{100 * float(rows[-1]['test_top1_err']):.2f} %"
-    assert "| 2.50 in 0.5 min (30 steps) |" in report and f"| {final} | " in report
+    assert "| 2.50 in 0.5 of 0.5 min (30 steps, stopped: budget) |" in report and f"| {final} | " in report
     assert "| done |" in report
 
 
@@ -143,3 +143,13 @@ def test_budget_on_the_real_clock(data_dir, tmp_path, monkeypatch):
     assert budget["stopped"] in ("budget", "schedule end") and 1 <= budget["steps"] <= 50 * 12
     assert budget["train_seconds"] >= 0.03 or budget["stopped"] == "schedule end"
     assert budget["full_test_images"] == 20 and budget["images_seen"] == 4 * budget["steps"]
+
+
+def test_a_cap_that_binds_says_so(data_dir, tmp_path):
+    """3 epochs of 12 steps fit in a 1-minute budget at 1 s a step: the schedule is the cap's 36 steps, and
+    the run says the epochs, not the time, stopped it."""
+    out = tmp_path / "run"
+    assert train(data_dir, out, "--time-budget", "1", "--epochs", "3") == 0
+    budget = json.loads((out / "config.json").read_text())["budget"]
+    assert (budget["schedule_steps"], budget["steps"], budget["stopped"]) == (36, 36, "epochs")
+    assert budget["train_seconds"] == 36.0 and budget["epochs_seen"] == 3.0

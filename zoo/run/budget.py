@@ -19,7 +19,8 @@ Numba's compilation) are timed, and the schedule's length is fixed from them at
 learning rate is the configured one (a cosine is within 0.1 % of it over the first 1 % of its length). The
 length is then saved in the checkpoint, so a resumed run keeps it; the run stops at the end of the schedule
 even if time is left (the learning rate is 0 there), and at the end of the time even if steps are left
-(``stopped`` says which: "budget" or "schedule end"; "epochs" when the cap came first).
+(``stopped`` says which: "budget" or "schedule end"; "epochs" when the cap came first, the time left unused:
+raise ``--epochs``).
 """
 import math
 from dataclasses import asdict, dataclass
@@ -84,7 +85,8 @@ class Budget:
             self.schedule_steps = self.schedule_steps or steps   # spent before the calibration ended
             raise BudgetSpent("budget")
         if self.schedule_steps is not None and steps >= self.schedule_steps:
-            raise BudgetSpent("schedule end")
+            # a schedule as long as the --epochs cap ends with it: the cap, not the time, stopped the run
+            raise BudgetSpent("epochs" if self.schedule_steps == cap else "schedule end")
 
 
 def lr_at(config, steps, schedule_steps):

@@ -119,7 +119,9 @@ def summarise(folder, entry):
                    final_top5_err=last["test_top5_err"], final_test_loss=last["test_loss"])
     budget = config.get("budget") or {}          # a --time-budget run that finished (zoo/run/budget.py)
     if budget.get("stopped"):
-        row["epochs"] = f"{budget['epochs_seen']:.2f} in {budget['minutes']:g} min ({budget['steps']:,} steps)"
+        used = f"{budget['train_seconds'] / 60:.1f} of " if budget.get("train_seconds") is not None else ""
+        row["epochs"] = (f"{budget['epochs_seen']:.2f} in {used}{budget['minutes']:g} min ({budget['steps']:,} steps, "
+                         f"stopped: {budget['stopped']})")
     finished = bool(config) and (len(rows) >= config["epochs"] or bool(budget.get("stopped")))
     status = entry.get("status") or ("done" if finished else "incomplete")
     if status == "done" and config and not finished:
