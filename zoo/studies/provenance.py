@@ -41,7 +41,8 @@ def _spread(table, key):
 def provenance_section(table):
     """Markdown lines: the commit(s), BLAS kernel(s) and ISA(s) of the study's runs, and which runs differ."""
     lines = ["Provenance (config.json of each run, one record per invocation; column *provenance*):", ""]
-    missing = [row["run"] for row in table if any(r is None for r in row.get("records") or [None])]
+    # A run not trained yet has no invocations: nothing is missing from it.
+    missing = [row["run"] for row in table if any(r is None for r in row.get("records") or [])]
     aspects = (("commit", lambda r: short_commit(r).removesuffix("+dirty")), ("BLAS kernel", blas_kernel),
                ("vector ISA", lambda r: (r.get("cpu") or {}).get("isa") or "?"))
     for name, key in aspects:
