@@ -72,6 +72,9 @@ def build_parser():
                    help="train for this many minutes of training time (test passes excluded), then save and "
                         "evaluate the whole test set; the schedule runs per step over the steps that fit "
                         "(estimated from the first steps' time); --epochs becomes a cap (zoo/run/budget.py)")
+    p.add_argument("--tf32", action="store_true", default=None,
+                   help="let float32 GEMMs (convs, linear layers) on a GPU use TF32 tensor cores: ~1e-3 relative "
+                        "error in their outputs, as torch.backends.cuda.matmul.allow_tf32; no effect on the CPU")
     p.add_data_options()
     p.add_argument("--out", help="run folder (default: runs/<model>-<dataset>-<timestamp>)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")

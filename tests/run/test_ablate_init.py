@@ -172,3 +172,20 @@ def test_init_option(data_dir, tmp_path, capsys, monkeypatch):
     assert train_cli.main(["lenet5", "mnist", "--data-dir", str(data_dir), *FAST, "--init", "kaiming"]) == 0
     assert [p.name.startswith("lenet5-mnist-kaiming-") for p in (tmp_path / "runs").iterdir()] == [True]
     assert TrainConfig.from_dict({k: v for k, v in config.items() if k != "init"}).init == "default"  # old runs
+
+
+def test_tf32_option_is_recorded_and_set_while_training(data_dir, tmp_path, monkeypatch):
+    seen = []
+    real_prepare = trainer.prepare
+
+    def prepare(config, device):                 # what the framework's switch says while the run is built
+        seen.append(mt.Config.allow_tf32)
+        return real_prepare(config, device)
+    monkeypatch.setattr(trainer, "prepare", prepare)
+    out = tmp_path / "tf32"
+    assert train(data_dir, out, "--tf32") == 0
+    assert json.loads((out / "config.json").read_text())["tf32"] is True and seen == [True]
+    assert mt.Config.allow_tf32 is False         # restored after the run
+    resumed = TrainConfig.resumed(str(out), epochs=2)            # kept on resume; may be switched off
+    assert resumed.tf32 is True and TrainConfig.resumed(str(out), tf32=False).tf32 is False
+    assert TrainConfig.from_dict({k: v for k, v in resumed.to_dict().items() if k != "tf32"}).tf32 is False

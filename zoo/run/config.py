@@ -30,7 +30,7 @@ from .recipe import STEP_GAMMA, step_size
 OPTIMIZER_LR = {"sgd": 0.01, "adam": 1e-3, "adagrad": 1e-2, "adadelta": 1.0, "rmsprop": 1e-3}
 WITH_MOMENTUM = ("sgd", "rmsprop")
 # Options a resumed run may change; every other one must match the saved run.
-RESUME_MAY_CHANGE = ("epochs", "device", "data_dir", "verify", "download")
+RESUME_MAY_CHANGE = ("epochs", "device", "tf32", "data_dir", "verify", "download")
 
 # The options a caller (a command line, a study spec) may set, each with the check of its value.
 OPTION_CHECKS = {
@@ -41,7 +41,7 @@ OPTION_CHECKS = {
     "augment": check.switch, "limit_train": check.positive_int, "limit_test": check.positive_int,
     "ablate": check.module_names, "seed": check.natural_int, "out": check.text, "device": check.device_name,
     "data_dir": check.text, "verify": check.choice(VERIFY_CHOICES), "download": check.switch,
-    "time_budget": check.positive_float, "init": check.choice(INITS),
+    "time_budget": check.positive_float, "init": check.choice(INITS), "tf32": check.switch,
 }
 
 
@@ -73,6 +73,7 @@ class TrainConfig:
     download: bool = True
     time_budget: float | None = None  # minutes of training time (budget.py); epochs is then a cap
     init: str = "default"             # the models' initialisation (zoo/models/init.py)
+    tf32: bool = False                # float32 GEMMs on a GPU may use TF32 (minitorch_cnn/config.py)
     step_size: int | None = None    # the step schedule only
     step_gamma: float | None = None
     in_channels: int | None = None  # known once the data is loaded
@@ -245,6 +246,7 @@ def environment(options, saved):
     """The options that may differ between a run and its resumption: given ones first, then ``saved``."""
     return {"epochs": options.get("epochs") or saved.get("epochs"),
             "device": options.get("device") or saved.get("device") or "cpu",
+            "tf32": bool(options["tf32"] if options.get("tf32") is not None else saved.get("tf32", False)),
             **data_options(options, saved)}
 
 

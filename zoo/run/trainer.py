@@ -284,7 +284,7 @@ def train(config, invocation=()):
     """Run ``config`` (a TrainConfig) to its last epoch; returns a TrainResult. ``invocation`` is the
     command line recorded in config.json (what a person would type to run it again)."""
     device = run_device(config.device)
-    with mt.using_device(device):
+    with mt.using_device(device), mt.using_config("allow_tf32", config.tf32):
         run = prepare(config, device)
         run.out.mkdir(parents=True, exist_ok=True)
         with RunLock(run.out):    # one run per folder: a second one is refused, naming this process
