@@ -8,6 +8,8 @@ A training step is forward, cross-entropy loss, backward and an SGD step
 memory of its training step is its own: the peak resident set during the timed
 steps minus the resident set before the first step (the peak is reset after one
 untimed step, so Numba's one-time compilation does not count). The PyTorch twins come from tests/support/torch_twins.py.
+The forward is inference as evaluation runs it: eval mode, no_grad, and ours with batch norm folded into
+the convolutions (``nn.fold_batch_norm``, folded once before timing, as an inference engine folds at load).
 """
 import argparse
 import json
