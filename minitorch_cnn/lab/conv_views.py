@@ -4,7 +4,8 @@
 ``nn.Conv2d`` ``conv`` on input x (N, C, H, W), and tells what the kernels allocate (the plan's bytes):
 
 * im2col     ``W (G, F/G, K) @ cols (G, K, N*Ho*Wo)``, cols built by the im2col kernel;
-* pointwise  a 1x1 window is one pixel: x itself is the matrix (C, H*W) of each image, no copy;
+* pointwise  a 1x1 window is one pixel: x itself is the matrix (C, H*W) of each image, no copy (below
+             64 pixels an image the CPU copies the batch channel-first, (C, N*H*W), for one product);
 * depthwise  no matrix is built: the kernel slides each filter over its own channel. The view shows
              the per-channel windows (C, kh*kw, N*Ho*Wo) that would give the same result;
 * winograd   F(2x2, 3x3): U = G g G^T (16, F, C), V = B^T d B (16, C, tiles), the 16 matrix multiplies
@@ -60,7 +61,8 @@ class Im2colView:
 
     def __str__(self):
         (ws, cs), (wb, cb) = self.shapes, self.nbytes
-        built = {"im2col": "built by im2col", "pointwise": "the input itself, no copy",
+        built = {"im2col": "built by im2col",
+                 "pointwise": "the input itself (copied channel-first where its maps are small: see the scratch)",
                  "depthwise": "never built: the depthwise kernel slides each filter over its channel; these "
                               "are its per-channel windows"}[self.path]
         head = f"path {self.path}: W {ws} ({wb / 1e3:.1f} kB) @ cols {cs} ({cb / 1e3:.1f} kB; {built})"
