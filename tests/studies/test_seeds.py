@@ -14,7 +14,7 @@ from zoo.studies import report as study_report
 from zoo.studies.plots import plot_seed_curves, seed_bands
 from zoo.studies.report import seed_groups, write_report
 from zoo.studies.spec import SpecError, load_spec
-from zoo.studies.stats import configuration, configuration_stats, distinguishable, mean_std, wilson
+from zoo.studies.stats import configuration, configuration_stats, distinguishable, mean_std, uncertainty_section, wilson
 
 SPEC = """
 name = "seeded"
@@ -167,3 +167,26 @@ def test_seed_bands_and_figure(tmp_path):
     assert seed_groups(table[2:], {"b": seeds[2]}) == []                 # no configuration with several seeds
     plot_seed_curves(tmp_path / "seeds.png", groups, "test")
     assert (tmp_path / "seeds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_parts_are_compared_and_drawn_apart(tmp_path, monkeypatch):
+    """An ablation is judged against its own baseline: a VGG-16 row is never 'worse than' LeNet-5's best."""
+    drawn = []
+    monkeypatch.setattr(study_report, "plot_study_curves", lambda *args, **kwargs: None)
+    monkeypatch.setattr(study_report, "plot_error_vs_time", lambda *args, **kwargs: None)
+    monkeypatch.setattr(study_report, "plot_seed_curves", lambda path, groups, title: drawn.append(
+        (path.name, [name for name, _ in groups], title)))
+    table = [{"run": f"{name}-s{seed}", "seed": seed, "model": model, "dataset": data, "final_top1_err": err,
+              "test_images": 10000, "status": "done"}
+             for name, model, data, err in [("lenet", "lenet5", "mnist", 0.02), ("vgg", "vgg16", "cifar10", 0.7),
+                                            ("vgg-bn", "vgg16", "cifar10", 0.5)] for seed in (0, 1)]
+    stats = {s["configuration"]: s["vs_best"] for s in configuration_stats(table)}
+    assert stats == {"lenet": "best", "vgg-bn": "best", "vgg": "yes"}
+    assert "lenet < vgg" not in " ".join(uncertainty_section(configuration_stats(table)))
+    for seed, err in ((0, 0.02), (1, 0.03)):
+        fake_run(tmp_path, f"a-s{seed}", seed, err)
+    text = write_report(tmp_path).read_text()
+    assert [d[0] for d in drawn] == ["seeds.png"] and "(seeds.png)" in text    # one part: one figure
+    figures = study_report.seed_figures(table, {r["run"]: [{"epoch": 1}] for r in table})
+    assert list(figures) == ["seeds.png", "seeds-lenet5-mnist.png", "seeds-vgg16-cifar10.png"]
+    assert [name for name, _ in figures["seeds-vgg16-cifar10.png"]] == ["vgg", "vgg-bn"]

@@ -13,6 +13,7 @@ options and status, written by ``zoo.study``). Without ``study.json`` every sub-
     curves.png         objective, top-1 and top-5 error per epoch: one colour per run, train dashed, test solid
     error_vs_time.png  final test top-1 error and training wall time per run, as bars
     seeds.png          with seeds: each configuration's mean curves over its seeds, a band lowest to highest
+    seeds-M-D.png      the same for model M on data set D alone, when the study spans several of them
 
 Every number comes from the run's ``metrics.csv`` (the last row is "final", the smallest test top-1 error
 "best"), except the parameters and multiply-adds, which the layer table of ``zoo.summary``
@@ -203,6 +204,21 @@ def seed_groups(table, histories):
     return list(groups.items()) if any(len(h) > 1 for h in groups.values()) else []
 
 
+def seed_figures(table, histories):
+    """{file name: seed groups}: seeds.png with every configuration and, when the study spans several models
+    or data sets, one ``seeds-<model>-<dataset>.png`` per part, so that each ablation is drawn against its
+    own baseline on its own scale."""
+    groups = seed_groups(table, histories)
+    if not groups:
+        return {}
+    part_of = {configuration(r["run"], r.get("seed")): f"{r.get('model')}-{r.get('dataset')}" for r in table}
+    parts = list(dict.fromkeys(part_of[name] for name, _ in groups))
+    figures = {SEEDS_PNG: groups}
+    if len(parts) > 1:
+        figures.update({f"seeds-{p}.png": [g for g in groups if part_of[g[0]] == p] for p in parts})
+    return figures
+
+
 def write_report(out):
     """(Re)write report.md, results.csv and the two figures of the study in ``out``; returns report.md's path."""
     out = Path(out)
@@ -220,9 +236,10 @@ def write_report(out):
     write_csv(out / CONFIGURATIONS_CSV, STATS_COLUMNS, stats)
     plot_study_curves(out / STUDY_CURVES_PNG, curves, f"study {name}")
     plot_error_vs_time(out / ERROR_TIME_PNG, [r for r in table if r["final_top1_err"] is not None], f"study {name}")
-    seeded = seed_groups(table, dict(curves))
-    if seeded:
-        plot_seed_curves(out / SEEDS_PNG, seeded, f"study {name}")
+    seeded = seed_figures(table, dict(curves))
+    for figure, groups in seeded.items():
+        part = figure[len("seeds-"):-len(".png")] if figure != SEEDS_PNG else ""
+        plot_seed_curves(out / figure, groups, f"study {name}" + (f", {part}" if part else ""))
     failed = [r for r in table if r["status"].startswith("failed")]
     text = [f"# Study: {name}", ""]
     if record.get("description"):
@@ -238,8 +255,8 @@ def write_report(out):
         text += ["Failed runs:", ""] + [f"- `{r['run']}`: {r['status'][len('failed: '):]}" for r in failed] + [""]
     text += [f"![objective, top-1 and top-5 error per epoch]({STUDY_CURVES_PNG})", "",
              f"![final error and training time]({ERROR_TIME_PNG})", "",
-             *([f"![mean over seeds per configuration, band: lowest to highest seed]({SEEDS_PNG})", ""] if seeded
-               else []),
+             *[line for figure in seeded for line in
+               (f"![mean over seeds per configuration, band: lowest to highest seed]({figure})", "")],
              "Rebuild with `python -m zoo.study --report DIR` (DIR: this folder).", ""]
     atomic_write_text(out / REPORT_MD, "\n".join(text))
     return out / REPORT_MD

@@ -11,7 +11,9 @@ Two kinds of noise move a final test error:
   Wilson score interval on n = the test-set size (the images counted in the run's confusion_matrix.csv),
   computed at the configuration's mean error. It says how far another draw of n test images could move it.
 
-A configuration is **distinguishable from the best** (the lowest mean error) when both noises are smaller
+Configurations are compared only with those of the same model on the same data set (a study's *part*: an
+ablation against its own baseline, never VGG-16 on CIFAR-10 against LeNet-5 on MNIST).
+A configuration is **distinguishable from the best** (its part's lowest mean error) when both noises are smaller
 than the gap: its Wilson interval does not overlap the best's AND the gap exceeds twice the larger of the two
 seed standard deviations (with one seed per configuration only the first test applies, and the report says
 so). Non-overlapping 95 % intervals is a conservative test: "no" means "not shown", not "equal".
@@ -46,9 +48,15 @@ def configuration(run, seed):
     return run
 
 
+def part(row):
+    """The part of a study a run belongs to: its model and data set (None for both in a bare table)."""
+    return row.get("model"), row.get("dataset")
+
+
 def configuration_stats(table):
     """One dict per configuration with a final result, in table order: configuration, seeds, runs,
-    mean_top1_err, std_top1_err, test_images, wilson_lo, wilson_hi, and ``vs_best`` (see the docstring)."""
+    mean_top1_err, std_top1_err, test_images, wilson_lo, wilson_hi, and ``vs_best``: compared with the best
+    of its own part (see the docstring)."""
     groups = {}
     for row in table:     # finished runs only: an incomplete run's last epoch is not its final error
         if row.get("final_top1_err") is not None and str(row.get("status", "done")).startswith("done"):
@@ -60,9 +68,9 @@ def configuration_stats(table):
         lo, hi = wilson(mean, n)
         stats.append({"configuration": name, "seeds": " ".join(str(r.get("seed")) for r in rows), "runs": len(rows),
                       "mean_top1_err": mean, "std_top1_err": std, "test_images": n, "wilson_lo": lo,
-                      "wilson_hi": hi})
-    best = min(stats, key=lambda s: s["mean_top1_err"]) if stats else None
+                      "wilson_hi": hi, "part": part(rows[0])})
     for s in stats:
+        best = min((b for b in stats if b["part"] == s["part"]), key=lambda b: b["mean_top1_err"])
         s["vs_best"] = "best" if s is best else ("yes" if distinguishable(s, best) else "no")
     return stats
 
@@ -90,7 +98,7 @@ def uncertainty_section(stats, pairs_up_to=12):
              "seeds (runs `<name>-s<seed>`), and the 95 % Wilson score interval of a binomial proportion on the "
              "test-set size (test-set sampling noise, at the mean). *Distinguishable from the best*: the Wilson "
              "intervals do not overlap and the gap exceeds twice the larger seed standard deviation "
-             "(zoo/studies/stats.py)."
+             "(zoo/studies/stats.py). Each configuration is compared only with those of the same model and data set."
              + (" Every configuration has one seed here, so only the test-set noise is judged." if one_seed else ""),
              "",
              "| configuration | seeds | final top-1 err (%) | 95 % Wilson interval (%) | test images "
@@ -102,6 +110,6 @@ def uncertainty_section(stats, pairs_up_to=12):
     if 1 < len(stats) <= pairs_up_to:
         ordered = sorted(stats, key=lambda s: s["mean_top1_err"])
         pairs = [f"{a['configuration']} < {b['configuration']}" for i, a in enumerate(ordered)
-                 for b in ordered[i + 1:] if distinguishable(a, b)]
+                 for b in ordered[i + 1:] if a["part"] == b["part"] and distinguishable(a, b)]
         lines += ["", "Differences that exceed both noises: " + ("; ".join(pairs) if pairs else "none") + "."]
     return lines
