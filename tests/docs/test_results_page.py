@@ -349,8 +349,6 @@ def test_readme_results_lines(tmp_path):
 
 # ----------------------------------------------------------------------------- the real pages
 
-@pytest.mark.xfail(strict=False, reason="docs/results.md is converted to the Source: convention by the coordinator in "
-                                       "this round")
 def test_results_page_reads_back_from_its_sources():
     """Every table of docs/results.md names its source file and every number in it is read back from it."""
     problems = check_page(ROOT / "docs" / "results.md")
