@@ -18,6 +18,8 @@ from minitorch_cnn.files import atomic_write_text
 
 from .harness import blas_line, machine_label
 
+RESULT_FILES = ("kernels.json", "models.json")
+
 BEGIN, END = "<!-- benchmark tables: begin -->", "<!-- benchmark tables: end -->"
 TABLES_FILE = "docs/performance.md"     # where the markers are
 
@@ -81,18 +83,35 @@ def _provenance(name, res):
             f"PyTorch {m.get('torch', 'absent')}.")
 
 
+def machine_folders(root):
+    """``root`` and each of its sub-folders that holds results (one per other machine, e.g. ``avx512/``)."""
+    root = Path(root)
+    subs = sorted(d for d in root.iterdir() if d.is_dir() and any((d / n).exists() for n in RESULT_FILES))
+    return [root, *subs]
+
+
 def tables(results_dirs):
-    """The markdown of one results folder, or of several (a list; one machine each): one table per kind."""
-    dirs = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs)
+    """The markdown of one results folder with its machine sub-folders, or of a list of folders (one machine
+    each): one table per kind, each row's machine named."""
+    if isinstance(results_dirs, (str, Path)):
+        root, dirs = Path(results_dirs), machine_folders(results_dirs)
+    else:
+        root, dirs = None, [Path(d) for d in results_dirs]
     parts = []
     for name, build in (("kernels.json", kernel_table), ("models.json", model_table)):
-        paths = [Path(d) / name for d in dirs if (Path(d) / name).exists()]
+        paths = [d / name for d in dirs if (d / name).exists()]
         if paths:
             results = [json.loads(p.read_text()) for p in paths]
-            parts += [_provenance(f"{p.parent.name}/{name}" if len(paths) > 1 else name, res)
-                      for p, res in zip(paths, results)]
+            parts += [_provenance(_label(p, root) if len(paths) > 1 else name, res) for p, res in zip(paths, results)]
             parts += ["", build(results), ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _label(path, root):
+    """A results file named relative to the root folder given (``avx512/models.json``), else by its folder."""
+    if root is not None and path.is_relative_to(root):
+        return str(path.relative_to(root))
+    return f"{path.parent.name}/{path.name}"
 
 
 def write(path, text):
@@ -109,12 +128,12 @@ def write(path, text):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", action="append", help="a results folder (default benchmarks/results); "
-                        "repeat it for results measured on other machines")
+    parser.add_argument("--results", action="append", help="a results folder (default benchmarks/results "
+                        "and its machine sub-folders); repeat it for results measured on other machines")
     parser.add_argument("--write", metavar="FILE", nargs="?", const=TABLES_FILE,
                         help=f"replace the tables between the markers in FILE (default {TABLES_FILE})")
     args = parser.parse_args(argv)
-    text = tables(args.results or ["benchmarks/results"])
+    text = tables(args.results or "benchmarks/results")
     print(text)
     if args.write:
         write(args.write, text)
