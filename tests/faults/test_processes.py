@@ -79,3 +79,23 @@ def test_two_runs_into_one_folder_never_mix(data_dir, tmp_path):
     winner_seed = 1 if first.returncode == 0 else 2
     meta = load_checkpoint(out)[0]
     assert meta["config"]["seed"] == json.loads((out / "config.json").read_text())["seed"] == winner_seed
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombie detection reads Linux's /proc")
+def test_a_lock_whose_owner_is_a_zombie_is_stale(tmp_path):
+    """A run killed with its Dask worker is a zombie until reaped: it answers signal 0 but writes nothing, so
+    its lock must not keep the retried run out (the race test_cluster's killed-worker test caught)."""
+    from zoo.run.lock import LOCK_NAME, RunLock, holder, process_exists
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:                 # exited, and not reaped: we never wait() for it
+        if Path(f"/proc/{child.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the child never became a zombie")
+    (tmp_path / LOCK_NAME).write_text(f"{child.pid}\n")
+    assert os.kill(child.pid, 0) is None and not process_exists(child.pid) and holder(tmp_path) is None
+    with RunLock(tmp_path):
+        assert (tmp_path / LOCK_NAME).read_text().strip() == str(os.getpid()) and holder(tmp_path) == os.getpid()
+    child.wait()

@@ -26,7 +26,8 @@ TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]+$")
 
 
 def process_exists(pid):
-    """True if a process ``pid`` exists (signal 0 checks without sending anything)."""
+    """True if a process ``pid`` runs (signal 0 checks without sending anything). A zombie — exited, not yet
+    reaped by its parent — answers signal 0 too, but writes nothing: it does not count (Linux's /proc)."""
     if pid <= 0:
         return False
     try:
@@ -35,7 +36,22 @@ def process_exists(pid):
         return False
     except PermissionError:      # exists, owned by someone else
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid):
+    """True if ``pid`` has exited and waits to be reaped (state Z in /proc/PID/stat; False where unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"      # the name in (...) may hold spaces
+    except (OSError, IndexError):
+        return False
+
+
+def holder(folder):
+    """The process id holding ``folder``'s lock, or None when no running process does."""
+    pid = _owner(Path(folder) / LOCK_NAME)
+    return pid if pid is not None and process_exists(pid) else None
 
 
 def _owner(path):

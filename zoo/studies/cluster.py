@@ -43,6 +43,7 @@ from pathlib import Path
 
 from zoo.cli import BAD_INPUT
 from zoo.run import UsageError
+from zoo.run.lock import holder
 
 from .runner import run_state
 
@@ -50,6 +51,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 RETRIES = 2              # a zoo.train process killed on a live worker is tried again this many times
 POLL_S = 0.5             # how often a task looks at the stop event while its zoo.train runs
 STOP_WAIT_S = 120        # after Ctrl-C, how long the coordinator waits for the running runs to save
+LOCK_WAIT_S = 30         # how long a task waits for the run's previous zoo.train (killed with its worker) to go
 WORKER_WAIT_S = 60       # how long --scheduler waits for a first worker
 CONNECT_S = 10           # and for the scheduler to answer
 PROBE = ".zoo-probe-"
@@ -321,6 +323,7 @@ def train_on_worker(run, folder, data_dir, threads, stop_name):
         return {"status": "failed", "message": str(err)}
     if state == "done":
         return {"status": "skipped", "message": ""}
+    wait_for_the_lock(folder, LOCK_WAIT_S)
     threads = threads or worker_cores()
     env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
     command = [sys.executable, "-m", "zoo.train"] + train_argv(run, folder, data_dir, state == "resume")
@@ -339,6 +342,15 @@ def train_on_worker(run, folder, data_dir, threads, stop_name):
     if code < 0 or code in (130, 143):   # a signal the study did not send: Dask tries again (retries)
         raise RunStopped(f"python -m zoo.train ended by a signal ({code}); see {log}")
     return {**result, "status": "failed", "message": last_words(log)}
+
+
+def wait_for_the_lock(folder, timeout):
+    """A task retried after its worker died can start before the killed worker's zoo.train is gone (the kernel
+    kills it as the worker dies, a moment later): wait up to ``timeout`` s for the run folder's lock to be
+    released. A lock still held after that is a real second run, and zoo.train refuses it with its message."""
+    deadline = time.monotonic() + timeout
+    while holder(folder) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def wait_or_stop(process, stop):
