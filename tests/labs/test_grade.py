@@ -2,6 +2,7 @@
 docs/labs, fail every exercise of every student copy, and fail a bank of planted bugs, one per graded
 exercise, each a one-line change to the solution; it says where, and writes JUnit and JSON."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -105,3 +106,26 @@ def test_command_line_writes_junit_and_json(tmp_path, capsys):
     data = json.loads(report.read_text())
     assert data["passed"] == 0 and data["total"] == 2 and data["exercises"][0]["function"] == "grouped_conv"
     assert grade.main([str(lab_file("05")), "--examples", "3"]) == 0
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
+def test_exercise_numbers_match_the_student_copy(lab):
+    """The grader numbers each graded exercise as the student copy's NotImplementedError does."""
+    copy = student.student_copy(lab.read_text(), int(lab.name[:2]))
+    marked = {}
+    for number, dotted in re.findall(r'NotImplementedError\("exercise ([\d.]+) \(([\w.]+)\)"\)', copy):
+        marked.setdefault(dotted.split(".")[0], f"exercise {number} ({dotted.split('.')[0]})")
+    labels = grade.exercise_labels(lab)
+    graded = [name for name in grade.GRADERS if name in marked]
+    assert graded and {name: labels.get(name) for name in graded} == {name: marked[name] for name in graded}
+
+
+def test_a_finished_copy_keeps_its_exercise_numbers(tmp_path):
+    """A student who has written every exercise has no markers left: the report still says 'exercise 2.1'."""
+    lab = lab_file("02")
+    finished = re.sub(r"^\s*# (BEGIN|END) SOLUTION\n", "", lab.read_text(), flags=re.M)
+    (tmp_path / lab.name).write_text(finished)
+    shutil.copyfile(LABS_DIR / "labcheck.py", tmp_path / "labcheck.py")
+    results = grade.grade(tmp_path / lab.name, 3)
+    assert {r["function"]: r["exercise"] for r in results}["conv_naive"] == "exercise 2.1 (conv_naive)"
+    assert all(r["passed"] and re.match(r"exercise 2\.\d \(", r["exercise"]) for r in results), results
