@@ -232,9 +232,11 @@ def test_an_idx_bomb_is_refused_before_it_is_decompressed(tmp_path):
     assert peak_mib(lambda: pytest.raises(DataError, read_idx, lying, 3)) < 16
 
 
-def test_idx_sizes_that_overflow_are_one_clear_error(tmp_path):
+@pytest.mark.parametrize("shape", [(2 ** 32 - 1,) * 3,
+                                   (2 ** 22, 2 ** 21, 2 ** 21)])    # 2**64 bytes: 0 in int64, as the file holds
+def test_idx_sizes_that_overflow_are_one_clear_error(tmp_path, shape):
     path = tmp_path / "x-idx3-ubyte"
-    path.write_bytes((0x0803).to_bytes(4, "big") + b"\xff\xff\xff\xff" * 3)
+    path.write_bytes((0x0803).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in shape))
     with pytest.raises(DataError, match="declares"):
         read_idx(path, 3)
 

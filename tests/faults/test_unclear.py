@@ -76,6 +76,28 @@ def test_a_typo_in_data_dir_is_one_line_and_creates_nothing(data_dir, tmp_path, 
     assert "not a folder" in error_lines(capsys)[-1]
 
 
+def test_missing_cifar10_names_every_folder_looked_in_and_every_url_tried(tmp_path, capsys):
+    """Offline, with no data anywhere: the message lists the folders searched and, when a download was tried,
+    each URL with its failure (never an empty 'Looked in' or 'tried:' list)."""
+    from minitorch_cnn.data import load_dataset
+    from zoo import train as train_cli
+    empty, cache = tmp_path / "empty", tmp_path / "xdg-cache" / "minitorch_cnn"       # the conftest's cache
+    empty.mkdir()
+    assert cli(train_cli, ["lenet5", "cifar10", "--data-dir", empty, "--out", tmp_path / "run", "--no-download"]) == 1
+    err = capsys.readouterr().err
+    looked = err.split("Looked in (none of these folders holds all of them):\n")[1].split("\ndownload=False")[0]
+    assert looked.splitlines() == [f"  {root / sub}" for root in (empty, cache)
+                                   for sub in ("cifar10/cifar-10-batches-bin", "cifar10/cifar-10-batches-py",
+                                               "cifar10", "cifar-10-batches-bin", "cifar-10-batches-py", ".")]
+    nowhere = (tmp_path / "nowhere").as_uri()
+    with pytest.raises(DataError) as caught:
+        load_dataset("cifar10", "train", data_dir=empty, mirrors=[nowhere])
+    message = str(caught.value)
+    assert f"  {empty / 'cifar10'}\n" in message and f"  {cache}\n" in message
+    for archive in ("cifar-10-binary.tar.gz", "cifar-10-python.tar.gz"):
+        assert f"could not download {archive} into {empty / 'cifar10'}; tried:\n  {nowhere}/{archive}: " in message
+
+
 def test_an_empty_split_is_refused(data_dir, tmp_path, capsys, monkeypatch):
     from minitorch_cnn.data import datasets
     original = datasets.Dataset.limit
