@@ -69,8 +69,9 @@ def _facts_rows(s, f, timing):
         memory += (f"; scratch forward {_kb(f['scratch_bytes'][0])}, backward {_kb(f['scratch_bytes'][1])} "
                    f"({f['algorithm']})")
     rows.append(("memory", memory))
+    runs = "one run after a warm-up" if timing["repeat"] == 1 else f"medians of {timing['repeat']} runs"
     rows.append(("time", f"forward {timing['forward_ms']:.3f} ms, backward {timing['backward_ms']:.3f} ms "
-                         f"(medians of {timing['repeat']} runs; the recorded pass took {s.forward_ms:.3f} ms)"))
+                         f"({runs}; the recorded pass took {s.forward_ms:.3f} ms)"))
     if s.grad_output is not None:
         rows.append(("gradient", _stats_line(s.grad_output)))
     return "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in rows)

@@ -59,6 +59,12 @@ def test_page_shows_why_it_predicted(lenet_page):
         assert f'alt="{name}"' in page
 
 
+def test_one_timing_run_is_not_called_a_median():
+    st = Stepper(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), np.zeros((1, 1, 8, 8), np.float32))
+    page = st.to_html(repeat=1, attribution=False)
+    assert page.count("(one run after a warm-up;") == len(st) and "medians of" not in page
+
+
 def test_size_formula_and_receptive_field_follow_the_layers():
     model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.MaxPool2d(2),
                           nn.Conv2d(4, 4, 3, padding=2, dilation=2))
@@ -130,14 +136,14 @@ def test_chromium_screenshot_is_not_blank(lenet_page, tmp_path):
 
 @pytest.mark.parametrize("name", list(zoo.MODELS))
 def test_every_zoo_model_renders_in_chromium(name, tmp_path):
-    """All seven models' pages (one timing run per step, no attribution maps: a few seconds each) load in
-    Chromium, list every step and open each one on a click."""
+    """All seven models' pages (times the medians of 3 runs per step, as zoo.step --html gives; no attribution
+    maps: seconds each) load in Chromium, list every step and open each one on a click."""
     exe = chromium()
     manual_seed(0)
     x, _ = sample_image("photo")
     st = Stepper(zoo.get_model(name, in_channels=3, num_classes=10).eval(), x)
     path = tmp_path / f"{name}.html"
-    st.to_html(path, repeat=1, attribution=False)
+    assert st.to_html(path, repeat=3, attribution=False).count("medians of 3 runs") == len(st)
     dom = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
                           f"{path.as_uri()}#selftest"], capture_output=True, text=True, timeout=120).stdout
     assert len(re.findall(r'<li class="step', dom)) == len(st)
