@@ -369,10 +369,13 @@ def wait_or_stop(process, stop):
 
 
 def last_words(log):
-    """The message of a failed zoo.train: its last ``error: ...`` line (else its last line) in ``log``."""
+    """The message of a failed zoo.train in ``log``: from its last ``error: ...`` line to the end (a message
+    may go on over several lines: the folders looked in, the URLs tried), else the log's last line."""
     with open(log, "rb") as f:
         f.seek(max(0, f.seek(0, os.SEEK_END) - 4000))
-        lines = [line.strip() for line in f.read().decode(errors="replace").replace("\r", "\n").splitlines()]
-    lines = [line for line in lines if line]
-    errors = [line for line in lines if line.startswith("error: ")]
-    return errors[-1][len("error: "):] if errors else (lines[-1] if lines else "no output")
+        lines = [line.rstrip() for line in f.read().decode(errors="replace").replace("\r", "\n").splitlines()]
+    lines = [line for line in lines if line.strip()]
+    starts = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    if not starts:
+        return lines[-1].strip() if lines else "no output"
+    return "\n".join([lines[starts[-1]][len("error: "):], *lines[starts[-1] + 1:]])

@@ -152,7 +152,17 @@ def _cell(column, value):
         return f"{value:.0f}"
     if column in ("params", "macs"):
         return f"{value:,}"
-    return str(value).replace("|", "\\|")
+    lines = str(value).splitlines() or [""]        # a multi-line message: its first line here, all of it
+    more = " (more under *Failed runs*)" if len(lines) > 1 else ""     # under "Failed runs" below the table
+    return (lines[0] + more).replace("|", "\\|")
+
+
+def _failure(row):
+    """A failed run's message as a list item: one line inline, several (folders looked in...) as a code block."""
+    message = row["status"][len("failed: "):].splitlines() or [""]
+    if len(message) == 1:
+        return [f"- `{row['run']}`: {message[0]}"]
+    return [f"- `{row['run']}`:", "", "  ```", *(f"  {line}" for line in message), "  ```"]
 
 
 def markdown_table(rows):
@@ -252,7 +262,7 @@ def write_report(out):
              "its final error is over the whole test set.", "",
              markdown_table(table), "", *uncertainty_section(stats), "", *provenance_section(table), ""]
     if failed:
-        text += ["Failed runs:", ""] + [f"- `{r['run']}`: {r['status'][len('failed: '):]}" for r in failed] + [""]
+        text += ["Failed runs:", ""] + [line for r in failed for line in _failure(r)] + [""]
     text += [f"![objective, top-1 and top-5 error per epoch]({STUDY_CURVES_PNG})", "",
              f"![final error and training time]({ERROR_TIME_PNG})", "",
              *[line for figure in seeded for line in
