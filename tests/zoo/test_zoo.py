@@ -1,5 +1,6 @@
 """The model zoo: parameter counts, parity with the PyTorch twins (tests/support/torch_twins.py), SGD
-trajectories, the summary table, get_model, the registry (zoo/models/registry.py) and GoogLeNet's loss helper.
+trajectories, get_model, the registry (zoo/models/registry.py) and GoogLeNet's loss helper (the summary
+table: test_summary.py).
 
 Parity is checked in two precisions, for a reason worth knowing:
 
@@ -14,8 +15,6 @@ Parity is checked in two precisions, for a reason worth knowing:
   on MobileNet/GoogLeNet, and its five-step float32 SGD losses from its float64 ones by up to 11%.
 """
 import copy
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -26,9 +25,7 @@ from support.torch_twins import TWINS
 import minitorch_cnn as mt
 import zoo
 from minitorch_cnn import functional as F
-from minitorch_cnn.kernels import cpu as cpu_kernels
 from zoo.models import RECIPE_KEYS, REGISTRY
-from zoo.summary import layer_table
 
 NAMES = list(zoo.MODELS)   # every model of the registry, in the course's order
 
@@ -47,6 +44,20 @@ def trainable(model):
     return sum(p.size if isinstance(p, mt.Tensor) else p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def twin_class(name):
+    """The PyTorch twin of ``name``; a registered model without one fails saying what to add."""
+    if name not in TWINS:
+        pytest.fail(f"{name}: tests/support/torch_twins.py defines no class {REGISTRY[name].twin!r} (the entry's twin)")
+    return TWINS[name]
+
+
+def count_of(name):
+    """The trainable parameter count of ``name``; a registered model without one fails saying where it goes."""
+    if name not in COUNTS:
+        pytest.fail(f"{name}: no parameter count in tests/zoo/test_zoo.py COUNTS")
+    return COUNTS[name]
+
+
 def first_conv(twin):
     """(out channels, kernel size) of the twin's first conv: the only layer that sees in_channels."""
     conv = next(m for m in twin.modules() if isinstance(m, torch.nn.Conv2d))
@@ -58,7 +69,7 @@ def first_conv(twin):
 def make_pair(name, seed=0, in_channels=3, **kwargs):
     """A torch twin with non-trivial BatchNorm state, and the zoo model loaded from its state dict."""
     torch.manual_seed(seed)
-    twin = TWINS[name](in_channels, 10, **kwargs)
+    twin = twin_class(name)(in_channels, 10, **kwargs)
     g = torch.Generator().manual_seed(seed)
     bns = [m for m in twin.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     with torch.no_grad():
@@ -116,13 +127,13 @@ def train_step(twin, ours, x, y):
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_counts(name):
     model = zoo.get_model(name)
-    assert trainable(model) == COUNTS[name]
+    assert trainable(model) == count_of(name)
     # One input channel: only the first conv changes, losing 2 of its 3 input planes of weights.
-    out_channels, k = first_conv(TWINS[name](3, 10))
+    out_channels, k = first_conv(twin_class(name)(3, 10))
     one = zoo.get_model(name, in_channels=1)
-    assert trainable(one) == COUNTS[name] - 2 * out_channels * k * k
-    assert trainable(one) == trainable(TWINS[name](1, 10))
-    assert trainable(model) == trainable(TWINS[name](3, 10))
+    assert trainable(one) == count_of(name) - 2 * out_channels * k * k
+    assert trainable(one) == trainable(twin_class(name)(1, 10))
+    assert trainable(model) == trainable(twin_class(name)(3, 10))
 
 
 def test_lenet5_one_channel_count_is_the_issues_number():
@@ -141,7 +152,7 @@ def test_googlenet_auxiliary_heads_count():
 
 def test_state_dict_keys_match_the_twins():
     for name in NAMES:
-        ours, twin = zoo.get_model(name), TWINS[name]()
+        ours, twin = zoo.get_model(name), twin_class(name)()
         assert list(ours.state_dict()) == list(twin.state_dict()), name
 
 
@@ -299,8 +310,8 @@ def test_registry_is_complete(name):
     """What the zoo's tools read of a model: a twin, a parameter count, a full recipe, a loss, a builder."""
     entry = zoo.MODELS[name]
     assert entry is REGISTRY[name] and entry.name == name and entry.description
-    assert name in TWINS, f"{name}: tests/support/torch_twins.py defines no class {entry.twin!r} (the entry's twin)"
-    assert name in COUNTS, f"{name}: no parameter count in tests/zoo/test_zoo.py COUNTS"
+    twin_class(name)     # fails naming the twin class tests/support/torch_twins.py lacks
+    count_of(name)       # fails naming where the parameter count goes
     missing = [k for k in RECIPE_KEYS if k not in entry.recipe]
     assert not missing, f"{name}: the recipe in zoo/models/registry.py lacks {missing}"
     assert ("aux_weight" in entry.recipe) == (name == "googlenet")   # zoo.train's --aux-weight default
@@ -340,104 +351,3 @@ def test_googlenet_loss():
     loss.backward()
     assert a1.grad is not None and np.allclose(a1.grad, 0.3 * (np.exp(F.log_softmax(a1, 1).numpy())
                                                                 - np.eye(10)[y]) / 4, atol=1e-7)
-
-
-# ---- the summary table -------------------------------------------------------------------------------
-
-def test_summary_lenet5_line_by_line():
-    n, b4 = 64, 64 * 4       # batch size and bytes per float32 image-element for that batch
-    text = zoo.summary(zoo.get_model("lenet5", in_channels=1), (1, 32, 32), batch_size=n)
-    lines = text.splitlines()
-    rows = [[c for c in line.split("  ") if c.strip()] for line in lines[4:16]]
-    rows = [[c.strip() for c in r] for r in rows]
-    conv1_out, conv2_out = 6 * 28 * 28, 16 * 10 * 10
-    expected = [
-        # name (type), output shape, params, MACs per image, im2col bytes for the batch
-        ["features.conv1 (Conv2d)", "(None, 6, 28, 28)", 1 * 25 * 6 + 6, conv1_out * 1 * 25, 1 * 25 * 28 * 28 * b4],
-        ["features.relu1 (ReLU)", "(None, 6, 28, 28)", 0, 0, 0],
-        ["features.pool1 (AvgPool2d)", "(None, 6, 14, 14)", 0, 0, 0],
-        ["features.conv2 (Conv2d)", "(None, 16, 10, 10)", 6 * 25 * 16 + 16, conv2_out * 6 * 25, 6 * 25 * 10 * 10 * b4],
-        ["features.relu2 (ReLU)", "(None, 16, 10, 10)", 0, 0, 0],
-        ["features.pool2 (AvgPool2d)", "(None, 16, 5, 5)", 0, 0, 0],
-        ["flatten (Flatten)", "(None, 400)", 0, 0, 0],
-        ["classifier.fc1 (Linear)", "(None, 120)", 400 * 120 + 120, 400 * 120, 0],
-        ["classifier.relu3 (ReLU)", "(None, 120)", 0, 0, 0],
-        ["classifier.fc2 (Linear)", "(None, 84)", 120 * 84 + 84, 120 * 84, 0],
-        ["classifier.relu4 (ReLU)", "(None, 84)", 0, 0, 0],
-        ["classifier.fc3 (Linear)", "(None, 10)", 84 * 10 + 10, 84 * 10, 0],
-    ]
-    assert lines[0] == "Model: LeNet5, input (None, 1, 32, 32), float32"
-    assert lines[2].split() == ["Layer", "(type)", "Output", "shape", "Param", "#", "MACs", "im2col", "bytes",
-                                "(batch", "64)"]
-    assert rows == [[r[0], r[1]] + [f"{v:,}" for v in r[2:]] for r in expected]
-    params = sum(r[2] for r in expected)
-    # every output except Flatten's (a view of its input) is a new array
-    acts = conv1_out * 2 + 6 * 14 * 14 + conv2_out * 2 + 400 + 120 * 2 + 84 * 2 + 10
-    tail = lines[17:]
-    assert tail == [
-        f"Total params: {params:,}",                   # 61,706
-        f"Trainable params: {params:,}",
-        "Non-trainable params: 0",
-        f"Total MACs per image: {sum(r[3] for r in expected):,}",
-        f"Parameter memory: {params * 4:,} bytes ({params * 4 / 2 ** 20:.2f} MB)",
-        f"Activation memory (layer outputs, batch 64): {acts * b4:,} bytes ({acts * b4 / 2 ** 20:.2f} MB)",
-        f"im2col workspace (shared by all convs, batch 64): {max(r[4] for r in expected):,} bytes "
-        f"({max(r[4] for r in expected) / 2 ** 20:.2f} MB)",
-    ]
-    assert params == 61_706
-
-
-def test_summary_counts_running_statistics_as_non_trainable():
-    model = zoo.get_model("resnet18")
-    _, totals = layer_table(model, (3, 32, 32), batch_size=1)
-    running = sum(b.numel() for k, b in TWINS["resnet18"]().named_buffers() if "running" in k)
-    assert totals["trainable"] == COUNTS["resnet18"]
-    assert totals["non_trainable"] == running == 2 * 4800   # 2 x (sum of BatchNorm channels)
-    assert totals["total"] == COUNTS["resnet18"] + running
-    assert model.training   # the dummy pass in eval mode leaves the model as it found it
-
-
-def test_summary_im2col_column_is_what_the_convs_allocate(monkeypatch):
-    # Run a real training-mode forward and record the column matrix each conv's im2col kernel fills.
-    model = zoo.get_model("mobilenet_v1")    # 3x3, 1x1 and depthwise convs, strides 1 and 2
-    filled, allocated = [], []
-    im2col = cpu_kernels.im2col
-
-    def recording_im2col(*args, **kwargs):
-        cols = im2col(*args, **kwargs)
-        filled.append(cols.nbytes)
-        return cols
-
-    def grab(module, inputs, output):
-        if isinstance(module, mt.nn.Conv2d):
-            allocated.append(sum(filled))   # 0: only the im2col path builds a column matrix
-            filled.clear()
-
-    monkeypatch.setattr(cpu_kernels, "im2col", recording_im2col)
-    handles = [m.register_forward_hook(grab) for m in model.modules()]
-    model.train()(mt.Tensor(batch(n=2)[0]))
-    for h in handles:
-        h.remove()
-    rows, _ = layer_table(model, (3, 32, 32), batch_size=2)
-    assert [r["im2col_bytes"] for r in rows if r["type"] == "Conv2d"] == allocated
-    assert 0 in allocated and min(a for a in allocated if a) > 0
-
-
-def test_summary_lists_layers_that_eval_mode_skips():
-    text = zoo.summary(zoo.get_model("googlenet"), (3, 32, 32))
-    assert "aux1 (2,174,602 params), aux2 (2,176,650 params)" in text   # heads incl. their BN running stats
-    assert "Trainable params: 10,229,806" in text
-
-
-def test_summary_cli():
-    out = subprocess.run([sys.executable, "-m", "zoo.summary", "lenet5", "--in-channels", "1", "--batch-size", "8"],
-                         capture_output=True, text=True, check=True)
-    assert "Total params: 61,706" in out.stdout and "im2col bytes (batch 8)" in out.stdout
-    assert out.stderr == ""
-
-
-def test_summary_does_not_change_the_model():
-    model = zoo.get_model("vgg16")
-    before = copy.deepcopy(model.state_dict())
-    zoo.summary(model, (3, 32, 32))
-    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
