@@ -243,10 +243,3 @@ def shares_memory(a, b):
     if get_array_module(b) is not xp:
         return False
     return bool(xp.shares_memory(a, b))
-
-
-def uniform_on_device(seed, shape, dtype, like):
-    """Uniform [0, 1) samples drawn where ``like`` lives, from a generator seeded with ``seed``: on the
-    GPU no host array is made or copied (random.uniform draws the seed from the framework's generator)."""
-    with _cupy.cuda.Device(like.device.id):
-        return _cupy.random.default_rng(seed).random(shape, dtype=dtype)

@@ -330,7 +330,8 @@ WINOGRAD_MIN_CHANNELS = 16   # below this the 16 matrix multiplies are too thin 
 def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1), like=None):
     """Which algorithm runs a convolution: 'depthwise' (one filter set per channel), 'pointwise'
     (1x1, stride 1, no padding: a plain matrix multiply), 'winograd' (3x3, stride 1, dilation 1,
-    groups 1, padding <= 2, on a device whose kernels offer it) or 'im2col' (everything else).
+    groups 1, padding <= 2, at least WINOGRAD_MIN_CHANNELS input channels, on a device whose kernels
+    offer it) or 'im2col' (everything else).
     ``like``: an array on that device, a device (``.kernels``) or its name; None: the default device.
     The one place the choice is made; ``plan_conv`` asks it."""
     f, cg, kh, kw = weight_shape
