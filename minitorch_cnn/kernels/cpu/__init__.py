@@ -11,7 +11,7 @@ from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 
 # The convolution algorithms these kernels offer (functional.conv.conv_path picks among them), and
 # the kernels only the CPU has: every other name here has a GPU twin of the same signature in kernels/cuda
-# (tests/kernels/test_kernels.py holds them to it).
+# (tests/kernels/test_tiers.py holds them to it).
 conv_algorithms = ("im2col", "winograd")
 CPU_ONLY = ("winograd_conv", "winograd_weight_grad", "winograd_weights")
 # From how many output pixels per image a convolution's forward runs one product per image straight into
