@@ -1,10 +1,28 @@
 """The stepper's pictures. matplotlib is imported here only, when a figure is asked for."""
+import functools
+import io
+
 import numpy as np
 
 
 def _figure(**kw):
-    from matplotlib.figure import Figure  # a Figure without pyplot: no window, no global state
-    return Figure(**kw)
+    """A Figure without pyplot (no window, no global state) that a notebook still shows."""
+    return _figure_class()(**kw)
+
+
+@functools.cache
+def _figure_class():
+    """Jupyter shows an object through its ``_repr_png_``; a Figure that pyplot does not manage has none, and
+    printed as ``<Figure size 420x330 with 6 Axes>``. (A class made on first use: matplotlib loads only then.)"""
+    from matplotlib.figure import Figure
+
+    class ShownFigure(Figure):
+        def _repr_png_(self):
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=80)
+            return buffer.getvalue()
+
+    return ShownFigure
 
 
 def _grid(n):

@@ -144,6 +144,8 @@ def test_table_time_and_figures():
     t = st["conv1"].time(repeat=2)
     assert t["forward_ms"] > 0 and t["backward_ms"] > 0
     assert st["conv1"].show() is not None and st["conv1"].filters() is not None
+    for figure in (st["conv1"].show(), st["conv1"].filters()):       # what a notebook displays: a PNG
+        assert figure._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="act.*ReLU6"):
         st["act"].filters()
     with pytest.raises(KeyError, match="did you mean"):
