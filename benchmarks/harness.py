@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minitorch_cnn._openblas import THREAD_TIMEOUT
 from minitorch_cnn.files import atomic_write, atomic_write_text
 
 # Variables some workplaces set to pin OpenBLAS to an older kernel (e.g. Haswell's AVX2 on AVX-512 cores):
@@ -50,6 +51,9 @@ def _own_seconds():
 def clean_blas_env():
     """This process's environment without the BLAS overrides, for a benchmark's child process."""
     env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
+    # what `import minitorch_cnn` before NumPy sets for a user (minitorch_cnn/_openblas.py); this module
+    # imported NumPy first, and the children do too
+    env.setdefault("OPENBLAS_THREAD_TIMEOUT", THREAD_TIMEOUT)
     dropped = [f"{k}={os.environ[k]}" for k in BLAS_OVERRIDES if k in os.environ]
     env[_CHILD_MARK] = os.environ.get(_CHILD_MARK) or ",".join(dropped) or "none set"
     return env
