@@ -33,7 +33,7 @@ from zoo.run.report import CONFUSION_CSV, read_confusion_csv
 
 from .plots import plot_error_vs_time, plot_seed_curves, plot_study_curves
 from .provenance import provenance_section, records, run_provenance
-from .stats import configuration, configuration_stats, uncertainty_section
+from .stats import configuration, configuration_stats, part, uncertainty_section
 
 STUDY_JSON, REPORT_MD, RESULTS_CSV = "study.json", "report.md", "results.csv"
 CONFIGURATIONS_CSV = "configurations.csv"     # one row per configuration: its seeds together (stats.py)
@@ -221,7 +221,7 @@ def seed_figures(table, histories):
     groups = seed_groups(table, histories)
     if not groups:
         return {}
-    part_of = {configuration(r["run"], r.get("seed")): f"{r.get('model')}-{r.get('dataset')}" for r in table}
+    part_of = {configuration(r["run"], r.get("seed")): "-".join(map(str, part(r))) for r in table}   # stats.part
     parts = list(dict.fromkeys(part_of[name] for name, _ in groups))
     figures = {SEEDS_PNG: groups}
     if len(parts) > 1:

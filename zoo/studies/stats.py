@@ -69,9 +69,13 @@ def configuration_stats(table):
         stats.append({"configuration": name, "seeds": " ".join(str(r.get("seed")) for r in rows), "runs": len(rows),
                       "mean_top1_err": mean, "std_top1_err": std, "test_images": n, "wilson_lo": lo,
                       "wilson_hi": hi, "part": part(rows[0])})
+    best = {}                     # part -> its configuration with the lowest mean error
     for s in stats:
-        best = min((b for b in stats if b["part"] == s["part"]), key=lambda b: b["mean_top1_err"])
-        s["vs_best"] = "best" if s is best else ("yes" if distinguishable(s, best) else "no")
+        if s["part"] not in best or s["mean_top1_err"] < best[s["part"]]["mean_top1_err"]:
+            best[s["part"]] = s
+    for s in stats:
+        b = best[s["part"]]
+        s["vs_best"] = "best" if s is b else ("yes" if distinguishable(s, b) else "no")
     return stats
 
 
