@@ -132,7 +132,8 @@ class WinogradConv2d(Function):
     Winograd F(2x2, 3x3) (the math is in kernels/reference.py): y = A^T [U * V] A per 2x2 output
     tile, with U = G w G^T and V = B^T d B, summed over input channels as 16 matrix multiplies.
     dx is itself such a convolution: of gy, padded by 2 - p, with every filter flipped and the
-    input and output channels swapped. dW is im2col's matrix multiply, a few images at a time.
+    input and output channels swapped. dW runs the transforms backwards: dM = A dY A^T per output
+    tile, dU[k] = dM[k] @ V[k]^T summed over the tiles, dW = G^T dU G (16 products, not im2col's 36).
     """
     algorithm = "winograd"   # the ConvPlan algorithm this Function runs
     def __init__(self, padding, out_hw):

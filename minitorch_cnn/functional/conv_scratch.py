@@ -44,8 +44,7 @@ def scratch_of(plan, phase):
         return ()
     if phase == "forward":
         return _per_kind((Scratch("U = G g G^T", (16, f, c), size),) + _winograd_tiles(n, c, f, plan.out_hw, size, ""))
-    ho, wo = plan.out_hw
-    return _per_kind(_winograd_weight_grad_scratch(n, c, f, ho * wo, size)
+    return _per_kind(_winograd_weight_grad_scratch(n, c, f, plan.out_hw, size)
                      + (Scratch("dx: U of the flipped filters", (16, c, f), size),)
                      + _winograd_tiles(n, f, c, (h, w), size, "dx: "))
 
@@ -78,16 +77,11 @@ def _winograd_tiles(n, c, f, out_hw, size, label):
                  for rows_here in chunks for name, k in (("V = B^T d B", c), ("M = U V", f)))
 
 
-def _winograd_weight_grad_scratch(n, c, f, hw, size):
-    """dW's columns of a few images per worker: kernels/cpu/winograd.winograd_weight_grad's chunking (each
-    chunk's product dY @ cols^T, (F, 9C) like the thread's sum, lives only until it is added: not counted)."""
-    from ..kernels.cpu import winograd
-    workers = winograd._threads.workers if n * f * hw * c * 9 >= winograd.PARALLEL_FROM else 1
-    per_chunk = max(1, min(-(-n // workers), 2048 // hw))
-    out = []
-    for images in _worker_chunks(n, per_chunk, workers):
-        out.append(Scratch("dW: im2col columns of a chunk of images", (9 * c, images * hw), size, "workspace"))
-        if images > 1:   # one image's dY is (F, Ho*Wo) already; more are copied channel-first
-            out.append(Scratch("dW: the chunk's dY as (F, images*Ho*Wo)", (f, images * hw), size))
-        out.append(Scratch("dW: this thread's sum", (f, 9 * c), size))
-    return tuple(out)
+def _winograd_weight_grad_scratch(n, c, f, out_hw, size):
+    """dW's V (16, C, tiles) and dM (16, F, tiles) per worker, in winograd_conv's chunks (its own workspace
+    names), and each thread's sum dU with the product it adds in: kernels/cpu/winograd.winograd_weight_grad."""
+    tiles = tuple(Scratch("dW: " + s.what.replace("M = U V", "dM = A dY A^T"), s.shape, size, "workspace")
+                  for s in _winograd_tiles(n, c, f, out_hw, size, ""))
+    sums = tuple(Scratch(what, (16, f, c), size) for _ in range(len(tiles) // 2)
+                 for what in ("dW: this thread's dU = sum of dM V^T", "dW: one chunk's dM V^T"))
+    return tiles + sums

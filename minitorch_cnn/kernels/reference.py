@@ -213,8 +213,8 @@ def winograd_weights(w):
     return xp.ascontiguousarray(u.reshape(16, *w.shape[:2]))
 
 
-def winograd_conv(x, u, padding, out_hw, bias=None):
-    """x (N, C, H, W), U (16, F, C) from ``winograd_weights`` -> y (N, F, Ho, Wo), a 3x3 stride-1 convolution.
+def winograd_input_tiles(x, padding, out_hw):
+    """x (N, C, H, W) -> V (16, C, tiles) = B^T d B for every 4x4 input tile d, tiles in (n, row, column) order.
 
     x is padded so that the 4x4 tiles, 2 apart, cover every output (Ho, Wo odd: one extra row/column,
     cropped at the end); the tiles overlap by 2, so they are a strided view, no copy.
@@ -228,9 +228,18 @@ def winograd_conv(x, u, padding, out_hw, bias=None):
     xpad[:, :, ph:ph + rows, pw:pw + cols] = x[:, :, :rows, :cols]
     s_n, s_c, s_h, s_w = xpad.strides
     d = xp.lib.stride_tricks.as_strided(xpad, (n, c, th, tw, 4, 4), (s_n, s_c, 2 * s_h, 2 * s_w, s_h, s_w))
-    bt, at = xp.asarray(WINOGRAD_BT, dtype=x.dtype), xp.asarray(WINOGRAD_AT, dtype=x.dtype)
-    v = xp.einsum("ai,nctuij,bj->abcntu", bt, d, bt).reshape(16, c, n * th * tw)     # B^T d B per tile
+    bt = xp.asarray(WINOGRAD_BT, dtype=x.dtype)
+    return xp.einsum("ai,nctuij,bj->abcntu", bt, d, bt).reshape(16, c, n * th * tw)
+
+
+def winograd_conv(x, u, padding, out_hw, bias=None):
+    """x (N, C, H, W), U (16, F, C) from ``winograd_weights`` -> y (N, F, Ho, Wo), a 3x3 stride-1 convolution."""
+    xp = get_array_module(x)
+    n, (ho, wo) = x.shape[0], out_hw
+    th, tw = -(-ho // 2), -(-wo // 2)
+    v = winograd_input_tiles(x, padding, out_hw)                                       # (16, C, tiles)
     m = xp.matmul(u, v).reshape(4, 4, -1, n, th, tw)                                   # 16 matrix multiplies
+    at = xp.asarray(WINOGRAD_AT, dtype=x.dtype)
     y = xp.einsum("ia,abfntu,jb->nftiuj", at, m, at).reshape(n, -1, 2 * th, 2 * tw)   # A^T m A per tile
     y = xp.ascontiguousarray(y[:, :, :ho, :wo])
     if bias is not None:
@@ -239,10 +248,21 @@ def winograd_conv(x, u, padding, out_hw, bias=None):
 
 
 def winograd_weight_grad(x, gy, padding):
-    """dW (F, C, 3, 3) of a 3x3 stride-1 convolution: dY @ im2col(x)^T, summed over the batch.
+    """dW (F, C, 3, 3) of a 3x3 stride-1 convolution, by Winograd's transforms run backwards.
 
-    (Winograd has a weight-gradient form too; im2col's matrix multiply measured faster here.)
+    The forward is y_tile = A^T M A with M[k] = U[k] @ V[k] and U = G w G^T, all linear, so (Lavin & Gray)
+    dM = A dY A^T per 2x2 output tile (dY zero past the edge), dU[k] = dM[k] @ V[k]^T summed over the
+    tiles, and dW = G^T dU G: 16 products of (F, tiles) @ (tiles, C) instead of im2col's (F, N*Ho*Wo) @
+    (N*Ho*Wo, 9C), 2.25x fewer multiplies.
     """
-    cols = im2col(x, (3, 3), (1, 1), padding, (1, 1), gy.shape[2:])               # (C*9, N*Ho*Wo)
-    gy_mat = gy.transpose(1, 0, 2, 3).reshape(gy.shape[1], -1)                     # (F, N*Ho*Wo)
-    return (gy_mat @ cols.T).reshape(gy.shape[1], x.shape[1], 3, 3)
+    xp = get_array_module(x)
+    (n, f, ho, wo), c = gy.shape, x.shape[1]
+    th, tw = -(-ho // 2), -(-wo // 2)
+    gpad = xp.zeros((n, f, 2 * th, 2 * tw), dtype=gy.dtype)
+    gpad[:, :, :ho, :wo] = gy
+    tiles = gpad.reshape(n, f, th, 2, tw, 2)                                           # (n, f, row, a, column, b)
+    at = xp.asarray(WINOGRAD_AT, dtype=gy.dtype)
+    dm = xp.einsum("ai,nfuavb,bj->ijfnuv", at, tiles, at).reshape(16, f, n * th * tw)  # A dY A^T per tile
+    du = xp.matmul(dm, winograd_input_tiles(x, padding, (ho, wo)).transpose(0, 2, 1))  # (16, F, C)
+    g = xp.asarray(WINOGRAD_G, dtype=gy.dtype)
+    return xp.einsum("ia,ijfc,jb->fcab", g, du.reshape(4, 4, f, c), g)                  # G^T dU G

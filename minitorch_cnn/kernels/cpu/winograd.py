@@ -10,6 +10,10 @@ cache. Both transforms work on whole rows of tiles, so their inner loops run
 over contiguous (or stride-2) rows and vectorise. The chunks are shared out
 to one Python thread per core, each running serial kernels and a
 single-threaded matrix multiply (``_Threads`` says why).
+
+The weight gradient runs the same chunks backwards: V of x again, dM = A dY A^T of
+the output gradient's 2x2 tiles, and 16 products dM[k] @ V[k]^T summed over the
+chunks into dU (16, F, C), then dW = G^T dU G.
 """
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +23,6 @@ import numpy as np
 from numba import prange
 
 from ... import workspace
-from .conv import _im2col
 from .jit import PARALLEL_FROM, kernel
 
 CHUNK_BYTES = 1 << 22   # bytes of V (and of M) per chunk: within the L3 cache, a few chunks per convolution
@@ -35,14 +38,17 @@ def _input_tiles(x, v, row0, th, tw, ph, pw):
     for ci in prange(c):
         d = np.zeros((4, wp), x.dtype)      # the 4 (zero-padded) input rows under one row of tiles
         t = np.empty((4, wp), x.dtype)      # B^T d: combinations of those rows
+        b, ty = row0 // th, row0 % th       # image and tile row, stepped below (no division per row)
         for r in range(rows_here):
-            b, ty = (row0 + r) // th, (row0 + r) % th
-            for a in range(4):
-                iy = 2 * ty - ph + a
+            for a in range(4):              # element loops, not slices: rows are short (4-34 pixels), and
+                iy = 2 * ty - ph + a        # a slice's set-up cost more than the copy on small maps
                 if 0 <= iy < h:
-                    d[a, pw:pw + cols] = x[b, ci, iy, :cols]
+                    src = x[b, ci, iy]
+                    for j in range(cols):
+                        d[a, pw + j] = src[j]
                 else:
-                    d[a, :] = 0
+                    for j in range(wp):
+                        d[a, j] = 0
             for k in range(wp):
                 t[0, k] = d[0, k] - d[2, k]
                 t[1, k] = d[1, k] + d[2, k]
@@ -57,6 +63,9 @@ def _input_tiles(x, v, row0, th, tw, ph, pw):
                     out[1, p] = t_row[k + 1] + t_row[k + 2]
                     out[2, p] = t_row[k + 2] - t_row[k + 1]
                     out[3, p] = t_row[k + 1] - t_row[k + 3]
+            ty += 1
+            if ty == th:
+                b, ty = b + 1, 0
 
 
 @kernel
@@ -68,8 +77,8 @@ def _output_tiles(m, y, bias, has_bias, row0, th, tw):
         s = np.empty((2, 4, tw), m.dtype)   # A^T m for one row of tiles
         out = np.empty((2, 2 * tw), m.dtype)
         bv = bias[fi] if has_bias else 0.0
+        b, ty = row0 // th, row0 % th
         for r in range(rows_here):
-            b, ty = (row0 + r) // th, (row0 + r) % th
             base = r * tw
             for k in range(4):
                 m0, m1, m2, m3 = m[k, fi], m[4 + k, fi], m[8 + k, fi], m[12 + k, fi]
@@ -82,7 +91,12 @@ def _output_tiles(m, y, bias, has_bias, row0, th, tw):
                     out[i, 2 * tx] = s[i, 0, tx] + s[i, 1, tx] + s[i, 2, tx] + bv
                     out[i, 2 * tx + 1] = s[i, 1, tx] - s[i, 2, tx] - s[i, 3, tx] + bv
                 if 2 * ty + i < ho:
-                    y[b, fi, 2 * ty + i, :] = out[i, :wo]
+                    dst = y[b, fi, 2 * ty + i]
+                    for j in range(wo):
+                        dst[j] = out[i, j]
+            ty += 1
+            if ty == th:
+                b, ty = b + 1, 0
 
 
 @kernel
@@ -102,6 +116,59 @@ def _weights(w, u):
                 u[4 * i + 2, fi, ci] = 0.5 * (t[i, 0] - t[i, 1] + t[i, 2])
 
 
+@kernel
+def _output_grad_tiles(gy, dm, row0, th, tw):
+    """dM[:, :, tiles of tile-rows row0 ...] = A dY A^T for every 2x2 tile dY of gy (_output_tiles's transpose)."""
+    n, f, ho, wo = gy.shape
+    rows_here = dm.shape[2] // tw
+    for fi in prange(f):
+        g = np.zeros((2, 2 * tw), gy.dtype)   # the 2 rows of dY over one row of tiles; zero past the edge
+        s = np.empty((4, 2 * tw), gy.dtype)   # A dY: rows g0, g0 + g1, g0 - g1, -g1
+        b, ty = row0 // th, row0 % th
+        for r in range(rows_here):
+            for a in range(2):
+                if 2 * ty + a < ho:
+                    src = gy[b, fi, 2 * ty + a]
+                    for j in range(wo):
+                        g[a, j] = src[j]
+                else:
+                    for j in range(2 * tw):
+                        g[a, j] = 0
+            for k in range(2 * tw):
+                s[0, k], s[1, k] = g[0, k], g[0, k] + g[1, k]
+                s[2, k], s[3, k] = g[0, k] - g[1, k], -g[1, k]
+            base = r * tw
+            for i in range(4):   # (A dY) A^T: the same combinations of each tile's 2 columns
+                s_row, out = s[i], dm[4 * i:4 * i + 4, fi]
+                for tx in range(tw):
+                    k, p = np.uintp(2 * tx), np.uintp(base + tx)
+                    out[0, p] = s_row[k]
+                    out[1, p] = s_row[k] + s_row[k + 1]
+                    out[2, p] = s_row[k] - s_row[k + 1]
+                    out[3, p] = -s_row[k + 1]
+            ty += 1
+            if ty == th:
+                b, ty = b + 1, 0
+
+
+@kernel
+def _weights_backward(du, gw):
+    """gw (F, C, 3, 3) = G^T dU G per filter: _weights's combinations, transposed."""
+    f, c = gw.shape[0], gw.shape[1]
+    for fi in prange(f):
+        t = np.empty((3, 4), gw.dtype)   # G^T dU: rows dU0 + (dU1 + dU2) / 2, (dU1 - dU2) / 2, (dU1 + dU2) / 2 + dU3
+        for ci in range(c):
+            for j in range(4):
+                d0, d1, d2, d3 = du[j, fi, ci], du[4 + j, fi, ci], du[8 + j, fi, ci], du[12 + j, fi, ci]
+                t[0, j] = d0 + 0.5 * (d1 + d2)
+                t[1, j] = 0.5 * (d1 - d2)
+                t[2, j] = 0.5 * (d1 + d2) + d3
+            for a in range(3):                 # (G^T dU) G: the same combinations of the columns
+                gw[fi, ci, a, 0] = t[a, 0] + 0.5 * (t[a, 1] + t[a, 2])
+                gw[fi, ci, a, 1] = 0.5 * (t[a, 1] - t[a, 2])
+                gw[fi, ci, a, 2] = 0.5 * (t[a, 1] + t[a, 2]) + t[a, 3]
+
+
 def winograd_weights(w):
     """As ``reference.winograd_weights``: w (F, C, 3, 3) -> U (16, F, C) = G w G^T per filter."""
     u = np.empty((16,) + w.shape[:2], w.dtype)
@@ -109,16 +176,28 @@ def winograd_weights(w):
     return u
 
 
-def _run_chunks(x, u, y, bias, has_bias, padding, th, tw, starts, per_chunk, name):
-    """Transform, multiply and inverse-transform the chunks of tile-rows starting at ``starts``, serially."""
-    rows, c, f = y.shape[0] * th, x.shape[1], u.shape[1]
-    for row0 in starts:
-        tiles = (min(rows, row0 + per_chunk) - row0) * tw
-        v = workspace.borrow("winograd_v" + name, (16, c, tiles), x.dtype, np)
-        m = workspace.borrow("winograd_m" + name, (16, f, tiles), x.dtype, np)
-        _input_tiles.serial(x, v, row0, th, tw, *padding)
-        np.matmul(u, v, out=m)
-        _output_tiles.serial(m, y, bias, has_bias, row0, th, tw)
+def _share_chunks(rows, tw, wide, itemsize, job):
+    """Deal the ``rows`` rows of tiles out in chunks, round-robin, to one Python thread per core.
+
+    Each thread runs ``job(starts, per_chunk, name)`` serially over its chunks' first rows (``name`` keeps
+    its workspace buffers apart) with single-threaded BLAS; the list of the jobs' results comes back.
+    ``wide``: values per tile of the chunk's largest array (16 channels' worth), which sets the chunk size.
+    """
+    workers = _threads.workers if wide * rows * tw >= PARALLEL_FROM else 1
+    per_chunk = max(1, min(-(-rows // workers), CHUNK_BYTES // (wide * tw * itemsize)))
+    starts = list(range(0, rows, per_chunk))
+    workers = min(workers, len(starts))
+    if workers == 1:
+        return [job(starts, per_chunk, "")]
+    with _threads.one_blas_thread():
+        jobs = [_threads.pool.submit(job, starts[i::workers], per_chunk, str(i)) for i in range(workers)]
+        return [j.result() for j in jobs]
+
+
+def _chunk_buffers(name, c, f, tiles, dtype):
+    """The chunk's V (16, C, tiles) and M (or dM) (16, F, tiles), reused from call to call."""
+    return (workspace.borrow(name + "_v", (16, c, tiles), dtype, np),
+            workspace.borrow(name + "_m", (16, f, tiles), dtype, np))
 
 
 def winograd_conv(x, u, padding, out_hw, bias=None):
@@ -127,56 +206,40 @@ def winograd_conv(x, u, padding, out_hw, bias=None):
     (n, c, _, _), f, (ho, wo) = x.shape, u.shape[1], out_hw
     th, tw = -(-ho // 2), -(-wo // 2)
     y = np.empty((n, f, ho, wo), x.dtype)
-    rows = n * th
-    workers = _threads.workers if 16 * max(c, f) * rows * tw >= PARALLEL_FROM else 1
-    per_chunk = max(1, min(-(-rows // workers), CHUNK_BYTES // (16 * max(c, f) * tw * x.itemsize)))
     b = np.zeros(1, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
-    starts = list(range(0, rows, per_chunk))
-    args = (x, u, y, b, bias is not None, padding, th, tw)
-    if workers == 1 or len(starts) == 1:
-        _run_chunks(*args, starts, per_chunk, "")
-        return y
-    with _threads.one_blas_thread():
-        jobs = [_threads.pool.submit(_run_chunks, *args, starts[i::workers], per_chunk, str(i))
-                for i in range(workers)]
-        for job in jobs:
-            job.result()
+
+    def job(starts, per_chunk, name):   # transform, multiply and inverse-transform each chunk in turn
+        for row0 in starts:
+            tiles = (min(n * th, row0 + per_chunk) - row0) * tw
+            v, m = _chunk_buffers("winograd" + name, c, f, tiles, x.dtype)
+            _input_tiles.serial(x, v, row0, th, tw, *padding)
+            np.matmul(u, v, out=m)
+            _output_tiles.serial(m, y, b, bias is not None, row0, th, tw)
+
+    _share_chunks(n * th, tw, 16 * max(c, f), x.itemsize, job)
     return y
 
 
-def _weight_grad_images(x, gy, padding, starts, per_chunk, name):
-    """sum over the chunks of images at ``starts`` of dY_chunk @ cols_chunk^T: (F, C*9), serially."""
-    (n, c, _, _), (f, ho, wo) = x.shape, gy.shape[1:]
-    total = np.zeros((f, c * 9), x.dtype)
-    for n0 in starts:
-        n1 = min(n, n0 + per_chunk)
-        cols = workspace.borrow("winograd_cols" + name, (c * 9, (n1 - n0) * ho * wo), x.dtype, np)
-        _im2col.serial(x[n0:n1], cols, 3, 3, 1, 1, *padding, 1, 1, ho, wo)
-        gy_chunk = gy[n0:n1].transpose(1, 0, 2, 3).reshape(f, -1)     # a small copy, in cache
-        total += gy_chunk @ cols.T
-    return total
-
-
 def winograd_weight_grad(x, gy, padding):
-    """As ``reference.winograd_weight_grad``: dW (F, C, 3, 3) = sum over images of dY @ im2col(x)^T.
+    """As ``reference.winograd_weight_grad``: dW (F, C, 3, 3) = G^T [sum over tiles of dM @ V^T] G."""
+    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy, dtype=x.dtype)
+    (n, c, _, _), (f, ho, wo) = x.shape, gy.shape[1:]
+    th, tw = -(-ho // 2), -(-wo // 2)
 
-    In chunks of images, one thread per core: each builds the columns of a few images only (no
-    column matrix for the whole batch) and multiplies them with single-threaded BLAS.
-    """
-    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
-    n, hw = x.shape[0], gy.shape[2] * gy.shape[3]
-    workers = _threads.workers if gy.size * x.shape[1] * 9 >= PARALLEL_FROM else 1
-    per_chunk = max(1, min(-(-n // workers), 2048 // hw))
-    starts = list(range(0, n, per_chunk))
-    workers = min(workers, len(starts))
-    if workers == 1:
-        total = _weight_grad_images(x, gy, padding, starts, per_chunk, "")
-    else:
-        with _threads.one_blas_thread():
-            jobs = [_threads.pool.submit(_weight_grad_images, x, gy, padding, starts[i::workers], per_chunk, str(i))
-                    for i in range(workers)]
-            total = sum(job.result() for job in jobs)
-    return total.reshape(gy.shape[1], x.shape[1], 3, 3)
+    def job(starts, per_chunk, name):   # this thread's dU, summed over its chunks
+        du, product = np.zeros((16, f, c), x.dtype), np.empty((16, f, c), x.dtype)
+        for row0 in starts:
+            tiles = (min(n * th, row0 + per_chunk) - row0) * tw
+            v, dm = _chunk_buffers("winograd_dw" + name, c, f, tiles, x.dtype)
+            _input_tiles.serial(x, v, row0, th, tw, *padding)
+            _output_grad_tiles.serial(gy, dm, row0, th, tw)
+            du += np.matmul(dm, v.transpose(0, 2, 1), out=product)
+        return du
+
+    du = sum(_share_chunks(n * th, tw, 16 * max(c, f), x.itemsize, job))
+    gw = np.empty((f, c, 3, 3), x.dtype)
+    _weights_backward(gw.size, du, gw)
+    return gw
 
 
 class _Threads:
