@@ -1,6 +1,6 @@
 """Where a training step's time goes: seconds per Function (forward and backward), for one zoo model.
 
-    python -m benchmarks.profile resnet18 [--batch 64] [--steps 2] [--twin]
+    python -m benchmarks.profile resnet18 [--batch 64] [--steps 2] [--twin] [--forward]
 
 Every Function subclass's ``forward`` and ``backward`` is wrapped with a timer
 for the duration of the run (the library itself is not changed), then one
@@ -11,6 +11,9 @@ what is not inside any Function (the optimizer, Python overhead) is listed as "o
 batch with ``torch.profiler`` and prints both per kind of work (convolution, batch
 norm, pooling, ...) side by side with their ratio: a model's share of time in an op
 says where its time goes, this says where it loses to PyTorch.
+
+``--forward`` profiles the forward as evaluation runs it instead (eval mode, no_grad, batch norm
+folded into the convolutions: ``benchmarks.models``' forward), for ours and the twin alike.
 """
 import argparse
 import collections
@@ -51,8 +54,8 @@ def _wrap(cls, method, totals):
     return original
 
 
-def profile(name, batch, steps):
-    step, _ = training_step(name, batch)
+def profile(name, batch, steps, forward=False):
+    step = training_step(name, batch)[forward]
     step()  # compile and allocate outside the measurement
     totals = collections.defaultdict(float)
     originals = [(cls, m, _wrap(cls, m, totals)) for cls in set(_all_functions())
@@ -77,12 +80,12 @@ def kind_of(name):
     return "other ops"
 
 
-def profile_twin(name, batch, steps):
+def profile_twin(name, batch, steps, forward=False):
     """(wall seconds per step, {aten op: self seconds per step}) for the PyTorch twin's training step."""
     torch = optional_torch()
     if torch is None:
         raise SystemExit("benchmarks.profile --twin: PyTorch is not installed (pip install torch==2.13.0)")
-    step, _ = twin_training_step(name, batch)
+    step = twin_training_step(name, batch)[forward]
     step()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
@@ -131,19 +134,21 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--twin", action="store_true", help="also profile the PyTorch twin, per kind of work")
+    parser.add_argument("--forward", action="store_true", help="the evaluation forward instead of a training step")
     args = parser.parse_args(argv)
-    wall, totals = profile(args.model, args.batch, args.steps)
+    what = "evaluation forward (folded, no_grad)" if args.forward else "training step"
+    wall, totals = profile(args.model, args.batch, args.steps, args.forward)
     rows = sorted(totals.items(), key=lambda kv: -kv[1])
     inside = sum(totals.values())
     table = [[f"{cls}.{m}", f"{t * 1e3:.1f}", f"{100 * t / wall:.1f}%"] for (cls, m), t in rows if t > 1e-4]
     table.append(["other (optimizer, Python)", f"{(wall - inside) * 1e3:.1f}", f"{100 * (wall - inside) / wall:.1f}%"])
-    print(f"{args.model}, batch {args.batch}: {wall * 1e3:.0f} ms per training step; {vector_isa()}, "
+    print(f"{args.model}, batch {args.batch}: {wall * 1e3:.0f} ms per {what}; {vector_isa()}, "
           f"BLAS: {blas_line(blas_info())}")
     print(format_table(["function", "ms per step", "share"], table))
     if args.twin:
-        twin_wall, ops = profile_twin(args.model, args.batch, args.steps)
+        twin_wall, ops = profile_twin(args.model, args.batch, args.steps, args.forward)
         print(f"\nbeside its PyTorch twin (torch.profiler, self time of aten ops): {wall * 1e3:.0f} vs "
-              f"{twin_wall * 1e3:.0f} ms per step, {wall / twin_wall:.2f}x")
+              f"{twin_wall * 1e3:.0f} ms per {what}, {wall / twin_wall:.2f}x")
         ours = by_kind({f"{cls}.{m}": t for (cls, m), t in totals.items()}, wall)
         print(format_table(["kind", "ours ms", "PyTorch ms", "ratio"], twin_table(ours, by_kind(ops, twin_wall))))
 

@@ -43,9 +43,10 @@ def scratch_of(plan, phase):
     if plan.algorithm == "depthwise":   # each thread's few-kB stack buffers only (kernels/cpu/depthwise.py)
         return ()
     if phase == "forward":
-        return _per_kind((Scratch("U = G g G^T", (16, f, c), size),) + _winograd_tiles(n, c, f, plan.out_hw, size, ""))
+        return _per_kind((Scratch("U = G g G^T", (16, f, c), size, "workspace"),)
+                         + _winograd_tiles(n, c, f, plan.out_hw, size, ""))
     return _per_kind(_winograd_weight_grad_scratch(n, c, f, plan.out_hw, size)
-                     + (Scratch("dx: U of the flipped filters", (16, c, f), size),)
+                     + (Scratch("dx: U of the flipped filters", (16, c, f), size, "workspace"),)
                      + _winograd_tiles(n, f, c, (h, w), size, "dx: "))
 
 
@@ -57,31 +58,29 @@ def _per_kind(scratch):
     return tuple(Scratch(s.what, s.shape, s.itemsize, s.where, n) for s, n in counts.items())
 
 
-def _worker_chunks(total, per_chunk, workers):
-    """Largest chunk each worker thread gets when chunks of ``per_chunk`` are dealt round-robin (as the kernels do)."""
-    sizes = [min(total, s + per_chunk) - s for s in range(0, total, per_chunk)]
-    if workers == 1 or len(sizes) == 1:
-        return [max(sizes)]
-    return [max(sizes[i::workers]) for i in range(min(workers, len(sizes)))]
-
-
-def _winograd_tiles(n, c, f, out_hw, size, label):
-    """V (16, C, tiles) and M (16, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
+def _worker_chunks(n, out_hw, c, f, size):
+    """The sizes (in rows of tiles) of the chunks each worker thread gets, as kernels/cpu/winograd deals
+    them out (``_share_chunks``: chunks of ``per_chunk`` rows, round-robin), and the tiles per row."""
     from ..kernels.cpu import winograd
     th, tw = -(-out_hw[0] // 2), -(-out_hw[1] // 2)
     rows, wide = n * th, 16 * max(c, f)
     workers = winograd._threads.workers if wide * rows * tw >= winograd.PARALLEL_FROM else 1
     per_chunk = max(1, min(-(-rows // workers), winograd.CHUNK_BYTES // (wide * tw * size)))
-    chunks = _worker_chunks(rows, per_chunk, workers)
-    return tuple(Scratch(f"{label}{name}", (16, k, rows_here * tw), size, "workspace")
-                 for rows_here in chunks for name, k in (("V = B^T d B", c), ("M = U V", f)))
+    sizes = [min(rows, s + per_chunk) - s for s in range(0, rows, per_chunk)]
+    return [sizes[i::workers] for i in range(min(workers, len(sizes)))], tw
+
+
+def _winograd_tiles(n, c, f, out_hw, size, label, m_name="M = U V"):
+    """V (16, C, tiles) and M (16, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
+    chunks, tw = _worker_chunks(n, out_hw, c, f, size)
+    return tuple(Scratch(f"{label}{name}", (16, k, max(rows) * tw), size, "workspace")
+                 for rows in chunks for name, k in (("V = B^T d B", c), (m_name, f)))
 
 
 def _winograd_weight_grad_scratch(n, c, f, out_hw, size):
     """dW's V (16, C, tiles) and dM (16, F, tiles) per worker, in winograd_conv's chunks (its own workspace
-    names), and each thread's sum dU with the product it adds in: kernels/cpu/winograd.winograd_weight_grad."""
-    tiles = tuple(Scratch("dW: " + s.what.replace("M = U V", "dM = A dY A^T"), s.shape, size, "workspace")
-                  for s in _winograd_tiles(n, c, f, out_hw, size, ""))
-    sums = tuple(Scratch(what, (16, f, c), size) for _ in range(len(tiles) // 2)
-                 for what in ("dW: this thread's dU = sum of dM V^T", "dW: one chunk's dM V^T"))
-    return tiles + sums
+    names), each thread's sum dU and, from its second chunk on, the product it adds in:
+    kernels/cpu/winograd.winograd_weight_grad."""
+    sums = tuple(Scratch(what, (16, f, c), size, "workspace") for rows in _worker_chunks(n, out_hw, c, f, size)[0]
+                 for what in ("dW: this thread's dU = sum of dM V^T", "dW: one chunk's dM V^T")[:len(rows)])
+    return _winograd_tiles(n, c, f, out_hw, size, "dW: ", "dM = A dY A^T") + sums

@@ -170,8 +170,11 @@ def _weights_backward(du, gw):
 
 
 def winograd_weights(w):
-    """As ``reference.winograd_weights``: w (F, C, 3, 3) -> U (16, F, C) = G w G^T per filter."""
-    u = np.empty((16,) + w.shape[:2], w.dtype)
+    """As ``reference.winograd_weights``: w (F, C, 3, 3) -> U (16, F, C) = G w G^T per filter.
+
+    U is borrowed from the workspace (valid until the next call): at 512 channels it is 16 MB, and a
+    fresh array's page faults measured a third of the convolution it is made for."""
+    u = workspace.borrow("winograd_u", (16,) + w.shape[:2], w.dtype, np)
     _weights(w.size, np.ascontiguousarray(w), u)
     return u
 
@@ -226,17 +229,24 @@ def winograd_weight_grad(x, gy, padding):
     (n, c, _, _), (f, ho, wo) = x.shape, gy.shape[1:]
     th, tw = -(-ho // 2), -(-wo // 2)
 
-    def job(starts, per_chunk, name):   # this thread's dU, summed over its chunks
-        du, product = np.zeros((16, f, c), x.dtype), np.empty((16, f, c), x.dtype)
-        for row0 in starts:
+    def job(starts, per_chunk, name):   # this thread's dU, summed over its chunks (workspace: 16 MB at 512 channels)
+        name = "winograd_dw" + name
+        du = workspace.borrow(name + "_du", (16, f, c), x.dtype, np)
+        for i, row0 in enumerate(starts):
             tiles = (min(n * th, row0 + per_chunk) - row0) * tw
-            v, dm = _chunk_buffers("winograd_dw" + name, c, f, tiles, x.dtype)
+            v, dm = _chunk_buffers(name, c, f, tiles, x.dtype)
             _input_tiles.serial(x, v, row0, th, tw, *padding)
             _output_grad_tiles.serial(gy, dm, row0, th, tw)
-            du += np.matmul(dm, v.transpose(0, 2, 1), out=product)
+            if i == 0:
+                np.matmul(dm, v.transpose(0, 2, 1), out=du)
+            else:
+                du += np.matmul(dm, v.transpose(0, 2, 1), out=workspace.borrow(name + "_product", du.shape,
+                                                                               x.dtype, np))
         return du
 
-    du = sum(_share_chunks(n * th, tw, 16 * max(c, f), x.itemsize, job))
+    du, *others = _share_chunks(n * th, tw, 16 * max(c, f), x.itemsize, job)
+    for other in others:
+        du += other
     gw = np.empty((f, c, 3, 3), x.dtype)
     _weights_backward(gw.size, du, gw)
     return gw
