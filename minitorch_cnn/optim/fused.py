@@ -13,9 +13,12 @@ checkpoints and ``state_dict`` see the same arrays' values as before: they hold 
 views. Anything that replaces a ``.data`` or a state array (``Module.to``, ``load_state_dict`` of the
 optimizer, a user) is noticed by identity on the next step and the group is packed again.
 
-Used where the parameters' kernel module has the fused kernel (a GPU, or the CUDA emulator), all of the
-group's parameters with a gradient share a device and dtype and their state is alike (all or none of them
-have it). Anything else takes the per-parameter rule, which computes the same numbers.
+Used where the parameters' kernel module has the fused kernel and packs groups (a GPU, or the CUDA emulator),
+all of the group's parameters with a gradient share a device and dtype and their state is alike (all or none of
+them have it). Anything else takes the per-parameter rule, which computes the same numbers: on the CPU through
+the same kernel called per parameter where it has one (``parameter_kernel``; kernels/cpu/optim.py). The CPU
+does not pack: packing copies every gradient into the flat array each step, a pass (and, for VGG-16, 136 MB)
+more than the step itself needs, which a GPU pays to save launches and a CPU would pay for nothing.
 """
 from ..device import device_of, kernels
 
@@ -70,11 +73,22 @@ def fused_kernel(params, name):
     """The fused step ``name`` (kernels/cuda/optim.py) for these parameters, or None where they take the
     per-parameter rule: on the CPU, or when they are not all on one device in one dtype."""
     first = params[0].data
-    kernel = getattr(kernels(first), name, None)
-    if kernel is None:
+    module = kernels(first)
+    kernel = getattr(module, name, None)
+    if kernel is None or not module.pack_optimizer_groups:
         return None
     where = device_of(first)
     if any(p.data.dtype != first.dtype or p.grad.dtype != first.dtype or device_of(p.data) != where
            for p in params):
+        return None
+    return kernel
+
+
+def parameter_kernel(params, name):
+    """The step kernel ``name`` to call once per parameter (the CPU's, kernels/cpu/optim.py), or None where the
+    parameters take the NumPy rule: their kernels lack it, or a parameter's array is not C-contiguous."""
+    kernel = getattr(kernels(params[0].data), name, None)
+    if kernel is None or not all(p.data.flags.c_contiguous and device_of(p.data) == device_of(params[0].data)
+                                 for p in params):
         return None
     return kernel

@@ -1,6 +1,7 @@
 """Stochastic gradient descent, optionally with (Nesterov) momentum."""
 from ..device import get_array_module
-from .optimizer import Optimizer
+from .fused import parameter_kernel
+from .optimizer import Optimizer, _follow_param
 
 
 class SGD(Optimizer):
@@ -46,16 +47,36 @@ class SGD(Optimizer):
         param -= group["lr"] * grad
 
     def _fused_step(self, index, params, group):
-        # On a GPU: the rule above, for every parameter of the group in one launch (kernels/cuda/optim.cu,
-        # the same operations in the same order), over the group packed flat (optim/fused.py).
+        # The rule above as one kernel pass (kernels/cuda/optim.cu, kernels/cpu/optim.py: the same operations in
+        # the same order): on a GPU for every parameter of the group in one launch, over the group packed flat
+        # (optim/fused.py); on the CPU once per parameter.
         momentum = group["momentum"]
         keys = ("momentum_buffer",) if momentum != 0 else ()
         flat = self._flat_group(index, params, group, "sgd_step", keys, get_array_module(params[0].data).empty)
         if flat is None:
-            return False
+            return self._step_each(params, group)
         buf = flat.state.get("momentum_buffer", flat.data)     # momentum 0: the kernel leaves it alone
         first = "momentum_buffer" in flat.fresh                   # b <- g, as grad.copy() above
         flat.kernel(flat.data, flat.grads(get_array_module(flat.data)), buf, group["lr"], momentum,
                     group["dampening"], group.get("weight_decay", 0), group["nesterov"], first)
         flat.fresh.clear()
+        return True
+
+    def _step_each(self, params, group):
+        """The rule above through the device's kernel, one call per parameter (the CPU); False where there is none."""
+        kernel = parameter_kernel(params, "sgd_step")
+        if kernel is None:
+            return False
+        momentum = group["momentum"]
+        for p in params:
+            state = self.state[p]
+            _follow_param(state, p.data)   # a buffer loaded from a checkpoint or left behind by Module.to
+            buf = state.get("momentum_buffer")
+            if buf is not None and not buf.flags.c_contiguous:
+                buf = state["momentum_buffer"] = get_array_module(p.data).ascontiguousarray(buf)
+            first = momentum != 0 and buf is None
+            if first:
+                buf = state["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
+            kernel(p.data, p.grad, p.data if buf is None else buf, group["lr"], momentum, group["dampening"],
+                   group.get("weight_decay", 0), group["nesterov"], first)
         return True

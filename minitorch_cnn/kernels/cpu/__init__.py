@@ -6,6 +6,7 @@ from .conv import col2im, im2col
 from .depthwise import depthwise_backward, depthwise_forward
 from .elementwise import clamp_backward, clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
+from .optim import sgd_step
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 
@@ -14,6 +15,10 @@ from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 # (tests/kernels/test_tiers.py holds them to it).
 conv_algorithms = ("im2col", "winograd")
 CPU_ONLY = ("winograd_conv", "winograd_weight_grad", "winograd_weights")
+# The optimizer step kernel (not in __all__: an optimizer calls it, no layer does; imported for optim/fused.py)
+# and whether a parameter group is packed into one flat array for it: on the CPU each parameter takes one call.
+_OPTIMIZER_STEPS = (sgd_step,)
+pack_optimizer_groups = False
 # From how many output pixels per image a convolution's forward runs one product per image straight into
 # the NCHW output (functional/conv.py), per algorithm; below it, one product over the whole batch and a
 # transposing copy (pointwise: also x's channel-first copy, and the same for dx). OpenBLAS SkylakeX, batch 64,

@@ -28,6 +28,8 @@ conv_algorithms = ("im2col",)
 GPU_ONLY = ("adam_step", "batch_norm_forward_tracking", "cross_entropy_forward", "sgd_step")
 _GPU_ONLY = (adam_step, batch_norm_forward_tracking, cross_entropy_forward, sgd_step,   # imported for their callers
              tracks_in_place)
+# A parameter group's optimizer step runs over the group packed flat, one launch per group (optim/fused.py).
+pack_optimizer_groups = True
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp_backward",
            "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col", "max_pool_backward",
