@@ -107,7 +107,7 @@ def bench_op(op, batch, repeats, torch):
     row = {"op": name, "gflop": flops(batch) / 1e9 if flops else None}
     if name.startswith("conv"):   # the algorithm our side runs (the " im2col" rows switch Winograd off)
         row["algorithm"] = "im2col" if name.endswith(" im2col") else conv.conv_path(
-            shape_spec[0], extra_shape, (1, 1), (1, 1), 1)
+            shape_spec[0], extra_shape, (1, 1), (1, 1), 1, out_hw=(shape_spec[1],) * 2)
     for kind, run in zip(("fwd", "fwd_bwd"), ours):
         row[f"ours_{kind}"] = measure(run, repeats)
     if torch is not None:

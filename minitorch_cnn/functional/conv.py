@@ -328,11 +328,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 WINOGRAD_MIN_CHANNELS = 16   # below this the 16 matrix multiplies are too thin (an RGB stem) to pay
 
 
-def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1), like=None):
+def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1), like=None, out_hw=None):
     """Which algorithm runs a convolution: 'depthwise' (one filter set per channel), 'pointwise'
     (1x1, stride 1, no padding: a plain matrix multiply), 'winograd' (3x3, stride 1, dilation 1,
     groups 1, padding <= 2, at least WINOGRAD_MIN_CHANNELS input channels, on a device whose kernels
-    offer it) or 'im2col' (everything else).
+    offer it, with at least their ``winograd_from_pixels`` output pixels per image when ``out_hw`` is
+    given) or 'im2col' (everything else).
     ``like``: an array on that device, a device (``.kernels``) or its name; None: the default device.
     The one place the choice is made; ``plan_conv`` asks it."""
     f, cg, kh, kw = weight_shape
@@ -340,9 +341,11 @@ def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1
         return "depthwise"
     if groups == 1 and (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0):
         return "pointwise"
-    offered = getattr(_kernels_of(like), "conv_algorithms", ("im2col",))
-    if ("winograd" in offered and groups == 1 and (kh, kw) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and max(padding) <= 2 and in_channels >= WINOGRAD_MIN_CHANNELS):
+    k = _kernels_of(like)
+    big_enough = out_hw is None or out_hw[0] * out_hw[1] >= getattr(k, "winograd_from_pixels", 0)
+    if ("winograd" in getattr(k, "conv_algorithms", ("im2col",)) and groups == 1 and (kh, kw) == (3, 3)
+            and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and max(padding) <= 2
+            and in_channels >= WINOGRAD_MIN_CHANNELS and big_enough):
         return "winograd"
     return "im2col"
 
@@ -371,7 +374,7 @@ def plan_conv(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, 
                          f"(N, {cg * groups}, H, W), got {x_shape}")
     out_hw = tuple(output_size(x_shape[2 + a], (kh, kw)[a], stride[a], padding[a], dilation[a], layer, x_shape)
                    for a in range(2))
-    algorithm = conv_path(x_shape[1], weight_shape, stride, padding, groups, dilation, like=device)
+    algorithm = conv_path(x_shape[1], weight_shape, stride, padding, groups, dilation, like=device, out_hw=out_hw)
     # The device's kernels say from how many output pixels per image its BLAS runs a product per image
     # (kernels/cpu). Without that number (a GPU): im2col over the whole batch (its per-image operand is a
     # strided view that cuBLAS's batched GEMM would copy first), pointwise image by image (x is its operand).

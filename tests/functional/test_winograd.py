@@ -63,6 +63,7 @@ def test_winograd_float32_is_within_1e_5_of_float64(shape):
 
 @pytest.mark.parametrize("p", [0, 1])
 def test_winograd_path_passes_gradcheck(p, monkeypatch):
+    monkeypatch.setattr(cpu, "winograd_from_pixels", 0)   # a small map, so the check stays quick
     rng = np.random.default_rng(p)
     x, w, b = rng.standard_normal((1, 16, 5, 6)), rng.standard_normal((3, 16, 3, 3)), rng.standard_normal(3)
     assert conv.conv_path(16, w.shape, (1, 1), (p, p), 1, like=x) == "winograd"
@@ -107,6 +108,12 @@ def test_conv_path_picks_winograd_only_where_it_applies(monkeypatch):
     assert path((64, 64, 5, 5)) == "im2col"
     assert path((64, 64, 3, 3), padding=(3, 3)) == "im2col"
     assert path((64, 3, 3, 3), c=3) == "im2col"          # an RGB stem: too thin for 16 multiplies
+    # from the device's winograd_from_pixels output pixels per image (64 on the CPU: an 8x8 map) when asked
+    assert conv.conv_path(64, (64, 64, 3, 3), (1, 1), (1, 1), 1, like=x, out_hw=(8, 8)) == "winograd"
+    assert conv.conv_path(64, (64, 64, 3, 3), (1, 1), (1, 1), 1, like=x, out_hw=(4, 16)) == "winograd"
+    assert conv.conv_path(64, (64, 64, 3, 3), (1, 1), (1, 1), 1, like=x, out_hw=(7, 9)) == "im2col"
+    assert conv.plan_conv((2, 512, 4, 4), (512, 512, 3, 3), padding=1).algorithm == "im2col"
+    assert conv.plan_conv((2, 512, 8, 8), (512, 512, 3, 3), padding=1).algorithm == "winograd"
     # a device whose kernels do not offer Winograd (no ``conv_algorithms``) keeps im2col
     monkeypatch.setattr(conv, "kernels", lambda *a: types.SimpleNamespace())
     assert path((64, 64, 3, 3)) == "im2col"

@@ -63,7 +63,7 @@ def test_the_device_chooses_the_plan_for_the_stepper_and_the_summary(monkeypatch
     calls = []
     im2col = cuda.im2col
     monkeypatch.setattr(cuda, "im2col", lambda *a, **k: calls.append(1) or im2col(*a, **k))
-    x = np.random.default_rng(1).standard_normal((1, 16, 6, 6)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((1, 16, 8, 8)).astype(np.float32)   # 8x8: Winograd on the CPU
     for where, algorithm in (("cpu", "winograd"), ("cuda-emulator", "im2col")):
         calls.clear()
         conv = nn.Conv2d(16, 8, 3, padding=1)
@@ -71,6 +71,6 @@ def test_the_device_chooses_the_plan_for_the_stepper_and_the_summary(monkeypatch
         assert str(step.device) == where and step.plan().algorithm == algorithm
         assert type(step._tensor.creator).algorithm == algorithm and bool(calls) == (where != "cpu")
         with using_device(where):
-            rows, _ = layer_table(nn.Conv2d(16, 8, 3, padding=1), (16, 6, 6), batch_size=1)
+            rows, _ = layer_table(nn.Conv2d(16, 8, 3, padding=1), (16, 8, 8), batch_size=1)
         assert rows[0]["algorithm"] == algorithm
         assert rows[0]["forward_bytes"] == step.plan().forward_bytes

@@ -15,6 +15,12 @@ from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 # (tests/kernels/test_tiers.py holds them to it).
 conv_algorithms = ("im2col", "winograd")
 CPU_ONLY = ("winograd_conv", "winograd_weight_grad", "winograd_weights")
+# Winograd from this many output pixels per image (an 8x8 map); below it im2col: U = G g G^T (16 MB at 512
+# channels, made in the forward and again for dx) and the thin per-row transforms cost more than the 2.25x
+# fewer multiplies save. Forward + backward, batch 64, 2 threads, AVX-512: 512 -> 512 at 2x2 55 ms Winograd
+# against 22 ms im2col, 256 -> 512 at 4x4 46 against 32, 512 -> 512 at 4x4 76 against 76; 256 -> 256 at 8x8
+# 59 against 71.
+winograd_from_pixels = 64
 # The optimizer step kernel (not in __all__: an optimizer calls it, no layer does; imported for optim/fused.py)
 # and whether a parameter group is packed into one flat array for it: on the CPU each parameter takes one call.
 _OPTIMIZER_STEPS = (sgd_step,)
