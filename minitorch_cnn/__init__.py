@@ -9,6 +9,7 @@
     Config, using_config   the framework's switches (grad mode, default device, ...): config.py
 """
 from . import _openblas  # noqa: F401, I001  (first: sets OpenBLAS's thread timeout before NumPy loads it)
+from . import _malloc  # noqa: F401, I001  (freed activations kept by malloc for the next step)
 from . import functional, nn, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .config import Config, using_config
