@@ -1,7 +1,7 @@
 """Adam: momentum plus a per-coordinate step size from the running mean of g²."""
 from ..device import get_array_module
-from .fused import fused_kernel
-from .optimizer import Optimizer
+from .fused import fused_kernel, parameter_kernel
+from .optimizer import Optimizer, _follow_param
 
 
 class Adam(Optimizer):
@@ -59,11 +59,12 @@ class Adam(Optimizer):
         param -= step_size * m / denom
 
     def _fused_step(self, index, params, group):
-        # On a GPU: the rule above, for every parameter of the group in one launch (kernels/cuda/optim.cu,
-        # the same operations in the same order), over the group packed flat (optim/fused.py). The bias
-        # corrections are one pair of scalars, so every parameter must be at the same step t.
-        if fused_kernel(params, "adam_step") is None:   # on the CPU: the rule above, per parameter
-            return False
+        # The rule above as one kernel pass (kernels/cuda/optim.cu, kernels/cpu/optim.py: the same operations in
+        # the same order): on a GPU for every parameter of the group in one launch, over the group packed flat
+        # (optim/fused.py), where the bias corrections are one pair of scalars, so every parameter must be at the
+        # same step t; on the CPU once per parameter.
+        if fused_kernel(params, "adam_step") is None:
+            return self._step_each(params, group)
         steps = {self.state[p].get("step", 0) for p in params}
         keys = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
         xp = get_array_module(params[0].data)
@@ -78,4 +79,25 @@ class Adam(Optimizer):
                     flat.state.get("max_exp_avg_sq"), group["betas"], group["eps"], group.get("weight_decay", 0),
                     group["lr"] / (1 - beta1 ** t), (1 - beta2 ** t) ** 0.5)
         flat.fresh.clear()
+        return True
+
+    def _step_each(self, params, group):
+        """The rule above through the device's kernel, one call per parameter (the CPU); False where there is none."""
+        kernel = parameter_kernel(params, "adam_step")
+        if kernel is None:
+            return False
+        (beta1, beta2), xp = group["betas"], get_array_module(params[0].data)
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state.update(self._init_state(p.data, group))
+            _follow_param(state, p.data)   # state loaded from a checkpoint or left behind by Module.to
+            for key, value in state.items():
+                if key != "step" and not value.flags.c_contiguous:
+                    state[key] = xp.ascontiguousarray(value)
+            state["step"] += 1
+            t = state["step"]
+            kernel(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                   group["betas"], group["eps"], group.get("weight_decay", 0), group["lr"] / (1 - beta1 ** t),
+                   (1 - beta2 ** t) ** 0.5)
         return True

@@ -6,7 +6,7 @@ from .conv import col2im, im2col
 from .depthwise import depthwise_backward, depthwise_forward
 from .elementwise import clamp_backward, clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
-from .optim import sgd_step
+from .optim import adam_step, sgd_step
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 
@@ -21,9 +21,9 @@ CPU_ONLY = ("winograd_conv", "winograd_weight_grad", "winograd_weights")
 # against 22 ms im2col, 256 -> 512 at 4x4 46 against 32, 512 -> 512 at 4x4 76 against 76; 256 -> 256 at 8x8
 # 59 against 71.
 winograd_from_pixels = 64
-# The optimizer step kernel (not in __all__: an optimizer calls it, no layer does; imported for optim/fused.py)
-# and whether a parameter group is packed into one flat array for it: on the CPU each parameter takes one call.
-_OPTIMIZER_STEPS = (sgd_step,)
+# The optimizer step kernels (not in __all__: optimizers call them, no layer does; imported for optim/) and
+# whether a parameter group is packed into one flat array for them: on the CPU each parameter takes one call.
+_OPTIMIZER_STEPS = (adam_step, sgd_step)
 pack_optimizer_groups = False
 # From how many output pixels per image a convolution's forward runs one product per image straight into
 # the NCHW output (functional/conv.py), per algorithm; below it, one product over the whole batch and a
