@@ -86,9 +86,13 @@ def fused_kernel(params, name):
 
 def parameter_kernel(params, name):
     """The step kernel ``name`` to call once per parameter (the CPU's, kernels/cpu/optim.py), or None where the
-    parameters take the NumPy rule: their kernels lack it, or a parameter's array is not C-contiguous."""
-    kernel = getattr(kernels(params[0].data), name, None)
-    if kernel is None or not all(p.data.flags.c_contiguous and device_of(p.data) == device_of(params[0].data)
-                                 for p in params):
+    parameters take the NumPy rule: their kernels lack it or pack groups instead (a group ``fused_kernel`` could
+    not pack: mixed devices or dtypes), or a parameter's array is not C-contiguous or its gradient of another
+    dtype (the rule's arithmetic would then be the gradient's, not the parameter's)."""
+    module = kernels(params[0].data)
+    kernel = getattr(module, name, None)
+    where = device_of(params[0].data)
+    if kernel is None or module.pack_optimizer_groups or not all(
+            p.data.flags.c_contiguous and p.grad.dtype == p.data.dtype and device_of(p.data) == where for p in params):
         return None
     return kernel
