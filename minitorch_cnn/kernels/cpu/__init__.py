@@ -4,6 +4,7 @@ Same names and signatures as ``kernels.reference``; the tests hold them to it.
 """
 from .conv import col2im, im2col
 from .depthwise import depthwise_backward, depthwise_forward
+from .direct import direct_conv, direct_conv_backward
 from .elementwise import clamp_backward, clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
@@ -12,8 +13,8 @@ from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 # The convolution algorithms these kernels offer (functional.conv.conv_path picks among them), and
 # the kernels only the CPU has: every other name here has a GPU twin of the same signature in kernels/cuda
 # (tests/kernels/test_tiers.py holds them to it).
-conv_algorithms = ("im2col", "winograd")
-CPU_ONLY = ("winograd_conv", "winograd_weight_grad", "winograd_weights")
+conv_algorithms = ("im2col", "winograd", "direct")
+CPU_ONLY = ("direct_conv", "direct_conv_backward", "winograd_conv", "winograd_weight_grad", "winograd_weights")
 # From how many output pixels per image a convolution's forward runs one product per image straight into
 # the NCHW output (functional/conv.py), per algorithm; below it, one product over the whole batch and a
 # transposing copy (pointwise: also x's channel-first copy, and the same for dx). OpenBLAS SkylakeX, batch 64,
@@ -24,6 +25,7 @@ CPU_ONLY = ("winograd_conv", "winograd_weight_grad", "winograd_weights")
 gemm_per_image_from = {"im2col": 100, "pointwise": 64}
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
-           "clamp_backward", "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col",
+           "clamp_backward", "clamp_forward", "col2im", "depthwise_backward",
+           "direct_conv", "direct_conv_backward", "depthwise_forward", "im2col",
            "max_pool_backward", "max_pool_forward", "winograd_conv", "winograd_weight_grad",
            "winograd_weights"]
