@@ -1,4 +1,4 @@
-"""Numba kernels for the direct convolution: stride 1, groups 1, few taps per output (C*kh*kw small).
+"""Numba kernels for the direct convolution: stride 1, groups 1, few filters (functional/conv.conv_path).
 
 No column matrix: each output plane is accumulated tap by tap straight from the input plane. The trick
 that makes the inner loop long and contiguous is to compute each output plane *wide*: as rows of the
@@ -6,7 +6,8 @@ padded input's width Wp instead of Wo, so that output pixel k = oy*Wp + ox reads
 k + i*dh*Wp + j*dw for tap (i, j) whatever its row. The Wp - Wo extra columns of each row are garbage
 and are dropped when the plane is copied out (forward), or are zeros of dY widened the same way
 (backward), adding nothing. The loops then run over (Ho-1)*Wp + Wo consecutive pixels (LeNet-5's first
-layer: 892) instead of Ho rows of Wo (28 each, too short for 16-float vectors to pay).
+layer: 892) instead of Ho rows of Wo (28 each: shorter than one step of the compiler's vector loop, 4
+vectors of 8 floats, so all 28 would run in its scalar remainder).
 
 Shapes: xf (N, C, Hp*Wp), the zero-padded input with each plane flattened; w (F, C, kh, kw);
 a wide plane holds ``length`` = (Ho-1)*Wp + Wo pixels.
@@ -85,14 +86,16 @@ def pad_flat(x, padding):
 
 
 @kernel
-def _direct_data_grad(gw_, w, dxf, wp, dh, dw, length):
+def _direct_data_grad(gyw, w, dxf, wp, dh, dw, length):
     n, c, f = dxf.shape[0], dxf.shape[1], w.shape[0]
     kh, kw = w.shape[2], w.shape[3]
+    # One tap per pass (not the forward's 5): this runs only where the input needs a gradient, not in a
+    # network's first layer, the one the direct path is for.
     for plane in prange(n * c):   # one (image, channel) plane of dx per iteration: no two write the same pixel
         bi, ci = plane // c, plane % c
         dx_plane = dxf[bi, ci]
         for fi in range(f):
-            g_plane = gw_[bi, fi]
+            g_plane = gyw[bi, fi]
             for i in range(kh):
                 for j in range(kw):
                     wv, off = w[fi, ci, i, j], i * dh * wp + j * dw
@@ -101,7 +104,7 @@ def _direct_data_grad(gw_, w, dxf, wp, dh, dw, length):
 
 
 @kernel(fastmath=REASSOC_CONTRACT)
-def _direct_weight_grad(gw_, xf, dw_out, wp, dh, dw, length):
+def _direct_weight_grad(gyw, xf, dw_out, wp, dh, dw, length):
     n, c = xf.shape[0], xf.shape[1]
     f, kh, kw = dw_out.shape[0], dw_out.shape[2], dw_out.shape[3]
     d1, d2 = np.uintp(dw), np.uintp(2 * dw)   # unsigned, as in _direct_forward
@@ -109,7 +112,7 @@ def _direct_weight_grad(gw_, xf, dw_out, wp, dh, dw, length):
         fi, ci = pair // c, pair % c
         sums = np.zeros((kh, kw), dw_out.dtype)
         for bi in range(n):       # images outer: both planes stay in L1 through all the taps
-            g_plane, x_plane = gw_[bi, fi], xf[bi, ci]
+            g_plane, x_plane = gyw[bi, fi], xf[bi, ci]
             for i in range(kh):
                 j = 0
                 while j < kw:     # up to 3 taps' sums per pass: each dY pixel loaded once for all of them
@@ -137,16 +140,16 @@ def direct_conv_backward(gy, x, w, padding, dilation, need_dx=True):
     (n, c, h, wd), (ph, pw), (ho, wo) = x.shape, padding, gy.shape[2:]
     wp = wd + 2 * pw
     length = (ho - 1) * wp + wo
-    gw_ = np.zeros((n, gy.shape[1], ho, wp), gy.dtype)   # dY widened: zeros in the Wp - Wo extra columns
-    gw_[:, :, :, :wo] = gy
-    gw_ = gw_.reshape(n, gy.shape[1], -1)
+    gyw = np.zeros((n, gy.shape[1], ho, wp), gy.dtype)   # dY widened: zeros in the Wp - Wo extra columns
+    gyw[:, :, :, :wo] = gy
+    gyw = gyw.reshape(n, gy.shape[1], -1)
     xf, w = pad_flat(x, padding), np.ascontiguousarray(w)
     work = gy.size * c * w.shape[2] * w.shape[3]
     dw_out = np.empty(w.shape, gy.dtype)
-    _direct_weight_grad(work, gw_, xf, dw_out, wp, *dilation, length)
+    _direct_weight_grad(work, gyw, xf, dw_out, wp, *dilation, length)
     if not need_dx:
         return None, dw_out
     dxf = np.zeros(xf.shape, gy.dtype)
-    _direct_data_grad(work, gw_, w, dxf, wp, *dilation, length)
+    _direct_data_grad(work, gyw, w, dxf, wp, *dilation, length)
     dx = dxf.reshape(n, c, h + 2 * ph, wp)
     return (dx if ph == 0 and pw == 0 else np.ascontiguousarray(dx[:, :, ph:ph + h, pw:pw + wd])), dw_out
