@@ -168,9 +168,11 @@ def backward(root, grad=None, retain_graph=False):
 def _alone(g):
     """Whether array ``g`` is held by nobody but ``backward``'s loop variable (CPython counts 3 references
     here: that variable, this call's argument and getrefcount's own) and, if a view, views an array nobody
-    else holds (its ``.base`` and getrefcount's: 2). Then no one can see an edit of it. A gradient the
-    Function also kept, or handed to two inputs, or a view of another gradient, counts more."""
-    return sys.getrefcount(g) <= 3 and (g.base is None or (g.base.base is None and sys.getrefcount(g.base) <= 2))
+    else holds (its ``.base``, the local ``base`` and getrefcount's: 3). Then no one can see an edit of it.
+    A gradient the Function also kept, or handed to two inputs, or a view of another gradient, counts more."""
+    base = g.base   # a view of another array of its kind (not of a bytes object, say: read-only) or none
+    return sys.getrefcount(g) <= 3 and (base is None or (
+        type(base) is type(g) and base.base is None and sys.getrefcount(base) <= 3))   # + `base` here
 
 
 # Function.__call__ wraps arrays in Tensors, and tensor.py needs Function first, so the link is

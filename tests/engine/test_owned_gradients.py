@@ -63,3 +63,10 @@ def test_held_or_shared_gradients_are_copied():
     d = mt.Tensor(np.ones(3), requires_grad=True)
     (d + d).sum().backward()
     assert np.array_equal(d.grad, [2.0, 2.0, 2.0])
+
+
+def test_a_view_of_a_read_only_buffer_is_copied():
+    x = mt.Tensor(np.ones(3), requires_grad=True)
+    Returns(lambda self, gy: np.frombuffer(np.full(3, 5.0).tobytes()))(x).sum().backward()   # base: bytes
+    x.grad[0] = 1.0                     # its own writeable array
+    assert np.array_equal(x.grad, [1.0, 5.0, 5.0])
