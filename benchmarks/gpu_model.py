@@ -102,6 +102,7 @@ def _pool(fn, x, y, scale):
 
 
 RULES = {"Conv2d": _conv, "WinogradConv2d": _conv,   # the GPU has no Winograd: im2col for both
+         "DirectConv2d": _conv,                          # nor the direct kernel: im2col too
          "PointwiseConv2d": _pointwise, "DepthwiseConv2d": _depthwise,
          "Linear": _linear, "BatchNormTrain": _elementwise("batch norm", 4, 5),
          "ReLU": _elementwise("relu", 2, 3, extra_bytes=1), "ReLU6": _elementwise("relu", 2, 3, extra_bytes=1),

@@ -1,4 +1,4 @@
-"""2-D convolution: im2col + one matrix multiply, and a dedicated depthwise path.
+"""2-D convolution: im2col + one matrix multiply, and the paths that beat it on some shapes.
 
 A convolution is a matrix multiply in disguise. ``im2col`` lays every receptive
 field out as one column, so that
@@ -11,11 +11,13 @@ multiplies (dW = dY @ cols^T, dcols = W^T @ dY) and ``col2im``, the adjoint of
 
 3x3 stride-1 convolutions can instead run as Winograd F(2x2, 3x3) (``WinogradConv2d``):
 16 small matrix multiplies over transformed 4x4 tiles, 2.25x fewer multiplies than im2col.
+Depthwise convolutions and those with few filters (``DirectConv2d``, LeNet-5's first layer) build no
+matrix at all: each filter slides over the input planes (functional/conv_sliding.py).
 ``conv_path`` is the one place that picks the algorithm; ``plan_conv`` gives a ``ConvPlan``: that
 algorithm, the output shape and the scratch memory each pass allocates, read by ``conv2d``,
 ``zoo.summary`` and the lab's Stepper alike.
 
-``im2col``, ``col2im``, the Winograd transforms and the depthwise loops are kernels
+``im2col``, ``col2im``, the Winograd transforms and the depthwise and direct loops are kernels
 (``minitorch_cnn/kernels``): ``kernels/reference.py`` has them in plain array slicing,
 ``kernels/cpu`` in Numba.
 """
@@ -32,13 +34,7 @@ from ..device import get_array_module, get_default_device, kernels
 from ..tensor import as_tensor
 from .checks import check_ndim, check_positive, output_size, pair, with_bias_grad
 from .conv_scratch import scratch_of
-
-
-def _add_bias(y, b):
-    """y (N, F, Ho, Wo) + b (F,) per output channel, in place; b may be None (no bias)."""
-    if b is not None:
-        y += b.reshape(1, -1, 1, 1)
-    return y
+from .conv_sliding import DepthwiseConv2d, DirectConv2d, _add_bias
 
 
 class Conv2d(Function):
@@ -204,29 +200,6 @@ class PointwiseConv2d(Function):
         return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
 
 
-class DepthwiseConv2d(Function):
-    """x: (N, C, H, W), w: (C*m, 1, kh, kw), b: (C*m,) -> (N, C*m, Ho, Wo), groups == C.
-
-    Each input channel c has its own m filters: y[n, c*m + j] = sum_{i,k} w[c*m + j, 0, i, k] * x_window.
-    There is no sum over channels, so im2col's matrix multiply would be mostly
-    zeros; a dedicated kernel slides each filter over its own channel instead.
-    Backward: dx gathers w * gy back onto the windows; dw sums gy * x_window over the batch.
-    """
-    algorithm = "depthwise"   # the ConvPlan algorithm this Function runs
-    def __init__(self, stride, padding, dilation, out_hw):
-        self.stride, self.padding, self.dilation, self.out_hw = stride, padding, dilation, out_hw
-
-    def forward(self, x, w, b=None):
-        self.x, self.w = x, w
-        y = kernels(x).depthwise_forward(x, w, self.stride, self.padding, self.dilation, self.out_hw)
-        return _add_bias(y, b)
-
-    def backward(self, gy):
-        gx, gw = kernels(gy).depthwise_backward(gy, self.x, self.w, self.stride, self.padding, self.dilation,
-                                                need_dx=self.needs_input_grad[0])
-        return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
-
-
 @dataclass(frozen=True)
 class ConvPlan:
     """Which algorithm a convolution runs, what shape comes out and what scratch memory it allocates.
@@ -235,7 +208,7 @@ class ConvPlan:
     ``forward_scratch`` / ``backward_scratch`` list the arrays each pass allocates (``Scratch``), with
     ``forward_bytes`` / ``backward_bytes`` their sums. Computed on first use: conv2d pays for none of it.
     """
-    algorithm: str            # "im2col" | "pointwise" | "depthwise" | "winograd"
+    algorithm: str            # "im2col" | "pointwise" | "depthwise" | "winograd" | "direct"
     x_shape: tuple            # (N, C, H, W)
     weight_shape: tuple       # (F, C/groups, kh, kw)
     stride: tuple
@@ -266,7 +239,7 @@ class ConvPlan:
 
     @property
     def gemm(self):
-        """(A shape, B shape) of the matrix multiplies ``A @ B`` the forward runs (None: depthwise runs none).
+        """(A shape, B shape) of the matrix multiplies ``A @ B`` the forward runs (None: depthwise and direct run none).
 
         im2col: (G, F/G, K) @ (G, K, N*Ho*Wo) (with ``per_image``: image by image); pointwise: (F, C) @ (N, C, H*W),
         one per image;
@@ -320,21 +293,35 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return WinogradConv2d(plan.padding, plan.out_hw)(*inputs)
     if plan.algorithm == "depthwise":
         return DepthwiseConv2d(plan.stride, plan.padding, plan.dilation, plan.out_hw)(*inputs)
+    if plan.algorithm == "direct":
+        return DirectConv2d(plan.padding, plan.dilation, plan.out_hw)(*inputs)
     if plan.algorithm == "pointwise":
         return PointwiseConv2d(plan.per_image)(*inputs)
     return Conv2d(plan.stride, plan.padding, plan.dilation, groups, plan.out_hw, plan.per_image)(*inputs)
 
 
 WINOGRAD_MIN_CHANNELS = 16   # below this the 16 matrix multiplies are too thin (an RGB stem) to pay
+# The direct kernel reuses nothing across filters, a matrix multiply reuses each column for all of them:
+# direct runs at one speed whatever F, im2col's product gets faster per filter as F grows. One thread,
+# batch 64, forward + backward (dW, db): 3 -> 6 filters 5x5 at 32x32 3.0 ms direct against 4.7 ms im2col,
+# 6 -> 8 5x5 at 14x14 1.3 against 1.9, 3 -> 8 3x3 at 32x32 2.9 against 3.2; 6 -> 16 5x5 at 14x14 (forward
+# and dW, kernels alone) 2.1 against 1.8 ms. It is the choice only from DIRECT_MIN_COLUMNS column-matrix
+# elements (2 MB in float32): it pays below too (LeNet-5's first layer at batch 4, 0.24 M elements: 0.24
+# against 0.41 ms), but there the matrix is cheap, and the small examples of the labs keep the im2col they
+# teach.
+DIRECT_MAX_FILTERS, DIRECT_MIN_COLUMNS = 8, 1 << 19
 
 
-def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1), like=None, out_hw=None):
+def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1), like=None, out_hw=None,
+              columns=0):
     """Which algorithm runs a convolution: 'depthwise' (one filter set per channel), 'pointwise'
     (1x1, stride 1, no padding: a plain matrix multiply), 'winograd' (3x3, stride 1, dilation 1,
     groups 1, padding <= 2, at least WINOGRAD_MIN_CHANNELS input channels, on a device whose kernels
     offer it, with at least their ``winograd_from_pixels`` output pixels per image when ``out_hw`` is
-    given) or 'im2col' (everything else).
+    given), 'direct' (otherwise stride 1, groups 1, at most DIRECT_MAX_FILTERS filters, a column matrix of
+    ``columns`` >= DIRECT_MIN_COLUMNS elements, on a device whose kernels offer it) or 'im2col' (everything else).
     ``like``: an array on that device, a device (``.kernels``) or its name; None: the default device.
+    ``columns``: the elements of the column matrix im2col would build, C*kh*kw * N*Ho*Wo.
     The one place the choice is made; ``plan_conv`` asks it."""
     f, cg, kh, kw = weight_shape
     if groups > 1 and groups == in_channels and cg == 1:
@@ -342,11 +329,15 @@ def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1
     if groups == 1 and (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0):
         return "pointwise"
     k = _kernels_of(like)
+    offered = getattr(k, "conv_algorithms", ("im2col",))
     big_enough = out_hw is None or out_hw[0] * out_hw[1] >= getattr(k, "winograd_from_pixels", 0)
-    if ("winograd" in getattr(k, "conv_algorithms", ("im2col",)) and groups == 1 and (kh, kw) == (3, 3)
+    if ("winograd" in offered and groups == 1 and (kh, kw) == (3, 3)
             and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and max(padding) <= 2
             and in_channels >= WINOGRAD_MIN_CHANNELS and big_enough):
         return "winograd"
+    if ("direct" in offered and groups == 1 and tuple(stride) == (1, 1) and f <= DIRECT_MAX_FILTERS
+            and columns >= DIRECT_MIN_COLUMNS):
+        return "direct"
     return "im2col"
 
 
@@ -374,7 +365,8 @@ def plan_conv(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, 
                          f"(N, {cg * groups}, H, W), got {x_shape}")
     out_hw = tuple(output_size(x_shape[2 + a], (kh, kw)[a], stride[a], padding[a], dilation[a], layer, x_shape)
                    for a in range(2))
-    algorithm = conv_path(x_shape[1], weight_shape, stride, padding, groups, dilation, like=device, out_hw=out_hw)
+    algorithm = conv_path(x_shape[1], weight_shape, stride, padding, groups, dilation, like=device, out_hw=out_hw,
+                          columns=x_shape[1] * kh * kw * x_shape[0] * out_hw[0] * out_hw[1])
     # The device's kernels say from how many output pixels per image its BLAS runs a product per image
     # (kernels/cpu). Without that number (a GPU): im2col over the whole batch (its per-image operand is a
     # strided view that cuBLAS's batched GEMM would copy first), pointwise image by image (x is its operand).

@@ -42,12 +42,26 @@ def scratch_of(plan, phase):
             () if plan.per_image else (Scratch("dx as (C, N*H*W)", whole, size),))
     if plan.algorithm == "depthwise":   # each thread's few-kB stack buffers only (kernels/cpu/depthwise.py)
         return ()
+    if plan.algorithm == "direct":      # kernels/cpu/direct.py: besides a wide output plane per thread (a few kB)
+        return _direct_scratch(plan, phase)
     if phase == "forward":
         return _per_kind((Scratch("U = G g G^T", (16, f, c), size, "workspace"),)
                          + _winograd_tiles(n, c, f, plan.out_hw, size, ""))
     return _per_kind(_winograd_weight_grad_scratch(n, c, f, plan.out_hw, size)
                      + (Scratch("dx: U of the flipped filters", (16, c, f), size, "workspace"),)
                      + _winograd_tiles(n, f, c, (h, w), size, "dx: "))
+
+
+def _direct_scratch(plan, phase):
+    """The direct kernels' arrays: x zero-padded (when padded), and in backward dY widened to the padded
+    width (its extra columns zeros) and dx computed padded before its border is cropped."""
+    (n, c, h, w), f, size, (ph, pw) = plan.x_shape, plan.weight_shape[0], plan.itemsize, plan.padding
+    hp, wp = h + 2 * ph, w + 2 * pw
+    padded = (Scratch("x zero-padded, planes flattened", (n, c, hp * wp), size),) if ph or pw else ()
+    if phase == "forward":
+        return padded
+    return ((Scratch("dY widened to the padded width", (n, f, plan.out_hw[0] * wp), size),) + padded
+            + ((Scratch("dx padded, before its border is cropped", (n, c, hp * wp), size),) if ph or pw else ()))
 
 
 def _per_kind(scratch):

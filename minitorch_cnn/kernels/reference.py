@@ -113,6 +113,35 @@ def depthwise_backward(gy, x, w, stride, padding, dilation, need_dx=True):
     return dx, dw.reshape(w.shape)
 
 
+def direct_conv(x, w, b, padding, dilation, out_hw):
+    """x (N, C, H, W), w (F, C, kh, kw), b (F,) or None -> (N, F, Ho, Wo), stride 1: the direct
+    convolution, one window tap at a time (kernels/cpu/direct.py slides each filter over each plane)."""
+    xp = get_array_module(x)
+    kh, kw = w.shape[2:]
+    win = windows(pad2d(x, padding), (kh, kw), (1, 1), dilation, out_hw)   # (N, C, kh, kw, Ho, Wo)
+    y = xp.zeros((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            y += xp.einsum("ncyx,fc->nfyx", win[:, :, i, j], w[:, :, i, j])
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+def direct_conv_backward(gy, x, w, padding, dilation, need_dx=True):
+    """gy (N, F, Ho, Wo), x (N, C, H, W), w (F, C, kh, kw) -> (dx (N, C, H, W) or None, dw (F, C, kh, kw))."""
+    xp = get_array_module(gy)
+    kh, kw = w.shape[2:]
+    win = windows(pad2d(x, padding), (kh, kw), (1, 1), dilation, gy.shape[2:])
+    dw = xp.empty_like(w)
+    for i in range(kh):
+        for j in range(kw):
+            dw[:, :, i, j] = xp.einsum("nfyx,ncyx->fc", gy, win[:, :, i, j])
+    dx = None
+    if need_dx:
+        values = xp.einsum("nfyx,fcij->ncijyx", gy, w)
+        dx = add_windows(values, x.shape, (kh, kw), (1, 1), padding, dilation)
+    return dx, dw
+
+
 # ---- pooling -----------------------------------------------------------------------------
 def max_pool_forward(x, kernel, stride, padding, out_hw):
     """x (N, C, H, W) -> (y (N, C, Ho, Wo), argmax (N, C, Ho, Wo): the winning tap i*kw + j, first on ties)."""

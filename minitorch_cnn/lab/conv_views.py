@@ -8,6 +8,8 @@
              64 pixels an image the CPU copies the batch channel-first, (C, N*H*W), for one product);
 * depthwise  no matrix is built: the kernel slides each filter over its own channel. The view shows
              the per-channel windows (C, kh*kw, N*Ho*Wo) that would give the same result;
+* direct     no matrix is built either: the kernel slides each of the few filters over every input plane.
+             The view shows the columns (C*kh*kw, N*Ho*Wo) im2col would have built for the same result;
 * winograd   F(2x2, 3x3): U = G g G^T (16, F, C), V = B^T d B (16, C, tiles), the 16 matrix multiplies
              M[k] = U[k] @ V[k] of shape (F, C) @ (C, tiles), then y = A^T M A per 2x2 output tile.
 """
@@ -44,7 +46,7 @@ def scratch_lines(plan):
 
 @dataclass(repr=False)   # repr is the explanation (str), not the arrays: ``s.im2col()`` at a prompt reads well
 class Im2colView:
-    """The matrices an im2col, pointwise or depthwise convolution multiplies: ``weight_matrix @ cols`` is
+    """The matrices an im2col, pointwise, depthwise or direct convolution multiplies: ``weight_matrix @ cols`` is
     its output before the bias. With groups G > 1 both carry a leading group axis: (G, F/G, K) @ (G, K, L)."""
     path: str
     weight_matrix: np.ndarray
@@ -64,7 +66,9 @@ class Im2colView:
         built = {"im2col": "built by im2col",
                  "pointwise": "the input itself (copied channel-first where its maps are small: see the scratch)",
                  "depthwise": "never built: the depthwise kernel slides each filter over its channel; these "
-                              "are its per-channel windows"}[self.path]
+                              "are its per-channel windows",
+                 "direct": "never built: the direct kernel slides each filter over every plane; these are "
+                           "the columns im2col would build"}[self.path]
         head = f"path {self.path}: W {ws} ({wb / 1e3:.1f} kB) @ cols {cs} ({cb / 1e3:.1f} kB; {built})"
         return "\n".join([head] + ([] if self.plan is None else scratch_lines(self.plan)))
 
@@ -131,7 +135,7 @@ def conv_view(conv, x, device=None):
         return _winograd_view(plan, x, w)
     if plan.algorithm == "pointwise":
         cols = x.transpose(1, 0, 2, 3).reshape(x.shape[1], -1)            # (C, N*H*W): x[n] side by side
-    else:   # the kernel Conv2d itself calls (Numba on the CPU), or the reference one for depthwise
+    else:   # the kernel Conv2d itself calls (Numba on the CPU), or the reference one for depthwise and direct
         kern, x_there = (device.kernels, device.send(x)) if plan.algorithm == "im2col" else (reference, x)
         cols = np.array(to_numpy(kern.im2col(x_there, (kh, kw), plan.stride, plan.padding, plan.dilation,
                                               plan.out_hw)))

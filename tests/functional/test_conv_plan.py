@@ -21,12 +21,14 @@ from minitorch_cnn.kernels.cpu import winograd
 # x shape, weight shape, stride, padding, dilation, groups -> the algorithm the plan must choose
 CASES = [((2, 3, 9, 8), (4, 3, 3, 3), 2, 1, 1, 1, "im2col"),
          ((2, 4, 9, 9), (6, 2, 3, 3), 1, 1, 2, 2, "im2col"),            # groups 2, dilated
-         ((2, 3, 24, 24), (4, 3, 3, 3), 1, 1, 1, 1, "im2col"),          # 576 pixels an image: image by image
+         ((2, 3, 24, 24), (12, 3, 3, 3), 1, 1, 1, 1, "im2col"),         # 576 pixels an image: image by image
          ((2, 16, 8, 8), (8, 16, 1, 1), 1, 0, 1, 1, "pointwise"),
          ((2, 16, 3, 3), (8, 16, 1, 1), 1, 0, 1, 1, "pointwise"),       # 9 pixels an image: over the batch
          ((2, 8, 9, 9), (16, 1, 3, 3), 2, 1, 1, 8, "depthwise"),        # channel multiplier 2
          ((2, 16, 9, 8), (8, 16, 3, 3), 1, 1, 1, 1, "winograd"),        # 72 pixels an image: Winograd from 64
-         ((8, 64, 17, 16), (32, 64, 3, 3), 1, 2, 1, 1, "winograd")]     # large enough to run threaded
+         ((8, 64, 17, 16), (32, 64, 3, 3), 1, 2, 1, 1, "winograd"),     # large enough to run threaded
+         ((32, 3, 32, 30), (4, 3, 3, 2), 1, (2, 1), 1, 1, "direct"),    # few filters: no workspace at all
+         ((16, 3, 32, 32), (6, 3, 5, 5), 1, 0, 2, 1, "direct")]
 
 
 def _record_scratch(monkeypatch):

@@ -4,6 +4,7 @@ Same names and signatures as ``kernels.reference``; the tests hold them to it.
 """
 from .conv import col2im, im2col
 from .depthwise import depthwise_backward, depthwise_forward
+from .direct import direct_conv, direct_conv_backward
 from .elementwise import clamp_backward, clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .optim import adam_step, sgd_step
@@ -13,8 +14,8 @@ from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 # The convolution algorithms these kernels offer (functional.conv.conv_path picks among them), and
 # the kernels only the CPU has: every other name here has a GPU twin of the same signature in kernels/cuda
 # (tests/kernels/test_tiers.py holds them to it).
-conv_algorithms = ("im2col", "winograd")
-CPU_ONLY = ("winograd_conv", "winograd_weight_grad", "winograd_weights")
+conv_algorithms = ("im2col", "winograd", "direct")
+CPU_ONLY = ("direct_conv", "direct_conv_backward", "winograd_conv", "winograd_weight_grad", "winograd_weights")
 # Winograd from this many output pixels per image (an 8x8 map); below it im2col: U = G g G^T (16 MB at 512
 # channels, made in the forward and again for dx) and the thin per-row transforms cost more than the 2.25x
 # fewer multiplies save. Forward + backward, batch 64, 2 threads, AVX-512: 512 -> 512 at 2x2 55 ms Winograd
@@ -35,6 +36,7 @@ pack_optimizer_groups = False
 gemm_per_image_from = {"im2col": 100, "pointwise": 64}
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
-           "clamp_backward", "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col",
+           "clamp_backward", "clamp_forward", "col2im", "depthwise_backward",
+           "direct_conv", "direct_conv_backward", "depthwise_forward", "im2col",
            "max_pool_backward", "max_pool_forward", "winograd_conv", "winograd_weight_grad",
            "winograd_weights"]
