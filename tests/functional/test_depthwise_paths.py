@@ -81,3 +81,32 @@ def test_a_bad_gradient_reaches_only_its_window(stride, bad):
     expected[1, 0, s - 1:s + 2, s - 1:s + 2] = True   # the 3x3 window of output (1, 1), padding 1
     assert np.array_equal(~np.isfinite(dx), expected)
     np.testing.assert_array_equal(dx[np.isfinite(want)], want[np.isfinite(want)])
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (2, 2), (4, 3), (5, 7)])
+def test_stride_one_shared_padding_keeps_neighbours_apart(hw):
+    # grid_layout lets neighbouring rows and images share their zero padding; a NaN at the last pixel of one
+    # image and the first of the next must still reach only their own windows' outputs, for every kernel,
+    # padding and dilation that fits, in stacks of 2 (the last stack short: 5 images)
+    rng = np.random.default_rng(8)
+    for kh, kw, ph, pw, d in [(k1, k2, p1, p2, d) for k1 in (1, 2, 3, 4) for k2 in (1, 3) for p1 in (0, 1, 2)
+                              for p2 in (0, 2) for d in (1, 2)]:
+        if (kh - 1) * d + 1 > hw[0] + 2 * ph or (kw - 1) * d + 1 > hw[1] + 2 * pw:
+            continue
+        x, w = rng.standard_normal((5, 2, *hw)), rng.standard_normal((2, 1, kh, kw))
+        x[0, 1, -1, -1] = x[1, 1, 0, 0] = np.nan
+        args = ((1, 1), (ph, pw), (d, d))
+        out_hw = [output_size(hw[a], (kh, kw)[a], 1, (ph, pw)[a], d, "test", x.shape) for a in range(2)]
+        hq, wq, _ = depthwise.grid_layout(hw, out_hw, (kh, kw), *args)
+        saved, depthwise.STACK_ELEMENTS = depthwise.STACK_ELEMENTS, 2 * hq * wq
+        try:
+            ours, ref = both(x, w, gy_for(x, w, *args, rng), *args)
+        finally:
+            depthwise.STACK_ELEMENTS = saved
+        for name, got, want in zip(("y", "dx", "dw"), ours, ref):
+            where = (name, kh, kw, ph, pw, d)
+            if name == "dw":   # NaN at more taps than needed is allowed there (see the backward kernel)
+                assert np.isnan(got[np.isnan(want)]).all(), where
+                continue
+            assert np.array_equal(np.isnan(got), np.isnan(want)), where
+            assert rel_err(got[~np.isnan(want)], want[~np.isnan(want)]) <= 1e-10, where

@@ -7,7 +7,10 @@ fixed offset, with unit stride, whatever the stride and dilation. Laying the
 output on the phase grid (Wq columns a row, the last Wq - Wo of them unused)
 turns a plane into one flat vector; the same channel of a *stack* of images,
 one grid after another, is one longer vector (MobileNet's 4x4 and 2x2 planes
-would give loops too short to vectorise). The filter is then a single loop
+would give loops too short to vectorise). At stride 1 there is one phase, and
+neighbours share their padding: the zero columns right of a row are those left
+of the next, the zero rows below an image those above the next (grid_layout),
+so fewer dropped positions are computed. The filter is then a single loop
 
     acc[p] = sum over taps (i, j) of w[i, j] * phases[tap_offset[i, j] + p]       p over the whole stack
 
@@ -38,6 +41,22 @@ STACK_ELEMENTS = 2048
 def phase_grid(out_hw, kernel_hw, stride, dilation):
     """(Hq, Wq): the size of one phase of the padded plane, enough for every window of every output."""
     return tuple(-(-((o - 1) * s + (k - 1) * d + 1) // s) for o, k, s, d in zip(out_hw, kernel_hw, stride, dilation))
+
+
+def grid_layout(x_hw, out_hw, kernel_hw, stride, padding, dilation):
+    """(Hq, Wq, tail): each image's block of the buffer (Hq rows of Wq) and how far the last window reaches past
+    the last block. Stride 1 shares the padding between neighbours: the zero columns right of one row serve
+    as those left of the next, the zero rows below one image as those above the next (MobileNet's 4x4 planes,
+    pad 1: blocks of 5x5 instead of 6x6, 2x2: 3x3 instead of 4x4). Any other stride: phase_grid, no tail."""
+    hq, wq = phase_grid(out_hw, kernel_hw, stride, dilation)
+    if tuple(stride) != (1, 1):
+        return hq, wq, 0
+    (h, wd), (ho, wo) = x_hw, out_hw
+    # zero rows (columns) the last window reaches past the image's last row (column)
+    after = [max(0, o - 1 + (k - 1) * d - p - (i - 1))
+             for o, k, d, p, i in zip(out_hw, kernel_hw, dilation, padding, x_hw)]
+    rows, cols = max(ho, h + max(padding[0], after[0])), max(wo, wd + max(padding[1], after[1]))
+    return rows, cols, max(0, (hq - 1) * cols + wq - rows * cols)
 
 
 def stack_size(n, stride, hq, wq):
@@ -176,12 +195,12 @@ def _filter_span(acc, src, wt, taps, span):
 
 
 @kernel
-def _depthwise_forward(x, w, y, taps, chunks, stack, h, wd, ho, wo, sh, sw, ph, pw, hq, wq):
+def _depthwise_forward(x, w, y, taps, chunks, stack, h, wd, ho, wo, sh, sw, ph, pw, hq, wq, tail):
     n, c = x.shape[:2]
     m, size = w.shape[0] // c, hq * wq
     units = c * ((n + stack - 1) // stack)
     for chunk in prange(chunks):   # buffers allocated once per chunk; the padding stays zero between units
-        phases, acc = np.zeros(sh * sw * stack * size, x.dtype), np.empty(stack * size, x.dtype)
+        phases, acc = np.zeros(sh * sw * stack * size + tail, x.dtype), np.empty(stack * size, x.dtype)
         # One channel of a stack of images per unit, the channels of a stack one after another, and each
         # chunk's units consecutive: the next unit reads the bytes after this one's, in the same pages
         # (256 channels at 8x8: 1.41-1.45 x PyTorch, against 1.53 with a channel's stacks one after another
@@ -206,12 +225,12 @@ def depthwise_forward(x, w, stride, padding, dilation, out_hw):
     """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo)."""
     (n, c, h, wd), (ho, wo), (kh, kw) = x.shape, out_hw, w.shape[2:]
     y = np.empty((n, w.shape[0], ho, wo), dtype=x.dtype)
-    hq, wq = phase_grid(out_hw, (kh, kw), stride, dilation)
+    hq, wq, tail = grid_layout((h, wd), out_hw, (kh, kw), stride, padding, dilation)
     stack = stack_size(n, stride, hq, wq)
     taps = _tap_offsets(kh, kw, *stride, *dilation, stack * hq * wq, wq).astype(np.uintp)
     _depthwise_forward(y.size * kh * kw, np.ascontiguousarray(x).reshape(n, c, h * wd),
                        np.ascontiguousarray(w).reshape(-1, kh * kw), y.reshape(n, -1, ho * wo), taps,
-                       _chunks(c * -(-n // stack)), stack, h, wd, ho, wo, *stride, *padding, hq, wq)
+                       _chunks(c * -(-n // stack)), stack, h, wd, ho, wo, *stride, *padding, hq, wq, tail)
     return y
 
 
@@ -247,14 +266,14 @@ def _input_grads(d_phases, tmp, grid, margin, wt, back_taps, taps, first, span, 
 
 @kernel
 def _depthwise_backward(gy, x, w, dx, dwt, taps, back_taps, margin, chunks, need_dx, stack, h, wd, ho, wo, sh, sw,
-                        ph, pw, hq, wq):
+                        ph, pw, hq, wq, tail):
     n, c = x.shape[:2]
     cm, taps_n = w.shape
     m, size = cm // c, hq * wq
     stride_one = sh == 1 and sw == 1
     for chunk in prange(chunks):   # a range of channels: their dx planes and their m filters' dw are its own
         c0, c1 = chunk * c // chunks, (chunk + 1) * c // chunks
-        phases, d_phases = np.zeros(sh * sw * stack * size, x.dtype), np.empty(sh * sw * stack * size, x.dtype)
+        phases, d_phases = np.zeros(sh * sw * stack * size + tail, x.dtype), np.empty(sh * sw * stack * size, x.dtype)
         tmp = np.empty(stack * size if m > 1 else 1, x.dtype)
         # gy on the phase grid after ``margin`` zeros; the unused positions stay zero, so their products add
         # nothing to dw (unless the input pixel they meet is Inf or NaN: then dw is NaN at more taps than it
@@ -284,7 +303,7 @@ def depthwise_backward(gy, x, w, stride, padding, dilation, need_dx=True):
     """gy (N, C*m, Ho, Wo) -> (dx (N, C, H, W) or None, dw (C*m, 1, kh, kw))."""
     gy, x, w = np.ascontiguousarray(gy), np.ascontiguousarray(x), np.ascontiguousarray(w)
     (n, c, h, wd), (ho, wo), (kh, kw) = x.shape, gy.shape[2:], w.shape[2:]
-    hq, wq = phase_grid((ho, wo), (kh, kw), stride, dilation)
+    hq, wq, tail = grid_layout((h, wd), (ho, wo), (kh, kw), stride, padding, dilation)
     stack = stack_size(n, stride, hq, wq)
     taps = _tap_offsets(kh, kw, *stride, *dilation, stack * hq * wq, wq)
     margin = int(taps.max()) if stride == (1, 1) else 0   # the gather's reach back from a pixel
@@ -294,5 +313,5 @@ def depthwise_backward(gy, x, w, stride, padding, dilation, need_dx=True):
     _depthwise_backward(gy.size * kh * kw, gy.reshape(n, -1, ho * wo), x.reshape(n, c, h * wd),
                         w.reshape(-1, kh * kw), dx.reshape(dx.shape[0], dx.shape[1], -1), dw.reshape(-1),
                         taps.astype(np.uintp), back_taps.astype(np.uintp), margin, _chunks(c), need_dx,
-                        stack, h, wd, ho, wo, *stride, *padding, hq, wq)
+                        stack, h, wd, ho, wo, *stride, *padding, hq, wq, tail)
     return (dx if need_dx else None), dw
