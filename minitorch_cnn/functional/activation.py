@@ -10,8 +10,8 @@ class ReLU(Function):
 
     def forward(self, x):
         # The output, not the mask, is saved: y > 0 exactly where x > 0, and y is the next layer's input,
-        # which the graph holds anyway. The mask the kernel also writes is dropped here.
-        self.y, _ = kernels(x).clamp_forward(x, self.high)
+        # which the graph holds anyway. So the forward computes no mask (clamp, not clamp_forward).
+        self.y = kernels(x).clamp(x, self.high)
         return self.y
 
     def backward(self, gy):

@@ -214,6 +214,13 @@ def clamp_forward(x, high=None):
     return xp.clip(x, 0, high), (x > 0) & (x < high)
 
 
+def clamp(x, high=None):
+    """y = min(max(x, 0), high) alone: ``clamp_forward`` without the mask, for a forward that keeps none
+    (ReLU's, whose backward reads the mask back from y). NaN stays NaN."""
+    xp = get_array_module(x)
+    return xp.maximum(x, 0) if high is None else xp.clip(x, 0, high)
+
+
 def clamp_backward(gy, y, high=None):
     """gy, y = clamp_forward's output -> gx = gy where 0 < y < high, else 0.
 

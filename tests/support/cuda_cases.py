@@ -179,6 +179,7 @@ CASES = [
          ("dx", "dgamma", "dbeta"), floors=batch_norm_backward_floors),
     Case("clamp_forward", "clamp_forward", "elementwise", clamp_forward_inputs, ("y", "mask"),
          exact=("y", "mask")),
+    Case("clamp", "clamp", "elementwise", clamp_forward_inputs, ("y",), exact=("y",)),
     Case("clamp_backward", "clamp_backward", "elementwise", clamp_backward_inputs, ("dx",), exact=("dx",)),
 ]
 

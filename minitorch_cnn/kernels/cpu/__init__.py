@@ -5,7 +5,7 @@ Same names and signatures as ``kernels.reference``; the tests hold them to it.
 from .conv import col2im, im2col
 from .depthwise import depthwise_backward, depthwise_forward
 from .direct import direct_conv, direct_conv_backward
-from .elementwise import clamp_backward, clamp_forward
+from .elementwise import clamp, clamp_backward, clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .optim import adam_step, sgd_step
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
@@ -36,7 +36,7 @@ pack_optimizer_groups = False
 gemm_per_image_from = {"im2col": 100, "pointwise": 64}
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
-           "clamp_backward", "clamp_forward", "col2im", "depthwise_backward",
-           "direct_conv", "direct_conv_backward", "depthwise_forward", "im2col",
-           "max_pool_backward", "max_pool_forward", "winograd_conv", "winograd_weight_grad",
+           "clamp", "clamp_backward", "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward",
+           "direct_conv", "direct_conv_backward", "im2col", "max_pool_backward", "max_pool_forward", "winograd_conv",
+           "winograd_weight_grad",
            "winograd_weights"]

@@ -13,7 +13,7 @@ Runs on a real GPU happen only in the ``@pytest.mark.gpu`` tests (the table's Cu
 which skip on machines without one.
 """
 from .conv import col2im, depthwise_backward, depthwise_forward, im2col
-from .elementwise import clamp_backward, clamp_forward
+from .elementwise import clamp, clamp_backward, clamp_forward
 from .loss import cross_entropy_forward
 from .norm import batch_norm_backward, batch_norm_forward, batch_norm_forward_tracking, tracks_in_place
 from .optim import adam_step, sgd_step
@@ -31,6 +31,6 @@ _GPU_ONLY = (adam_step, batch_norm_forward_tracking, cross_entropy_forward, sgd_
 # A parameter group's optimizer step runs over the group packed flat, one launch per group (optim/fused.py).
 pack_optimizer_groups = True
 
-__all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp_backward",
-           "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col", "max_pool_backward",
-           "max_pool_forward"]
+__all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp",
+           "clamp_backward", "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col",
+           "max_pool_backward", "max_pool_forward"]

@@ -1,4 +1,4 @@
-/* Clamped linear units (ReLU, ReLU6): the output and the mask where dy/dx = 1, in one pass.
+/* Clamped linear units (ReLU, ReLU6): the output alone, or the output and the mask where dy/dx = 1, in one pass.
  *
  * Kernels only, no host code, no #include: launch.source() puts common.cuh (GRID_STRIDE, window_of,
  * block_sum) in front of this text; NVRTC, nvcc and the g++ emulator compile the result as one unit.
@@ -14,6 +14,14 @@ extern "C" __global__ void clamp_forward_##S(const T* __restrict__ x, T* __restr
         bool inside = v > (T)0 && (!bounded || v < high); \
         mask[i] = inside; \
         y[i] = inside ? v : (v > (T)0 ? high : (v != v ? v : (T)0)); \
+    } \
+} \
+/* clamp_forward's y alone: the layers' forward keeps no mask (the backward reads it back from y) */ \
+extern "C" __global__ void clamp_##S(const T* __restrict__ x, T* __restrict__ y, long long size, T high, \
+                                     int bounded) { \
+    GRID_STRIDE(i, size) { \
+        T v = x[i]; \
+        y[i] = (v > (T)0 && (!bounded || v < high)) ? v : (v > (T)0 ? high : (v != v ? v : (T)0)); \
     } \
 } \
 /* gx = gy where 0 < y < high (no upper bound when bounded == 0), else 0 */ \

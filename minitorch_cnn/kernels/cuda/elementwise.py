@@ -1,5 +1,5 @@
-"""GPU wrappers for elementwise.cu: ReLU / ReLU6 output and derivative mask in one pass, and the
-backward from the output. Same names and signatures as ``kernels/cpu``.
+"""GPU wrappers for elementwise.cu: ReLU / ReLU6 output (alone, or with the derivative mask in one pass),
+and the backward from the output. Same names and signatures as ``kernels/cpu``.
 """
 import numpy as np
 
@@ -16,6 +16,17 @@ def clamp_forward(x, high=None):
     elementwise(load_kernel("elementwise", "clamp_forward", flat.dtype, flat), flat.size,
                 (flat, y, mask, np.int64(flat.size), bound, np.int32(high is not None)))
     return y.reshape(x.shape), mask.reshape(x.shape)
+
+
+def clamp(x, high=None):
+    """As ``reference.clamp``: min(max(x, 0), high), no mask."""
+    xp = get_array_module(x)
+    flat = xp.ascontiguousarray(x).reshape(-1)
+    y = xp.empty_like(flat)
+    bound = flat.dtype.type(0 if high is None else high)
+    elementwise(load_kernel("elementwise", "clamp", flat.dtype, flat), flat.size,
+                (flat, y, np.int64(flat.size), bound, np.int32(high is not None)))
+    return y.reshape(x.shape)
 
 
 def clamp_backward(gy, y, high=None):
