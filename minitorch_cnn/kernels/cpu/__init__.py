@@ -38,5 +38,4 @@ gemm_per_image_from = {"im2col": 100, "pointwise": 64}
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
            "clamp", "clamp_backward", "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward",
            "direct_conv", "direct_conv_backward", "im2col", "max_pool_backward", "max_pool_forward", "winograd_conv",
-           "winograd_weight_grad",
-           "winograd_weights"]
+           "winograd_weight_grad", "winograd_weights"]
