@@ -1,4 +1,18 @@
-"""Shared test set-up: after a run, print the worst errors measured per function (gradcheck, torch parity)."""
+"""Shared test set-up: the Numba kernels' threaded copies from a lower size than in production (so the tests'
+moderate inputs run them too), and after a run, print the worst errors measured per function (gradcheck,
+torch parity)."""
+import pytest
+
+from minitorch_cnn.kernels.cpu import jit
+
+THREADED_FROM = 1 << 16   # elements of work from which the tests run a kernel's threaded copy
+
+
+@pytest.fixture(autouse=True)
+def threaded_kernels_from_moderate_sizes(monkeypatch):
+    """jit.PARALLEL_FROM (1 M elements: where threads pay on this machine) lowered for every test, so the
+    threaded copies are checked on inputs of 64 k elements and up; the choice is speed, never numbers."""
+    monkeypatch.setattr(jit, "PARALLEL_FROM", THREADED_FROM)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -78,7 +78,7 @@ def _worker_chunks(n, out_hw, c, f, size):
     from ..kernels.cpu import winograd
     th, tw = -(-out_hw[0] // 2), -(-out_hw[1] // 2)
     rows, wide = n * th, 16 * max(c, f)
-    workers = winograd._threads.workers if wide * rows * tw >= winograd.PARALLEL_FROM else 1
+    workers = winograd._threads.workers if wide * rows * tw >= winograd.THREADS_FROM else 1
     per_chunk = max(1, min(-(-rows // workers), winograd.CHUNK_BYTES // (wide * tw * size)))
     sizes = [min(rows, s + per_chunk) - s for s in range(0, rows, per_chunk)]
     return [sizes[i::workers] for i in range(min(workers, len(sizes)))], tw

@@ -23,9 +23,12 @@ import numpy as np
 from numba import prange
 
 from ... import workspace
-from .jit import PARALLEL_FROM, kernel
+from .jit import kernel
 
 CHUNK_BYTES = 1 << 22   # bytes of V (and of M) per chunk: within the L3 cache, a few chunks per convolution
+# Values of V from which the chunks go to one thread per core: a convolution of that size takes milliseconds,
+# so the threads' start (tens of microseconds, a pool already running) pays far sooner than a Numba loop's does.
+THREADS_FROM = 1 << 16
 
 
 @kernel
@@ -186,7 +189,7 @@ def _share_chunks(rows, tw, wide, itemsize, job):
     its workspace buffers apart) with single-threaded BLAS; the list of the jobs' results comes back.
     ``wide``: values per tile of the chunk's largest array (16 channels' worth), which sets the chunk size.
     """
-    workers = _threads.workers if wide * rows * tw >= PARALLEL_FROM else 1
+    workers = _threads.workers if wide * rows * tw >= THREADS_FROM else 1
     per_chunk = max(1, min(-(-rows // workers), CHUNK_BYTES // (wide * tw * itemsize)))
     starts = list(range(0, rows, per_chunk))
     workers = min(workers, len(starts))
