@@ -29,9 +29,10 @@ numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]  # in case Nu
 # Elements of work from which the threaded copy runs. Handing a loop to Numba's threads and back costs
 # ~60-100 us here (2 cores, workqueue): ReLU over 0.26 M floats took 168 us threaded against 50 us serial,
 # over 1 M 457 against 335, over 2 M 508 against 601; batch norm's forward breaks even at ~0.5 M. At 64 k
-# (until 2026-12-07) LeNet-5's step measured 9.5 ms (median 11.4), at 1 M 7.9 (9.2); MobileNetV1/V2 and
-# ResNet-18 the same within the noise. (The tests lower it, tests/conftest.py, so that their moderate sizes
-# run the threaded copies too.)
+# (until 2026-12-07) LeNet-5's step measured 9.1-9.8 ms (median 10.6), at 1 M 8.0-8.7 (9.1-9.6); MobileNetV1/V2
+# and ResNet-18 the same within the noise, once batch norm counts its work fourfold (kernels/cpu/norm.py).
+# A kernel whose elements cost more passes a larger work. (The tests lower it, tests/conftest.py, so that
+# their moderate sizes run the threaded copies too.)
 PARALLEL_FROM = 1 << 20
 
 

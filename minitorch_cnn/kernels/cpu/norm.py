@@ -43,7 +43,9 @@ def batch_norm_forward(x, gamma, beta, eps):
     y = np.empty_like(x3)
     stats = [np.empty(x.shape[1], x.dtype) for _ in range(3)]
     gamma, beta = (np.ascontiguousarray(a, dtype=x.dtype) for a in (gamma, beta))
-    _forward(x3.size, x3, gamma, beta, eps, y, *stats)
+    # work: each value is read three times (mean, variance, output) with float64 sums, so threads pay from a
+    # quarter of an element-wise loop's size (64 x 1024 x 2 x 2: 352 us threaded against 600 us serial)
+    _forward(4 * x3.size, x3, gamma, beta, eps, y, *stats)
     return (y.reshape(x.shape), *stats)
 
 
@@ -77,5 +79,5 @@ def batch_norm_backward(gy, x, gamma, mean, inv_std):
     x3 = np.ascontiguousarray(x).reshape(gy3.shape)
     gx = np.empty_like(gy3)
     ggamma, gbeta = np.empty(shape[1], gy.dtype), np.empty(shape[1], gy.dtype)
-    _backward(gy3.size, gy3, x3, gamma, mean, inv_std, gx, ggamma, gbeta)
+    _backward(4 * gy3.size, gy3, x3, gamma, mean, inv_std, gx, ggamma, gbeta)   # as the forward: 532 against 766 us
     return gx.reshape(shape), ggamma, gbeta
