@@ -74,14 +74,12 @@ def _per_kind(scratch):
 
 def _worker_chunks(n, out_hw, c, f, size):
     """The sizes (in rows of tiles) of the chunks each worker thread gets, as kernels/cpu/winograd deals
-    them out (``_share_chunks``: chunks of ``per_chunk`` rows, round-robin), and the tiles per row."""
+    them out (``deal_chunks``), and the tiles per row."""
     from ..kernels.cpu import winograd
     th, tw = -(-out_hw[0] // 2), -(-out_hw[1] // 2)
-    rows, wide = n * th, 16 * max(c, f)
-    workers = winograd._threads.workers if wide * rows * tw >= winograd.THREADS_FROM else 1
-    per_chunk = max(1, min(-(-rows // workers), winograd.CHUNK_BYTES // (wide * tw * size)))
-    sizes = [min(rows, s + per_chunk) - s for s in range(0, rows, per_chunk)]
-    return [sizes[i::workers] for i in range(min(workers, len(sizes)))], tw
+    rows = n * th
+    per_chunk, dealt = winograd.deal_chunks(rows, tw, 16 * max(c, f), size)
+    return [[min(rows, s + per_chunk) - s for s in starts] for starts in dealt], tw
 
 
 def _winograd_tiles(n, c, f, out_hw, size, label, m_name="M = U V"):

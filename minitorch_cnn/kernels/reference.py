@@ -114,31 +114,23 @@ def depthwise_backward(gy, x, w, stride, padding, dilation, need_dx=True):
 
 
 def direct_conv(x, w, b, padding, dilation, out_hw):
-    """x (N, C, H, W), w (F, C, kh, kw), b (F,) or None -> (N, F, Ho, Wo), stride 1: the direct
-    convolution, one window tap at a time (kernels/cpu/direct.py slides each filter over each plane)."""
+    """x (N, C, H, W), w (F, C, kh, kw), b (F,) or None -> (N, F, Ho, Wo), stride 1: the sum im2col's product
+    computes, W (F, C*kh*kw) @ cols (kernels/cpu/direct.py slides each filter over each plane instead)."""
     xp = get_array_module(x)
-    kh, kw = w.shape[2:]
-    win = windows(pad2d(x, padding), (kh, kw), (1, 1), dilation, out_hw)   # (N, C, kh, kw, Ho, Wo)
-    y = xp.zeros((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            y += xp.einsum("ncyx,fc->nfyx", win[:, :, i, j], w[:, :, i, j])
+    f, n = w.shape[0], x.shape[0]
+    cols = im2col(x, w.shape[2:], (1, 1), padding, dilation, out_hw)                  # (C*kh*kw, N*Ho*Wo)
+    y = xp.ascontiguousarray((w.reshape(f, -1) @ cols).reshape(f, n, *out_hw).transpose(1, 0, 2, 3))
     return y if b is None else y + b.reshape(1, -1, 1, 1)
 
 
 def direct_conv_backward(gy, x, w, padding, dilation, need_dx=True):
-    """gy (N, F, Ho, Wo), x (N, C, H, W), w (F, C, kh, kw) -> (dx (N, C, H, W) or None, dw (F, C, kh, kw))."""
-    xp = get_array_module(gy)
-    kh, kw = w.shape[2:]
-    win = windows(pad2d(x, padding), (kh, kw), (1, 1), dilation, gy.shape[2:])
-    dw = xp.empty_like(w)
-    for i in range(kh):
-        for j in range(kw):
-            dw[:, :, i, j] = xp.einsum("nfyx,ncyx->fc", gy, win[:, :, i, j])
-    dx = None
-    if need_dx:
-        values = xp.einsum("nfyx,fcij->ncijyx", gy, w)
-        dx = add_windows(values, x.shape, (kh, kw), (1, 1), padding, dilation)
+    """gy (N, F, Ho, Wo), x (N, C, H, W), w (F, C, kh, kw) -> (dx (N, C, H, W) or None, dw (F, C, kh, kw)):
+    dW = dY @ cols^T and dx = col2im(W^T @ dY), as im2col's backward."""
+    f, kernel = w.shape[0], w.shape[2:]
+    gy_mat = gy.transpose(1, 0, 2, 3).reshape(f, -1)                                   # (F, N*Ho*Wo)
+    dw = (gy_mat @ im2col(x, kernel, (1, 1), padding, dilation, gy.shape[2:]).T).reshape(w.shape)
+    dx = col2im(w.reshape(f, -1).T @ gy_mat, x.shape, kernel, (1, 1), padding, dilation,
+                gy.shape[2:]) if need_dx else None
     return dx, dw
 
 

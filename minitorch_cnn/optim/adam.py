@@ -1,7 +1,7 @@
 """Adam: momentum plus a per-coordinate step size from the running mean of g²."""
 from ..device import get_array_module
 from .fused import fused_kernel, parameter_kernel
-from .optimizer import Optimizer, _follow_param
+from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
@@ -86,15 +86,9 @@ class Adam(Optimizer):
         kernel = parameter_kernel(params, "adam_step")
         if kernel is None:
             return False
-        (beta1, beta2), xp = group["betas"], get_array_module(params[0].data)
+        beta1, beta2 = group["betas"]
         for p in params:
-            state = self.state[p]
-            if not state:
-                state.update(self._init_state(p.data, group))
-            _follow_param(state, p.data)   # state loaded from a checkpoint or left behind by Module.to
-            for key, value in state.items():
-                if key != "step" and not value.flags.c_contiguous:
-                    state[key] = xp.ascontiguousarray(value)
+            state = self._kernel_state(p, group)
             state["step"] += 1
             t = state["step"]
             kernel(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),

@@ -72,27 +72,26 @@ def _pack(xp, arrays):
 def fused_kernel(params, name):
     """The fused step ``name`` (kernels/cuda/optim.py) for these parameters, or None where they take the
     per-parameter rule: on the CPU, or when they are not all on one device in one dtype."""
-    first = params[0].data
-    module = kernels(first)
-    kernel = getattr(module, name, None)
-    if kernel is None or not module.pack_optimizer_groups:
-        return None
-    where = device_of(first)
-    if any(p.data.dtype != first.dtype or p.grad.dtype != first.dtype or device_of(p.data) != where
-           for p in params):
-        return None
-    return kernel
+    dtype = params[0].data.dtype
+    return _step_kernel(params, name, packed=True, fits=lambda p: p.data.dtype == dtype)
 
 
 def parameter_kernel(params, name):
     """The step kernel ``name`` to call once per parameter (the CPU's, kernels/cpu/optim.py), or None where the
     parameters take the NumPy rule: their kernels lack it or pack groups instead (a group ``fused_kernel`` could
-    not pack: mixed devices or dtypes), or a parameter's array is not C-contiguous or its gradient of another
-    dtype (the rule's arithmetic would then be the gradient's, not the parameter's)."""
+    not pack: mixed devices or dtypes), or a parameter's array is not C-contiguous."""
+    return _step_kernel(params, name, packed=False, fits=lambda p: p.data.flags.c_contiguous)
+
+
+def _step_kernel(params, name, packed, fits):
+    """Kernel ``name`` of the parameters' kernel module when that module packs groups (``packed``) or not, all the
+    parameters are on one device, each gradient has its parameter's dtype (the rule's arithmetic is the
+    parameter's) and ``fits(p)`` holds for every parameter; else None."""
     module = kernels(params[0].data)
     kernel = getattr(module, name, None)
+    if kernel is None or module.pack_optimizer_groups != packed:
+        return None
     where = device_of(params[0].data)
-    if kernel is None or module.pack_optimizer_groups or not all(
-            p.data.flags.c_contiguous and p.grad.dtype == p.data.dtype and device_of(p.data) == where for p in params):
+    if not all(p.grad.dtype == p.data.dtype and device_of(p.data) == where and fits(p) for p in params):
         return None
     return kernel

@@ -149,6 +149,18 @@ class Optimizer:
         flat.kernel = fn
         return flat
 
+    def _kernel_state(self, p, group):
+        """Parameter ``p``'s state, made (``_init_state``) or moved to where ``p`` now is, every array in it
+        C-contiguous: what a per-parameter step kernel (kernels/cpu/optim.py) writes through flat views."""
+        state = self.state[p]
+        if not state:
+            state.update(self._init_state(p.data, group))
+        _follow_param(state, p.data)   # state loaded from a checkpoint or left behind by Module.to
+        for key, value in state.items():
+            if is_array(value) and not value.flags.c_contiguous:
+                state[key] = get_array_module(value).ascontiguousarray(value)
+        return state
+
     def _gradient(self, p, group):
         """The gradient the update rule sees: ``g + λ·θ`` when weight_decay ``λ`` is set.
 

@@ -1,7 +1,7 @@
 """Stochastic gradient descent, optionally with (Nesterov) momentum."""
 from ..device import get_array_module
 from .fused import parameter_kernel
-from .optimizer import Optimizer, _follow_param
+from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
@@ -69,11 +69,8 @@ class SGD(Optimizer):
             return False
         momentum = group["momentum"]
         for p in params:
-            state = self.state[p]
-            _follow_param(state, p.data)   # a buffer loaded from a checkpoint or left behind by Module.to
+            state = self._kernel_state(p, group)
             buf = state.get("momentum_buffer")
-            if buf is not None and not buf.flags.c_contiguous:
-                buf = state["momentum_buffer"] = get_array_module(p.data).ascontiguousarray(buf)
             first = momentum != 0 and buf is None
             if first:
                 buf = state["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)

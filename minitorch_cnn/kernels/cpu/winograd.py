@@ -182,21 +182,28 @@ def winograd_weights(w):
     return u
 
 
-def _share_chunks(rows, tw, wide, itemsize, job):
-    """Deal the ``rows`` rows of tiles out in chunks, round-robin, to one Python thread per core.
+def deal_chunks(rows, tw, wide, itemsize):
+    """How ``rows`` rows of ``tw`` tiles are shared out: (per_chunk, each worker thread's chunk starts).
 
-    Each thread runs ``job(starts, per_chunk, name)`` serially over its chunks' first rows (``name`` keeps
-    its workspace buffers apart) with single-threaded BLAS; the list of the jobs' results comes back.
-    ``wide``: values per tile of the chunk's largest array (16 channels' worth), which sets the chunk size.
+    Chunks of ``per_chunk`` rows, dealt round-robin to one thread per core (to one thread below THREADS_FROM
+    values); ``wide``: values per tile of the chunk's largest array (16 channels' worth), which sets the chunk
+    size. ``functional/conv_scratch.py`` reads the same answer for the plan's scratch list.
     """
     workers = _threads.workers if wide * rows * tw >= THREADS_FROM else 1
     per_chunk = max(1, min(-(-rows // workers), CHUNK_BYTES // (wide * tw * itemsize)))
     starts = list(range(0, rows, per_chunk))
     workers = min(workers, len(starts))
-    if workers == 1:
-        return [job(starts, per_chunk, "")]
+    return per_chunk, [starts[i::workers] for i in range(workers)]
+
+
+def _share_chunks(rows, tw, wide, itemsize, job):
+    """Run ``job(starts, per_chunk, name)`` on each worker thread's chunks (``deal_chunks``), serially within a
+    thread (``name`` keeps its workspace buffers apart) with single-threaded BLAS; the jobs' results come back."""
+    per_chunk, dealt = deal_chunks(rows, tw, wide, itemsize)
+    if len(dealt) == 1:
+        return [job(dealt[0], per_chunk, "")]
     with _threads.one_blas_thread():
-        jobs = [_threads.pool.submit(job, starts[i::workers], per_chunk, str(i)) for i in range(workers)]
+        jobs = [_threads.pool.submit(job, starts, per_chunk, str(i)) for i, starts in enumerate(dealt)]
         return [j.result() for j in jobs]
 
 
