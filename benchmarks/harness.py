@@ -26,6 +26,16 @@ from minitorch_cnn.files import atomic_write, atomic_write_text
 BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _CHILD_MARK = "MINITORCH_BENCH_CLEAN_BLAS"
 
+# ``--isa avx2``: the AVX2 half of the comparison, measured on an AVX-512 machine. Every library in the timed
+# processes is capped at AVX2 by its own switch: OpenBLAS's kernel, the CPU Numba's LLVM compiles for (no
+# features beyond Haswell's), PyTorch's ATen kernels, oneDNN (its convolutions) and MKL (its BLAS). The cores,
+# caches and memory stay this machine's, so the cap measures the instruction set, not an AVX2 machine's
+# clock or cache sizes; the results record the cap beside the CPU's own ISA.
+ISA_CAPS = {"avx2": {"OPENBLAS_CORETYPE": "Haswell", "NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "",
+                     "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
+ISA_NAMES = {"avx2": "AVX2"}
+_ISA_MARK = "MINITORCH_BENCH_ISA_CAP"
+
 MAX_OTHERS = 0.10
 RETRIES = 6
 CPUS = os.cpu_count() or 1
@@ -48,29 +58,35 @@ def _own_seconds():
     return t.user + t.system
 
 
-def clean_blas_env():
-    """This process's environment without the BLAS overrides, for a benchmark's child process."""
+def clean_blas_env(isa=None):
+    """This process's environment without the BLAS overrides, for a benchmark's child process; with the
+    switches of ``ISA_CAPS[isa]`` when ``isa`` is given or this process already runs capped."""
+    isa = isa or os.environ.get(_ISA_MARK)
     env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
     # what `import minitorch_cnn` before NumPy sets for a user (minitorch_cnn/_openblas.py); this module
     # imported NumPy first, and the children do too
     env.setdefault("OPENBLAS_THREAD_TIMEOUT", THREAD_TIMEOUT)
     dropped = [f"{k}={os.environ[k]}" for k in BLAS_OVERRIDES if k in os.environ]
     env[_CHILD_MARK] = os.environ.get(_CHILD_MARK) or ",".join(dropped) or "none set"
+    if isa:
+        env.update(ISA_CAPS[isa], **{_ISA_MARK: isa})
     return env
 
 
-def run_on_own_blas_kernel(module, argv):
-    """Re-run ``python -m module argv`` in a child process without the BLAS overrides, unless this is it.
+def run_on_own_blas_kernel(module, argv, isa=None):
+    """Re-run ``python -m module argv`` in a child process without the BLAS overrides (and capped at ``isa``,
+    a key of ``ISA_CAPS``, when given), unless this is it.
 
     Returns True when the child ran (the caller then stops; a failing child's exit status is raised as
     SystemExit), False when this process is already clean and should do the work itself. NumPy has
     loaded OpenBLAS by now, so the overrides cannot be undone here: only a fresh process picks the
     machine's own kernel.
     """
-    if os.environ.get(_CHILD_MARK) or not any(k in os.environ for k in BLAS_OVERRIDES):
+    if os.environ.get(_CHILD_MARK) or not (isa or any(k in os.environ for k in BLAS_OVERRIDES)):
         return False
-    env = clean_blas_env()
-    print(f"(timing in a child process without {env[_CHILD_MARK]}: the machine's own BLAS kernel)", flush=True)
+    env = clean_blas_env(isa)
+    print(f"(timing in a child process without {env[_CHILD_MARK]}: the machine's own BLAS kernel"
+          + (f", every library capped at {ISA_NAMES[isa]})" if isa else ")"), flush=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     status = subprocess.run([sys.executable, "-m", module, *argv], env=env).returncode
     if status:
@@ -103,12 +119,21 @@ def vector_isa():
 
 
 def llvm_cpu():
-    """The CPU that Numba's LLVM compiles the kernels for (e.g. "skylake-avx512", "znver4"), or None."""
+    """The CPU that Numba's LLVM compiles the kernels for (e.g. "skylake-avx512", "znver4"), or None:
+    NUMBA_CPU_NAME's when set (``--isa avx2`` sets "haswell"), else the host's."""
     try:
         from llvmlite import binding
-        return binding.get_host_cpu_name()
+        from numba.core import config
+        return config.CPU_NAME or binding.get_host_cpu_name()
     except (ImportError, RuntimeError):
         return None
+
+
+def effective_isa():
+    """The vector ISA the timed code may use: the CPU's (``vector_isa``), or the cap of ``--isa`` with the
+    CPU's own beside it, e.g. "AVX2 (capped; CPU AVX-512)"."""
+    cap = os.environ.get(_ISA_MARK)
+    return f"{ISA_NAMES[cap]} (capped; CPU {vector_isa()})" if cap else vector_isa()
 
 
 def machine_label(info):
@@ -189,8 +214,10 @@ def machine_info():
     torch = optional_torch()
     if torch is not None:
         info["torch"] = torch.__version__
+        info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()   # ATen's kernels: AVX512, AVX2
     info["blas"] = blas_info()
-    info["vector_isa"], info["llvm_cpu"] = vector_isa(), llvm_cpu()
+    info["vector_isa"], info["llvm_cpu"] = effective_isa(), llvm_cpu()
+    info["isa_cap"] = os.environ.get(_ISA_MARK)   # None: uncapped
     info["blas_overrides_removed"] = os.environ.get(_CHILD_MARK, "none set")
     info["blas_overrides_active"] = [k for k in BLAS_OVERRIDES if k in os.environ]   # [] when measured clean
     return info

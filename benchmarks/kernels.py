@@ -16,6 +16,7 @@ from minitorch_cnn.functional import conv
 
 from .gpu import gpu_section, kernel_rows
 from .harness import (
+    ISA_CAPS,
     blas_line,
     format_table,
     machine_info,
@@ -141,15 +142,17 @@ def table(rows, peak):
 
 
 def main(argv=None):
-    if run_on_own_blas_kernel("benchmarks.kernels", argv):
-        return None
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and batch 16: a minute or two")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 64, 16 with --quick)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--only", default="", help="run only ops whose name contains this text")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--isa", choices=sorted(ISA_CAPS), help="cap every library at this vector ISA (the "
+                        "AVX2 half of a comparison on an AVX-512 machine; harness.ISA_CAPS lists the switches)")
     args = parser.parse_args(argv)
+    if run_on_own_blas_kernel("benchmarks.kernels", argv, isa=args.isa):
+        return None
     batch = args.batch or (16 if args.quick else 64)
     repeats = args.repeats or (3 if args.quick else 7)
     torch = optional_torch()

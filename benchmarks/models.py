@@ -22,6 +22,7 @@ import numpy as np
 
 from .gpu import gpu_section, model_rows
 from .harness import (
+    ISA_CAPS,
     blas_info,
     blas_line,
     clean_blas_env,
@@ -159,16 +160,18 @@ def table(rows, batch):
 
 
 def main(argv=None):
-    if run_on_own_blas_kernel("benchmarks.models", argv):
-        return None
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 16, 2 repeats")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--models", help="comma-separated zoo names (default: every model of zoo.MODELS)")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--isa", choices=sorted(ISA_CAPS), help="cap every library at this vector ISA (the "
+                        "AVX2 half of a comparison on an AVX-512 machine; harness.ISA_CAPS lists the switches)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if run_on_own_blas_kernel("benchmarks.models", argv, isa=args.isa):
+        return None
     if args.child:
         framework, name, batch, repeats = args.child
         return child(framework, name, int(batch), int(repeats))

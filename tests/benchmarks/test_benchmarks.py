@@ -41,6 +41,43 @@ def test_benchmark_reruns_itself_without_the_overrides(tmp_path):
                                                                  "removed": "OPENBLAS_CORETYPE=Haswell"}
 
 
+_CAPPED_CHILD = """
+import json, numpy as np, numba
+from benchmarks import harness
+@numba.njit
+def axpy(a, b):
+    for i in range(a.size):
+        a[i] += 2.0 * b[i]
+a = np.ones(4096, np.float32)
+axpy(a, a)
+asm = "".join(axpy.inspect_asm().values())
+info = harness.machine_info()
+print(json.dumps({"isa": info["vector_isa"], "cap": info["isa_cap"], "llvm": info["llvm_cpu"],
+                  "zmm": "zmm" in asm, "ymm": "ymm" in asm, "torch": info.get("torch_cpu_capability"),
+                  "blas": [b.get("architecture") for b in info["blas"]]}))
+"""
+
+
+def test_an_isa_cap_reaches_every_library_in_the_timed_process(monkeypatch):
+    """``--isa avx2``: the child's Numba code has no 512-bit registers, OpenBLAS runs its Haswell kernel,
+    PyTorch's ATen reports AVX2, and the recorded machine says capped, with the CPU's own ISA beside it."""
+    if harness.vector_isa() not in ("AVX2", "AVX-512"):
+        pytest.skip(f"this CPU ({harness.vector_isa()}) cannot run AVX2 code, so there is nothing to cap")
+    monkeypatch.delenv(harness._CHILD_MARK, raising=False)
+    monkeypatch.delenv(harness._ISA_MARK, raising=False)
+    env = harness.clean_blas_env("avx2")
+    assert {k: env[k] for k in harness.ISA_CAPS["avx2"]} == harness.ISA_CAPS["avx2"]
+    env["PYTHONPATH"], env["NUMBA_CACHE_DIR"] = str(ROOT), os.devnull   # nothing cached from this test
+    done = subprocess.run([sys.executable, "-c", _CAPPED_CHILD], env=env, cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["cap"] == "avx2" and got["isa"].startswith("AVX2 (capped; CPU ") and got["llvm"] == "haswell"
+    assert not got["zmm"] and got["ymm"]
+    assert got["torch"] in (None, "AVX2")
+    assert all(kernel in (None, "Haswell") for kernel in got["blas"]), got["blas"]
+
+
 def _result(median):
     return {"median_s": median, "guard_others_max": 0.05}
 
