@@ -3,7 +3,7 @@ moderate inputs run them too), and after a run, print the worst errors measured 
 torch parity)."""
 import pytest
 
-from minitorch_cnn.kernels.cpu import jit
+from minitorch_cnn.kernels.cpu import jit, threads
 
 THREADED_FROM = 1 << 16   # elements of work from which the tests run a kernel's threaded copy
 
@@ -11,8 +11,10 @@ THREADED_FROM = 1 << 16   # elements of work from which the tests run a kernel's
 @pytest.fixture(autouse=True)
 def threaded_kernels_from_moderate_sizes(monkeypatch):
     """jit.PARALLEL_FROM (1 M elements: where threads pay on this machine) lowered for every test, so the
-    threaded copies are checked on inputs of 64 k elements and up; the choice is speed, never numbers."""
+    threaded copies are checked on inputs of 64 k elements and up; the choice is speed, never numbers.
+    The same for the batches of products shared out to the cores (threads.BATCHED_FROM, 4 M multiply-adds)."""
     monkeypatch.setattr(jit, "PARALLEL_FROM", THREADED_FROM)
+    monkeypatch.setattr(threads, "BATCHED_FROM", THREADED_FROM)
 
 
 def pytest_terminal_summary(terminalreporter):

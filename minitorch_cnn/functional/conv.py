@@ -78,7 +78,8 @@ class Conv2d(Function):
         y = xp.empty((n, f) + tuple(self.out_hw), x.dtype)
         if self.per_image and g == 1:   # (F, K) @ (N, K, Ho*Wo) -> y's (N, F, Ho*Wo): no copy of the output
             pixels = self.out_hw[0] * self.out_hw[1]
-            xp.matmul(self.w_mat[0], cols[0].reshape(-1, n, pixels).transpose(1, 0, 2), out=y.reshape(n, f, -1))
+            kernels(x).batched_matmul(self.w_mat[0], cols[0].reshape(-1, n, pixels).transpose(1, 0, 2),
+                                      y.reshape(n, f, -1))
             return _add_bias(y, b)
         y_mat = workspace.borrow("conv output", (g, f // g, cols.shape[2]), x.dtype, xp)
         for i in range(g):              # one 2-D product per group: (F/G, K) @ (K, N*Ho*Wo)
@@ -169,7 +170,8 @@ class PointwiseConv2d(Function):
         xp, (n, c, h, wd) = get_array_module(x), x.shape
         self.x3, self.w2 = x.reshape(n, c, h * wd), w.reshape(w.shape[0], c)
         if self.per_image:
-            y = xp.matmul(self.w2, self.x3).reshape(n, -1, h, wd)   # (N, F, H*W) is NCHW already
+            y = xp.empty((n, self.w2.shape[0], h, wd), x.dtype)   # (N, F, H*W) is NCHW already
+            kernels(x).batched_matmul(self.w2, self.x3, y.reshape(n, -1, h * wd))
             return _add_bias(y, b)
         x_mat = workspace.borrow("pointwise input", (c, n * h * wd), x.dtype, xp)
         x_mat.reshape(c, n, -1)[...] = self.x3.transpose(1, 0, 2)
@@ -188,7 +190,8 @@ class PointwiseConv2d(Function):
         gx = gw = None
         x_shape = self.x3.shape[:2] + gy.shape[2:]
         if self.needs_input_grad[0] and self.per_image:   # W^T made contiguous (weight-sized): a batched
-            gx = xp.matmul(xp.ascontiguousarray(self.w2.T), gy3).reshape(x_shape)   # product copies a strided one
+            gx = xp.empty(x_shape, gy.dtype)             # product copies a strided one
+            kernels(gy).batched_matmul(xp.ascontiguousarray(self.w2.T), gy3, gx.reshape(x_shape[0], x_shape[1], -1))
         elif self.needs_input_grad[0]:                    # one (C, F) @ (F, N*H*W) product, then into NCHW
             gx_mat = (self.w2.T @ gy_mat).reshape(x_shape[1], x_shape[0], -1)
             gx = _channels_first_to_nchw(gx_mat, None, out=xp.empty(x_shape, gy.dtype))

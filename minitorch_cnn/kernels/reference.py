@@ -14,6 +14,13 @@ x; the output has ``out_hw`` = (Ho, Wo) positions.
 from ..device import get_array_module
 
 
+def batched_matmul(a, b, out):
+    """a (F, K) or (N, F, K) @ b (N, K, P) -> out (N, F, P): one product per image (matmul's broadcasting).
+    Not a kernel but a BLAS call, here so that every kernel module says how its device runs a batch of them
+    (kernels/cpu/threads.py shares the images out to its cores; CuPy hands them to cuBLAS as they are)."""
+    return get_array_module(b).matmul(a, b, out=out)
+
+
 def pad2d(x, padding, value=0.0):
     """x: (N, C, H, W) -> (N, C, H + 2ph, W + 2pw), border filled with ``value``."""
     ph, pw = padding

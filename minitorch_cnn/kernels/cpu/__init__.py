@@ -9,6 +9,7 @@ from .elementwise import clamp, clamp_backward, clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .optim import adam_step, sgd_step
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
+from .threads import batched_matmul
 from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 
 # The convolution algorithms these kernels offer (functional.conv.conv_path picks among them), and
@@ -34,6 +35,9 @@ pack_optimizer_groups = False
 # 6.8 ms with its 10x10 layer per image; pointwise 512 -> 1024 channels at 2x2 17 against 2.4 ms, 64 -> 384 at
 # 8x8 2.1 against 2.8 ms.
 gemm_per_image_from = {"im2col": 100, "pointwise": 64}
+# Those products over a batch: ``batched_matmul`` (not in __all__: BLAS runs them, no kernel of ours; every
+# kernel module has one) shares the images out to one thread per core.
+_PRODUCTS = (batched_matmul,)
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
            "clamp", "clamp_backward", "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward",

@@ -9,21 +9,18 @@ inverse-transform M into the output, and go on, while V and M are still in
 cache. Both transforms work on whole rows of tiles, so their inner loops run
 over contiguous (or stride-2) rows and vectorise. The chunks are shared out
 to one Python thread per core, each running serial kernels and a
-single-threaded matrix multiply (``_Threads`` says why).
+single-threaded matrix multiply (``threads.py`` says why).
 
 The weight gradient runs the same chunks backwards: V of x again, dM = A dY A^T of
 the output gradient's 2x2 tiles, and 16 products dM[k] @ V[k]^T summed over the
 chunks into dU (16, F, C), then dW = G^T dU G.
 """
-import contextlib
-from concurrent.futures import ThreadPoolExecutor
-
-import numba
 import numpy as np
 from numba import prange
 
 from ... import workspace
 from .jit import kernel
+from .threads import threads as _threads
 
 CHUNK_BYTES = 1 << 22   # bytes of V (and of M) per chunk: within the L3 cache, a few chunks per convolution
 # Values of V from which the chunks go to one thread per core: a convolution of that size takes milliseconds,
@@ -202,9 +199,7 @@ def _share_chunks(rows, tw, wide, itemsize, job):
     per_chunk, dealt = deal_chunks(rows, tw, wide, itemsize)
     if len(dealt) == 1:
         return [job(dealt[0], per_chunk, "")]
-    with _threads.one_blas_thread():
-        jobs = [_threads.pool.submit(job, starts, per_chunk, str(i)) for i, starts in enumerate(dealt)]
-        return [j.result() for j in jobs]
+    return _threads.run(lambda i: job(dealt[i], per_chunk, str(i)), range(len(dealt)))
 
 
 def _chunk_buffers(name, c, f, tiles, dtype):
@@ -260,30 +255,6 @@ def winograd_weight_grad(x, gy, padding):
     gw = np.empty((f, c, 3, 3), x.dtype)
     _weights_backward(gw.size, du, gw)
     return gw
-
-
-class _Threads:
-    """One Python thread per core, each running whole chunks, with single-threaded BLAS meanwhile.
-
-    Threading each step instead (a parallel transform, a multi-threaded matrix multiply, a parallel
-    inverse, per chunk) hands the cores back and forth three times a chunk; on a loaded 2-core
-    machine OpenBLAS's threads on these small multiplies made a convolution up to 8x slower
-    (measured 3.2 s against 0.13 s with one BLAS thread). The serial kernels release the GIL.
-    """
-    def __init__(self):
-        self.workers = numba.get_num_threads()
-        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="winograd")
-        try:
-            from threadpoolctl import ThreadpoolController
-            self.blas = ThreadpoolController()   # built once: finding the BLAS libraries takes milliseconds
-        except ImportError:
-            self.blas = None
-
-    def one_blas_thread(self):
-        return self.blas.limit(limits=1, user_api="blas") if self.blas else contextlib.nullcontext()
-
-
-_threads = _Threads()
 
 
 __all__ = ["winograd_conv", "winograd_weight_grad", "winograd_weights"]
