@@ -213,11 +213,12 @@ def clamp_forward(x, high=None):
     return xp.clip(x, 0, high), (x > 0) & (x < high)
 
 
-def clamp(x, high=None):
+def clamp(x, high=None, out=None):
     """y = min(max(x, 0), high) alone: ``clamp_forward`` without the mask, for a forward that keeps none
-    (ReLU's, whose backward reads the mask back from y). NaN stays NaN."""
+    (ReLU's, whose backward reads the mask back from y). NaN stays NaN. ``out``: where y goes (x itself
+    clamps in place: nn/fold.py's inference, where nothing else reads x), else a new array."""
     xp = get_array_module(x)
-    return xp.maximum(x, 0) if high is None else xp.clip(x, 0, high)
+    return xp.maximum(x, 0, out=out) if high is None else xp.clip(x, 0, high, out=out)
 
 
 def clamp_backward(gy, y, high=None):

@@ -72,6 +72,28 @@ def test_cuda_clamp_on_the_emulator(high):
     np.testing.assert_array_equal(got, reference.clamp(x, high))
 
 
+@pytest.mark.parametrize("shape", [(14,), (64, 32, 8, 8)])
+@pytest.mark.parametrize("high", [None, 6.0])
+def test_clamp_into_out_or_in_place_on_every_tier(shape, high):
+    """``out=x`` clamps in place (nn/fold.py's inference), ``out=`` another array fills it; both bit for bit
+    the new array's values, on the reference, the Numba kernels and the emulated CUDA kernel."""
+    x = planted(shape, np.float32)
+    want = reference.clamp(x, high)
+    tiers = [(reference, None), (cpu, None)]
+    if emulator.available():
+        tiers.append((cuda, mt.device("cuda-emulator")))
+    for module, device in tiers:
+        with mt.using_device(device or mt.device("cpu")):
+            inplace, other = x.copy(), np.full_like(x, 3.0)
+            assert module.clamp(inplace, high, out=inplace) is inplace
+            assert module.clamp(x, high, out=other) is other
+            fresh = to_numpy(module.clamp(x, high))
+        np.testing.assert_array_equal(inplace, want, err_msg=module.__name__)
+        np.testing.assert_array_equal(other, want, err_msg=module.__name__)
+        for got in (inplace, other):   # the sign of zero too, as this tier's new array has it
+            assert np.array_equal(np.signbit(got), np.signbit(fresh)), module.__name__
+
+
 @pytest.mark.parametrize("fn,high", [(F.relu, None), (F.relu6, 6.0)])
 def test_relu_forward_is_the_clamp_and_keeps_no_mask(fn, high):
     x = planted((2, 3, 4, 5), np.float32)

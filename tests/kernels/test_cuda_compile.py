@@ -25,7 +25,7 @@ def check(usage, path):
 
 
 def test_the_kernel_list_is_complete():
-    assert len(KERNELS) == 2 * 17   # 17 kernels, float and double
+    assert len(KERNELS) == 2 * 18   # 18 kernels, float and double
 
 
 @pytest.mark.skipif(compile_check.cupy_missing() is not None, reason=str(compile_check.cupy_missing()))

@@ -57,6 +57,7 @@ def test_the_folded_forward_is_the_unfolded_one(dtype, tol):
     with nn.fold_batch_norm(model, x) as folding:
         assert folding.pairs == [("0", "1"), ("3.conv1", "3.bn1"), ("3.conv2", "3.bn2"), ("3.dw", "3.bn3"),
                                  ("4", "5")]
+        assert folding.activations == ["2", None, None, None, None]   # Block's ReLU is a new module per call
         got = _forward(model, x)
         assert model[1].training is False and got.dtype == dtype
         assert np.array_equal(folding.output.data, want)      # the tracing forward's own output, unfolded
@@ -112,3 +113,51 @@ def _forward_plain(model, x):
     finally:
         for h in handles:
             h.remove()
+
+
+def test_an_activation_that_alone_reads_the_batch_norm_clamps_the_folded_output_in_place():
+    model, x = _model()
+    want = _forward(model, x)
+    seen, outputs = [], []
+    mt.autograd.call_hooks.append(lambda fn, *_: seen.append(type(fn).__name__))
+    try:
+        with nn.fold_batch_norm(model, x):
+            seen.clear()
+            got = _forward(model, x)
+            assert seen.count("ReLU") == 1          # only Block's: the Sequential's ReLU ran inside the conv
+            handle = model[2].register_forward_pre_hook(lambda m, inputs: outputs.append(inputs[0].data.copy()))
+            hooked = _forward(model, x)             # a hooked activation sees its input unclamped, and clamps it
+            handle.remove()
+    finally:
+        mt.autograd.call_hooks.pop()
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
+    np.testing.assert_allclose(hooked, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
+    assert (outputs[0] < 0).any()
+
+
+class TwoOutputs(nn.Module):
+    """conv -> bn -> relu where the batch norm's output is also returned: it must not be clamped."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn, self.relu = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return self.relu(y), y
+
+
+def test_an_activation_whose_input_is_also_the_models_output_does_not_clamp_it():
+    mt.manual_seed(0)
+    model = TwoOutputs().eval()
+    model.bn.running_mean[...] = 0.5
+    x = mt.Tensor(np.random.default_rng(2).standard_normal((2, 3, 6, 6)).astype(np.float32))
+    with mt.no_grad():
+        want = [t.data.copy() for t in model(x)]
+    with nn.fold_batch_norm(model, x) as folding:
+        assert folding.pairs == [("conv", "bn")] and folding.activations == [None]
+        with mt.no_grad():
+            got = [t.data for t in model(x)]
+    assert (want[1] < 0).any()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-5)

@@ -36,13 +36,26 @@ def _clamp_only(x, y, high):
         y[i] = min(max(v, 0), high) if v == v else v
 
 
-def clamp(x, high=None):
-    """As ``reference.clamp``: min(max(x, 0), high). Without clamp_forward's mask a float32 element costs 8
-    bytes of memory traffic, not 9: ReLU6 at 64x64x32x32 1.29 against 1.51 ms (one thread, AVX-512)."""
+@kernel
+def _clamp_in_place(y, high):
+    for i in prange(y.size):   # _clamp_only with one array: two (the same) would stop the loop vectorising
+        v = y[i]               # (LLVM's overlap check falls back to scalar code: 0.44 against 0.15 ms)
+        y[i] = min(max(v, 0), high) if v == v else v
+
+
+def clamp(x, high=None, out=None):
+    """As ``reference.clamp``: min(max(x, 0), high), into ``out`` (x itself: in place) or a new array.
+    Without clamp_forward's mask a float32 element costs 8 bytes of memory traffic, not 9: ReLU6 at
+    64x64x32x32 1.29 against 1.51 ms (one thread, AVX-512); in place, ReLU 0.81 against 0.47 ms (2 threads)."""
+    bound = x.dtype.type(np.inf if high is None else high)
+    if out is x and x.flags.c_contiguous:
+        flat = x.reshape(-1)
+        _clamp_in_place(flat.size, flat, bound)
+        return x
     flat = np.ascontiguousarray(x).reshape(-1)
-    y = np.empty_like(flat)
-    _clamp_only(flat.size, flat, y, flat.dtype.type(np.inf if high is None else high))
-    return y.reshape(x.shape)
+    y = np.empty_like(flat) if out is None else out.reshape(-1)   # a contiguous out of x's shape: a view
+    _clamp_only(flat.size, flat, y, bound)
+    return y.reshape(x.shape) if out is None else out
 
 
 @kernel

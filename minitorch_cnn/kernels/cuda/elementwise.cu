@@ -24,6 +24,13 @@ extern "C" __global__ void clamp_##S(const T* __restrict__ x, T* __restrict__ y,
         y[i] = (v > (T)0 && (!bounded || v < high)) ? v : (v > (T)0 ? high : (v != v ? v : (T)0)); \
     } \
 } \
+/* clamp in place (nn/fold.py's inference, where nothing else reads the array): each element read, then written */ \
+extern "C" __global__ void clamp_in_place_##S(T* __restrict__ y_inout, long long size, T high, int bounded) { \
+    GRID_STRIDE(i, size) { \
+        T v = y_inout[i]; \
+        y_inout[i] = (v > (T)0 && (!bounded || v < high)) ? v : (v > (T)0 ? high : (v != v ? v : (T)0)); \
+    } \
+} \
 /* gx = gy where 0 < y < high (no upper bound when bounded == 0), else 0 */ \
 extern "C" __global__ void clamp_backward_##S(const T* __restrict__ gy, const T* __restrict__ y, \
                                               T* __restrict__ gx, long long size, T high, int bounded) { \

@@ -18,15 +18,20 @@ def clamp_forward(x, high=None):
     return y.reshape(x.shape), mask.reshape(x.shape)
 
 
-def clamp(x, high=None):
-    """As ``reference.clamp``: min(max(x, 0), high), no mask."""
+def clamp(x, high=None, out=None):
+    """As ``reference.clamp``: min(max(x, 0), high), no mask, into ``out`` (x itself: in place) or a new array."""
     xp = get_array_module(x)
+    bound = x.dtype.type(0 if high is None else high)
+    if out is x and x.flags.c_contiguous:   # its own kernel: x and y of clamp are restrict pointers, never one array
+        flat = x.reshape(-1)
+        elementwise(load_kernel("elementwise", "clamp_in_place", flat.dtype, flat), flat.size,
+                    (flat, np.int64(flat.size), bound, np.int32(high is not None)))
+        return x
     flat = xp.ascontiguousarray(x).reshape(-1)
-    y = xp.empty_like(flat)
-    bound = flat.dtype.type(0 if high is None else high)
+    y = xp.empty_like(flat) if out is None else out.reshape(-1)   # a contiguous out of x's shape: a view
     elementwise(load_kernel("elementwise", "clamp", flat.dtype, flat), flat.size,
                 (flat, y, np.int64(flat.size), bound, np.int32(high is not None)))
-    return y.reshape(x.shape)
+    return y.reshape(x.shape) if out is None else out
 
 
 def clamp_backward(gy, y, high=None):
