@@ -34,6 +34,11 @@ pack_optimizer_groups = False
 # 6.8 ms with its 10x10 layer per image; pointwise 512 -> 1024 channels at 2x2 17 against 2.4 ms, 64 -> 384 at
 # 8x8 2.1 against 2.8 ms.
 gemm_per_image_from = {"im2col": 100, "pointwise": 64}
+# im2col's weight gradient dW = dY @ cols^T (F/G, K) runs as (cols @ dY^T)^T for at most this many filters (per
+# group) and from this many columns N*Ho*Wo: OpenBLAS SkylakeX, 2 threads, F/G, K, N*Ho*Wo -> ms dY @ cols^T
+# against (cols @ dY^T)^T: 16, 150, 6400 (LeNet-5's second layer) 0.41 against 0.23; 64, 576, 16384 7.1 against
+# 5.2; 128, 1152, 4096 5.1 against 4.6; 32, 27, 65536 2.1 against 1.9; but 256, 2304, 1024 4.0 against 6.0.
+weight_grad_cols_first = (128, 4096)
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
            "clamp", "clamp_backward", "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward",
