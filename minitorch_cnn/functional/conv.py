@@ -87,9 +87,18 @@ class Conv2d(Function):
         return _channels_first_to_nchw(y_mat.reshape(f, n, -1), b, out=y)
 
     def _weight_grad(self, gy_mat):
-        """dW = dY @ cols^T, cols kept or rebuilt: gy_mat (G, F/G, N*Ho*Wo) -> (F, C/G, kh, kw)."""
+        """dW = dY @ cols^T, cols kept or rebuilt: gy_mat (G, F/G, N*Ho*Wo) -> (F, C/G, kh, kw).
+
+        Where the device's kernels say so (``weight_grad_cols_first``: few filters, many columns) it runs as
+        (cols @ dY^T)^T, the same sums with the BLAS's operands the other way round, and a weight-sized copy."""
         xp, (g, f, k) = get_array_module(gy_mat), self.w_mat.shape
         cols = self._cols(self.x) if self.kept_cols is None else self.kept_cols
+        most_filters, least_columns = getattr(kernels(gy_mat), "weight_grad_cols_first", (0, 0))
+        if f <= most_filters and gy_mat.shape[2] >= least_columns:
+            gw_t = xp.empty((g, k, f), gy_mat.dtype)
+            for i in range(g):          # (K, N*Ho*Wo) @ (F/G, N*Ho*Wo)^T
+                xp.matmul(cols[i], gy_mat[i].T, out=gw_t[i])
+            return xp.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(g * f, -1, *self.kernel)
         gw = xp.empty((g, f, k), gy_mat.dtype)
         for i in range(g):              # (F/G, N*Ho*Wo) @ (K, N*Ho*Wo)^T: 2-D, the transpose a BLAS flag
             xp.matmul(gy_mat[i], cols[i].T, out=gw[i])

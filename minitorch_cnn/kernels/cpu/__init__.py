@@ -38,6 +38,11 @@ gemm_per_image_from = {"im2col": 100, "pointwise": 64}
 # Those products over a batch: ``batched_matmul`` (not in __all__: BLAS runs them, no kernel of ours; every
 # kernel module has one) shares the images out to one thread per core.
 _PRODUCTS = (batched_matmul,)
+# im2col's weight gradient dW = dY @ cols^T (F/G, K) runs as (cols @ dY^T)^T for at most this many filters (per
+# group) and from this many columns N*Ho*Wo: OpenBLAS SkylakeX, 2 threads, F/G, K, N*Ho*Wo -> ms dY @ cols^T
+# against (cols @ dY^T)^T: 16, 150, 6400 (LeNet-5's second layer) 0.41 against 0.23; 64, 576, 16384 7.1 against
+# 5.2; 128, 1152, 4096 5.1 against 4.6; 32, 27, 65536 2.1 against 1.9; but 256, 2304, 1024 4.0 against 6.0.
+weight_grad_cols_first = (128, 4096)
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward",
            "clamp", "clamp_backward", "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward",
