@@ -20,11 +20,11 @@ import weakref
 
 import numpy as np
 
-from .. import autograd
-from ..autograd import no_grad
+from ..config import Config
 from ..device import get_array_module
 from ..tensor import Tensor
 from .layers import BatchNorm2d, Conv2d
+from .trace import find_pairs
 
 
 class Folding:
@@ -35,8 +35,8 @@ class Folding:
         self.pairs, self._modules, self.output = pairs, modules, output
 
     def remove(self):
-        for m in self._modules:
-            object.__setattr__(m, "_inference", None)
+        for m, replacement in self._modules:
+            m.remove_replacement(replacement)
         self._modules = []
 
     def __enter__(self):
@@ -49,20 +49,23 @@ class Folding:
 def fold_batch_norm(model, x):
     """Fold every BatchNorm2d of ``model`` that only reads a Conv2d's output into that Conv2d (see the
     module docstring); ``x``: an input batch the model accepts, run once to find the pairs."""
-    pairs, output = _find_pairs(model, x)
+    pairs, calls, output = find_pairs(model, x, Conv2d, BatchNorm2d)
+    # the batch norm called once too (its running statistics are folded), and normalising with them in eval
+    pairs = [(conv, bn) for conv, bn in pairs if calls[id(bn)] == 1 and bn.track_running_stats]
     names = {id(m): name for name, m in model.named_modules()}
     touched = []
     for conv, bn in pairs:
         weight, bias = _folded_weights(conv, bn)
         folded = _FoldedPair(conv, bn, weight, bias)
-        object.__setattr__(conv, "_inference", folded.conv)
-        object.__setattr__(bn, "_inference", folded.batch_norm)
-        touched += [conv, bn]
+        conv.add_replacement(folded.conv)
+        bn.add_replacement(folded.batch_norm)
+        touched += [(conv, folded.conv), (bn, folded.batch_norm)]
     return Folding([(names.get(id(c)), names.get(id(b))) for c, b in pairs], touched, output)
 
 
 class _FoldedPair:
-    """What a folded (conv, batch norm) pair runs in place of their forwards (Module.__call__ asks).
+    """What a folded (conv, batch norm) pair runs in place of their forwards (Module.__call__ asks; None:
+    run forward), in eval mode under no_grad only.
 
     The batch norm passes through exactly the tensor the folded convolution last produced (held weakly),
     and normalises anything else as usual; the convolution runs unfolded while its batch norm has hooks
@@ -73,57 +76,16 @@ class _FoldedPair:
         self.last = None
 
     def conv(self, x):
-        bn = self.bn_module
-        if bn._forward_hooks or bn._forward_pre_hooks:
-            return self.conv_module.forward(x)
-        y = self.conv_module.folded_forward(x, self.weight, self.bias)
+        conv, bn = self.conv_module, self.bn_module
+        if conv.training or bn.training or Config.grad_enabled or bn._forward_hooks or bn._forward_pre_hooks:
+            return None
+        y = conv.folded_forward(x, self.weight, self.bias)
         self.last = weakref.ref(y)
         return y
 
     def batch_norm(self, x):
-        if self.last is not None and self.last() is x:
-            return x
-        return self.bn_module.forward(x)
-
-
-def _find_pairs(model, x):
-    """([(conv, bn)], model(x)): each BatchNorm2d whose input is a Conv2d's output that no other Function
-    reads, both called once in ``model(x)`` (eval, no_grad), the batch norm on running statistics."""
-    outputs, inputs, calls, readers = {}, {}, {}, {}
-
-    def on_conv(m, args, y):
-        outputs[id(y)] = (m, y)                  # y held: its id stays its own while tracing
-        calls[id(m)] = calls.get(id(m), 0) + 1
-
-    def on_bn(m, args):
-        inputs[id(m)] = (m, args[0])
-        calls[id(m)] = calls.get(id(m), 0) + 1
-
-    def on_function(fn, tensors, results):
-        for t in tensors:
-            if id(t) in outputs:                 # a conv output (held, so no other tensor has its id)
-                readers[id(t)] = readers.get(id(t), 0) + 1
-
-    handles = [m.register_forward_hook(on_conv) for m in model.modules() if isinstance(m, Conv2d)]
-    handles += [m.register_forward_pre_hook(on_bn) for m in model.modules() if isinstance(m, BatchNorm2d)]
-    was_training = model.training
-    model.eval()
-    autograd.call_hooks.append(on_function)
-    try:
-        with no_grad():
-            output = model(x if isinstance(x, Tensor) else Tensor(x))
-    finally:
-        autograd.call_hooks.remove(on_function)
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    pairs = []
-    for bn, t in inputs.values():
-        conv = outputs.get(id(t), (None, None))[0]
-        if (conv is not None and calls[id(conv)] == calls[id(bn)] == 1 and readers.get(id(t)) == 1
-                and bn.track_running_stats):
-            pairs.append((conv, bn))
-    return pairs, output
+        folded = self.last is not None and self.last() is x   # what the folded conv produced: normalised already
+        return x if folded and not self.bn_module.training and not Config.grad_enabled else None
 
 
 def _folded_weights(conv, bn):
