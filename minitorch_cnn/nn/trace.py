@@ -13,8 +13,9 @@ from ..tensor import Tensor
 def find_pairs(model, x, first, second):
     """([(a, b)], calls, model(x)): each call of a module ``b`` (an instance of the ``second`` types) whose
     input is the output of a module ``a`` (of the ``first`` types) that ``model(x)`` calls once and whose output
-    no other Function reads. ``calls``: id(module) -> how many times it ran. ``model(x)`` runs once in eval
-    mode under no_grad (so no running statistic or random state changes), with unfolded, unfused layers."""
+    no other Function reads and the model does not return (its caller reads that). ``calls``: id(module) -> how
+    many times it ran. ``model(x)`` runs once in eval mode under no_grad (so no running statistic or random state
+    changes), with unfolded, unfused layers."""
     outputs, inputs, calls, readers = {}, [], {}, {}
 
     def on_first(m, args, y):
@@ -44,9 +45,19 @@ def find_pairs(model, x, first, second):
         for h in handles:
             h.remove()
         model.train(was_training)
+    returned = {id(t) for t in _tensors(output)}
     pairs = []
     for b, t in inputs:
         a = outputs.get(id(t), (None, None))[0]
-        if a is not None and calls[id(a)] == 1 and readers.get(id(t)) == 1:
+        if a is not None and calls[id(a)] == 1 and readers.get(id(t)) == 1 and id(t) not in returned:
             pairs.append((a, b))
     return pairs, calls, output
+
+
+def _tensors(output):
+    """The tensors of a model's output: a Tensor, or one inside a tuple, list or dict (nested)."""
+    if isinstance(output, Tensor):
+        return [output]
+    if isinstance(output, dict):
+        output = list(output.values())
+    return [t for o in output for t in _tensors(o)] if isinstance(output, (tuple, list)) else []

@@ -148,3 +148,24 @@ def test_the_pairs_in_the_zoo(name, fused, left):
     assert all(type(acts[a]) in (nn.ReLU, nn.ReLU6) for _, a in fusion.pairs)
     fusion.remove()
     assert all(not m._replacements for m in model.modules())
+
+
+class Returns(nn.Module):
+    """Returns its batch norm's output beside the ReLU's: the caller reads it, so the pair stays unfused."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn, self.relu = nn.BatchNorm2d(3), nn.ReLU()
+
+    def forward(self, x):
+        y = self.bn(x)
+        return self.relu(y), y
+
+
+def test_a_batch_norm_output_the_model_returns_stays_unfused():
+    model = Returns()
+    x = mt.Tensor(np.random.default_rng(0).standard_normal((4, 3, 2, 2)).astype(np.float32))
+    with nn.fuse_batch_norm_activation(model, x) as fusion:
+        assert fusion.pairs == []
+        z, y = model(x)
+        assert float(y.data.min()) < 0
