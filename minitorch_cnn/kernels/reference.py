@@ -176,9 +176,11 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding, divisor):
 
 
 # ---- batch normalisation (training mode) ----------------------------------------------------
-def batch_norm_forward(x, gamma, beta, eps):
+def batch_norm_forward(x, gamma, beta, eps, relu=False, high=None):
     """x (N, C, *) -> (y, mean, var, inv_std): normalise each channel with the batch's statistics.
 
+    relu=True: y is clamped as it is written, y = min(max(y, 0), high) (``clamp``: ReLU, or ReLU6 with
+    high=6), so a batch norm and the activation after it make one pass and one output array, not two.
     x_hat = (x - mean) * inv_std is not returned: the backward recomputes it from x (which the graph keeps
     anyway), so that no second activation-sized array lives from the forward to the backward."""
     xp = get_array_module(x)
@@ -186,12 +188,18 @@ def batch_norm_forward(x, gamma, beta, eps):
     mean, var = x.mean(axis=axes), x.var(axis=axes)
     inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype)
     x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
-    return x_hat * gamma.reshape(shape) + beta.reshape(shape), mean, var, inv_std
+    y = x_hat * gamma.reshape(shape) + beta.reshape(shape)
+    return clamp(y, high) if relu else y, mean, var, inv_std
 
 
-def batch_norm_backward(gy, x, gamma, mean, inv_std):
+def batch_norm_backward(gy, x, gamma, mean, inv_std, z=None, high=None):
     """gy (N, C, *) -> (dx, dgamma, dbeta). With x_hat = (x - mean) * inv_std, g = gy * gamma and M values
-    per channel: dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))."""
+    per channel: dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)).
+
+    z: the output of a forward with relu=True, or None. Then gy is the gradient of that clamped output,
+    and the clamp's own backward comes first: gy <- gy where 0 < z < high, else 0 (``clamp_backward``)."""
+    if z is not None:
+        gy = clamp_backward(gy, z, high)
     axes, shape = (0,) + tuple(range(2, gy.ndim)), (1, gy.shape[1]) + (1,) * (gy.ndim - 2)
     x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
     gbeta = gy.sum(axis=axes)

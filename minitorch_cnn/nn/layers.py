@@ -89,7 +89,9 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", xp.ones(num_features, dtype))
             self.register_buffer("num_batches_tracked", xp.zeros((), np.int64))
 
-    def forward(self, x):
+    def forward(self, x, activation=None):
+        """x: (N, C, *) -> (N, C, *). ``activation``: None, "relu" or "relu6", applied to the output in the same
+        Function (``F.batch_norm``'s; nn/fuse.py asks for it)."""
         if x.ndim not in self.allowed_ndims or x.shape[1] != self.num_features:
             layouts = " or ".join(f"(N, {self.num_features}{', L' if n == 3 else ''}{', H, W' if n == 4 else ''})"
                                   for n in self.allowed_ndims)
@@ -104,7 +106,7 @@ class _BatchNorm(Module):
                 counter = self.num_batches_tracked
         running = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
         return F.batch_norm(x, *running, self.weight, self.bias, use_batch_stats, momentum or 0.0, self.eps,
-                            num_batches_tracked=counter)
+                            num_batches_tracked=counter, activation=activation)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -8,7 +8,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..config import Config
 from ..device import SPECS, Device, device, device_of, to_numpy
 from ..tensor import Tensor
 
@@ -95,12 +94,17 @@ class Module:
         self._modules[name] = module
 
     # ---- calling, with hooks a teaching lab can attach to any layer ----------
-    _inference = None   # set by nn/fold.py: what runs instead of forward in eval mode under no_grad, hooks absent
+    # What may run instead of forward: set by nn/fold.py (a batch norm folded into its conv, eval under no_grad)
+    # and nn/fuse.py (a batch norm and its ReLU as one Function, training). While the module has no hooks each
+    # is asked in turn; it returns the output, or None where it does not apply (another mode, another input).
+    _replacements = ()
 
     def __call__(self, *inputs, **kwargs):
-        if (self._inference is not None and not self.training and not Config.grad_enabled
-                and not self._forward_hooks and not self._forward_pre_hooks):
-            return self._inference(*inputs, **kwargs)
+        if self._replacements and not self._forward_hooks and not self._forward_pre_hooks:
+            for replacement in self._replacements:
+                output = replacement(*inputs, **kwargs)
+                if output is not None:
+                    return output
         for hook in list(self._forward_pre_hooks.values()):
             changed = hook(self, inputs)
             if changed is not None:
@@ -114,6 +118,13 @@ class Module:
 
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def add_replacement(self, replacement):
+        """``replacement(*inputs)`` is asked before forward from now on (see ``_replacements``)."""
+        object.__setattr__(self, "_replacements", self._replacements + (replacement,))
+
+    def remove_replacement(self, replacement):
+        object.__setattr__(self, "_replacements", tuple(r for r in self._replacements if r != replacement))
 
     def register_forward_hook(self, hook):
         """``hook(module, inputs, output)`` runs after each forward; a non-None return replaces the output."""

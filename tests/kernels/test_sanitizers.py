@@ -45,7 +45,7 @@ def run(mode, *args):
 @needs_asan
 def test_every_kernel_is_clean_under_address_and_undefined_behavior_sanitizers():
     done = run("address,undefined")
-    assert done.returncode == 0 and "ok: 60 cases" in done.stdout, done.stdout[-1000:] + done.stderr[-4000:]
+    assert done.returncode == 0 and "ok: 76 cases" in done.stdout, done.stdout[-1000:] + done.stderr[-4000:]
 
 
 @needs_asan
@@ -59,7 +59,7 @@ def test_asan_catches_im2col_reading_one_past_the_end():
 @needs_tsan
 def test_the_shared_memory_kernels_are_race_free_with_a_thread_per_cuda_thread():
     done = run("thread", "--families", "batch_norm,conv,gpu_only", "--dtypes", "float64")
-    assert done.returncode == 0 and "ok: 16 cases" in done.stdout, done.stdout[-1000:] + done.stderr[-4000:]
+    assert done.returncode == 0 and "ok: 24 cases" in done.stdout, done.stdout[-1000:] + done.stderr[-4000:]
 
 
 @needs_tsan
@@ -73,4 +73,4 @@ def test_tsan_catches_the_planted_race(plant):
 @needs_tsan
 def test_the_shared_accumulator_race_passes_the_normal_emulator():
     done = run("", "--plant", "shared_acc_race", "--families", "batch_norm", "--dtypes", "float32")
-    assert done.returncode == 0 and "ok: 4 cases" in done.stdout, done.stdout[-1000:] + done.stderr[-3000:]
+    assert done.returncode == 0 and "ok: 12 cases" in done.stdout, done.stdout[-1000:] + done.stderr[-3000:]

@@ -129,12 +129,26 @@ def batch_norm_backward_inputs(cfg, rng):
     return (_randn(cfg, rng), x, gamma, mean, inv_std), {}
 
 
+# batch norm with the clamp of the ReLU (high None) or ReLU6 (high 6) after it, in the same kernels: the forward
+# clamps y as it writes it, the backward masks gy where 0 < z < high (z: the reference forward's clamped output)
+
+def batch_norm_relu_forward_inputs(cfg, rng, high):
+    return (*_channels(cfg, rng), 1e-5), {"relu": True, "high": high}
+
+
+def batch_norm_relu_backward_inputs(cfg, rng, high):
+    x, gamma, beta = _channels(cfg, rng)
+    gamma *= 3.0    # y spread over [-3, 3] sd and beyond: some of it above ReLU6's bound
+    z, mean, _, inv_std = reference.batch_norm_forward(x, gamma, beta, 1e-5, relu=True, high=high)
+    return (_randn(cfg, rng), x, gamma, mean, inv_std), {"z": z, "high": high}
+
+
 def batch_norm_backward_floors(args, want):
     """dx is a difference of terms of size |gy * gamma * inv_std| that cancel (exactly, with two values per
     channel): its error is measured against that size, not against a result that may be rounding noise.
     dgamma and dbeta are sums whose terms may cancel: the reference's own float32 rounding is then ~1e-7
     of the sum of |terms|, which is the size their errors are measured against."""
-    gy, x, gamma, mean, inv_std = args
+    gy, x, gamma, mean, inv_std = args   # with a clamp (z), gy is masked first: these sizes bound the masked ones
     per_channel = lambda v: v.reshape((1, -1) + (1,) * (x.ndim - 2))  # noqa: E731
     others = tuple(a for a in range(x.ndim) if a != 1)
     x_hat = (x - per_channel(mean)) * per_channel(inv_std)
@@ -177,6 +191,13 @@ CASES = [
          ("y", "mean", "var", "inv_std")),
     Case("batch_norm_backward", "batch_norm_backward", "batch_norm", batch_norm_backward_inputs,
          ("dx", "dgamma", "dbeta"), floors=batch_norm_backward_floors),
+    *[Case(f"batch_norm_forward ({name})", "batch_norm_forward", "batch_norm",
+           lambda cfg, rng, high=high: batch_norm_relu_forward_inputs(cfg, rng, high), ("z", "mean", "var", "inv_std"))
+      for name, high in (("relu", None), ("relu6", 6.0))],
+    *[Case(f"batch_norm_backward ({name})", "batch_norm_backward", "batch_norm",
+           lambda cfg, rng, high=high: batch_norm_relu_backward_inputs(cfg, rng, high), ("dx", "dgamma", "dbeta"),
+           floors=batch_norm_backward_floors)
+      for name, high in (("relu", None), ("relu6", 6.0))],
     Case("clamp_forward", "clamp_forward", "elementwise", clamp_forward_inputs, ("y", "mask"),
          exact=("y", "mask")),
     Case("clamp", "clamp", "elementwise", clamp_forward_inputs, ("y",), exact=("y",)),
@@ -208,7 +229,8 @@ def run_case(case, kernels, cfg, send=lambda a: a, host=np.asarray, seed=0):
     dtypes, shapes and outputs that must be None are asserted here."""
     args, kwargs = case.inputs(cfg, np.random.default_rng(seed))
     want = getattr(reference, case.kernel)(*args, **kwargs)
-    got = getattr(kernels, case.kernel)(*[send(a) if isinstance(a, np.ndarray) else a for a in args], **kwargs)
+    on_device = lambda a: send(a) if isinstance(a, np.ndarray) else a  # noqa: E731
+    got = getattr(kernels, case.kernel)(*map(on_device, args), **{k: on_device(v) for k, v in kwargs.items()})
     want, got = (want, got) if isinstance(want, tuple) else ((want,), (got,))
     assert len(got) == len(want) == len(case.outputs), (case.name, len(got), len(want))
     floors = case.floors(args, want) if case.floors else {}

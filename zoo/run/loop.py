@@ -29,7 +29,7 @@ from tqdm import tqdm
 from minitorch_cnn import Tensor, no_grad
 from minitorch_cnn import functional as F
 from minitorch_cnn.device import device_of, get_array_module, get_default_device, to_numpy
-from minitorch_cnn.nn import fold_batch_norm
+from minitorch_cnn.nn import fold_batch_norm, fuse_batch_norm_activation
 
 # ----------------------------------------------------------------------------- interruption
 
@@ -159,17 +159,22 @@ def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="
     ``position`` is updated after every batch; a non-finite loss raises ``Diverged``. A KeyboardInterrupt
     that arrives between two batches becomes ``StopTraining`` (safe to save); one inside a training step
     is re-raised unchanged, because the optimizer may have updated only some of the parameters.
+    Each batch norm whose output only a ReLU reads runs as one Function with it (nn/fuse.py), for this epoch.
     """
     model.train()
     loader.set_epoch(position.epoch)
     batches = itertools.islice(iter(loader), position.batch, None)
     stepping = False
+    fusion = None
     with _progress(len(loader), position.batch, desc) as bar:
         try:
             last = time.perf_counter()
             for x, y in batches:
                 stepping = True
-                output = model(to_model_device(model, x))
+                x = to_model_device(model, x)
+                if fusion is None:   # found on the first batch (one eval forward; changes no state)
+                    fusion = fuse_batch_norm_activation(model, x)
+                output = model(x)
                 loss = loss_fn(output, y)
                 optimizer.zero_grad()
                 loss.backward()
@@ -194,6 +199,9 @@ def train_epoch(model, loader, optimizer, loss_fn, position, ctrl_c=None, desc="
             if stepping:
                 raise
             raise StopTraining from None
+        finally:
+            if fusion is not None:   # the model leaves as it came: a caller's own forward runs unfused
+                fusion.remove()
     return position
 
 
