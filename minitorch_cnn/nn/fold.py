@@ -28,29 +28,19 @@ from ..device import get_array_module, kernels
 from ..tensor import Tensor
 from .activation import ReLU, ReLU6
 from .layers import BatchNorm2d, Conv2d
-from .trace import find_pairs
+from .trace import Replaced, find_pairs
 
 _BOUNDS = {ReLU: None, ReLU6: 6.0}   # the activations a fold clamps in place, and their upper bounds
 
 
-class Folding:
+class Folding(Replaced):
     """The active fold of one model: ``pairs`` [(conv name, batch-norm name)], ``activations`` [the name of
     the activation clamping each pair's output in place, or None]; ``remove()`` undoes it.
     ``output``: the traced ``model(x)`` (unfolded), for a caller that would otherwise run x again."""
 
-    def __init__(self, pairs, activations, modules, output):
-        self.pairs, self.activations, self._modules, self.output = pairs, activations, modules, output
-
-    def remove(self):
-        for m, replacement in self._modules:
-            m.remove_replacement(replacement)
-        self._modules = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
+    def __init__(self, pairs, activations, installed, output):
+        super().__init__(installed)
+        self.pairs, self.activations, self.output = pairs, activations, output
 
 
 def fold_batch_norm(model, x):

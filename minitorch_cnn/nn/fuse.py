@@ -18,27 +18,17 @@ import weakref
 
 from .activation import ReLU, ReLU6
 from .layers import _BatchNorm
-from .trace import find_pairs
+from .trace import Replaced, find_pairs
 
 ACTIVATION_OF = {ReLU: "relu", ReLU6: "relu6"}   # exactly these classes: a subclass may change forward
 
 
-class Fusion:
+class Fusion(Replaced):
     """The active fusion of one model: ``pairs`` [(batch-norm name, activation name)]; ``remove()`` undoes it."""
 
-    def __init__(self, pairs, modules):
-        self.pairs, self._modules = pairs, modules
-
-    def remove(self):
-        for m, replacement in self._modules:
-            m.remove_replacement(replacement)
-        self._modules = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
+    def __init__(self, pairs, installed):
+        super().__init__(installed)
+        self.pairs = pairs
 
 
 def fuse_batch_norm_activation(model, x):

@@ -10,6 +10,25 @@ from ..autograd import no_grad
 from ..tensor import Tensor
 
 
+class Replaced:
+    """Replacements installed on modules (``Module.add_replacement``): ``remove()``, or the end of a ``with``
+    block, takes them off again. ``installed``: [(module, replacement)]."""
+
+    def __init__(self, installed):
+        self._installed = installed
+
+    def remove(self):
+        for m, replacement in self._installed:
+            m.remove_replacement(replacement)
+        self._installed = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
 def find_pairs(model, x, first, second):
     """([(a, b)], calls, model(x)): each call of a module ``b`` (an instance of the ``second`` types) whose
     input is the output of a module ``a`` (of the ``first`` types) that ``model(x)`` calls once and whose output
