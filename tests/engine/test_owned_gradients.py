@@ -70,3 +70,29 @@ def test_a_view_of_a_read_only_buffer_is_copied():
     Returns(lambda self, gy: np.frombuffer(np.full(3, 5.0).tobytes()))(x).sum().backward()   # base: bytes
     x.grad[0] = 1.0                     # its own writeable array
     assert np.array_equal(x.grad, [1.0, 5.0, 5.0])
+
+
+def test_a_second_backward_adds_into_an_owned_gradient_in_place_and_leaves_a_held_one_alone():
+    x = mt.Tensor(np.arange(4.0), requires_grad=True)
+    (x * 2).sum().backward()
+    first = id(x.grad)
+    (x * 3).sum().backward()
+    assert id(x.grad) == first and np.array_equal(x.grad, np.full(4, 5.0))   # nobody else held it: in place
+    held = x.grad                                                           # now someone does
+    (x * 4).sum().backward()
+    assert x.grad is not held and np.array_equal(x.grad, np.full(4, 9.0))
+    assert np.array_equal(held, np.full(4, 5.0))                             # what the caller holds stays
+
+
+def test_fan_out_gradients_sum_correctly_whether_or_not_they_are_shared():
+    """A tensor read three times (the sums go through the pending slot, in place when the slot's array is its
+    own), including twice by one Add, which hands the same array to both inputs."""
+    x = mt.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x * 1.5                       # not a leaf: its gradient is summed in backward's pending slot
+    out = (y + y) * 2 + y * y
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad, 1.5 * (4 + 2 * (x.data * 1.5)))
+    a = mt.Tensor(np.ones(3), requires_grad=True)
+    b = a * 1.0
+    (b + b + b).sum().backward()
+    np.testing.assert_array_equal(a.grad, np.full(3, 3.0))
