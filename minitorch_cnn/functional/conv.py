@@ -313,15 +313,17 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 WINOGRAD_MIN_CHANNELS = 16   # below this the 16 matrix multiplies are too thin (an RGB stem) to pay
-# The direct kernel reuses nothing across filters, a matrix multiply reuses each column for all of them:
-# direct runs at one speed whatever F, im2col's product gets faster per filter as F grows. One thread,
-# batch 64, forward + backward (dW, db): 3 -> 6 filters 5x5 at 32x32 3.0 ms direct against 4.7 ms im2col,
-# 6 -> 8 5x5 at 14x14 1.3 against 1.9, 3 -> 8 3x3 at 32x32 2.9 against 3.2; 6 -> 16 5x5 at 14x14 (forward
-# and dW, kernels alone) 2.1 against 1.8 ms. It is the choice only from DIRECT_MIN_COLUMNS column-matrix
+# The direct kernel reuses an input pixel across a block of 4 filters, a matrix multiply each column across all
+# of them, so im2col's product gains on it as F grows. One thread, batch 64, forward + backward (dW, db): 3 -> 6
+# filters 5x5 at 32x32 3.0 ms direct against 4.7 ms im2col, 6 -> 8 5x5 at 14x14 1.3 against 1.9, 3 -> 8 3x3
+# at 32x32 2.9 against 3.2. With the filters in blocks (kernels/cpu/direct.py), 2 threads: LeNet-5's second
+# layer, 6 -> 16 5x5 at 14x14, forward + backward with dx 1.7 against 2.5-2.6 ms, forward 0.32 against 0.95-1.1
+# (its im2col alone, 0.96 M elements, is 0.34); the model's train step 7.1 -> 5.6-6.5 ms, evaluation forward
+# 2.7-3.1 -> 2.0-2.1 (A/B in one process). It is the choice only from DIRECT_MIN_COLUMNS column-matrix
 # elements (2 MB in float32): it pays below too (LeNet-5's first layer at batch 4, 0.24 M elements: 0.24
 # against 0.41 ms), but there the matrix is cheap, and the small examples of the labs keep the im2col they
 # teach.
-DIRECT_MAX_FILTERS, DIRECT_MIN_COLUMNS = 8, 1 << 19
+DIRECT_MAX_FILTERS, DIRECT_MIN_COLUMNS = 16, 1 << 19
 
 
 def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1), like=None, out_hw=None,

@@ -1,7 +1,7 @@
 """The convolutions that build no matrix: each filter slides over the input planes themselves.
 
 ``DepthwiseConv2d``: one filter set per channel (MobileNet), where im2col's product would be mostly zeros.
-``DirectConv2d``: few filters (LeNet-5's first layer: 6), where a column matrix of C*kh*kw rows is written
+``DirectConv2d``: few filters (LeNet-5's two layers: 6 and 16), where a column matrix of C*kh*kw rows is written
 and read again for a product too thin to pay for it. The kernels are ``depthwise_*`` and ``direct_conv*``
 (``kernels/reference.py`` in array slicing, ``kernels/cpu`` in Numba).
 """

@@ -1,8 +1,10 @@
 """The direct convolution (kernels/cpu/direct.py, functional/conv_sliding.DirectConv2d) against the reference.
 
 The kernel computes each output plane wide (rows of the padded input's width) and runs up to 5 taps of a
-kernel row per pass (the weight gradient up to 3): the cases vary kernel widths 1 to 7 so that every mix of
-5-, 3- and 1-tap passes runs, with padding, dilation and rectangular kernels, and the plan's choice of the
+kernel row per pass (the weight gradient up to 3), the forward for a block of 4 filters at once (zero filters
+fill the last block) and dx for up to 4 filters' dY planes at once: the cases vary kernel widths 1 to 7 so
+that every mix of 5-, 3- and 1-tap passes runs, and filter counts 1 to 9 so that every filled and partly
+filled block does, with padding, dilation and rectangular kernels, and the plan's choice of the
 path (few filters, stride 1, groups 1, on the CPU only).
 """
 import numpy as np
@@ -15,7 +17,7 @@ from minitorch_cnn.functional import conv
 from minitorch_cnn.functional.checks import output_size
 from minitorch_cnn.functional.conv import DIRECT_MAX_FILTERS, DIRECT_MIN_COLUMNS, plan_conv
 from minitorch_cnn.kernels import reference
-from minitorch_cnn.kernels.cpu import direct
+from minitorch_cnn.kernels.cpu import direct, jit
 
 # x shape, w shape, padding, dilation
 CASES = [((2, 3, 12, 12), (6, 3, 5, 5), (0, 0), (1, 1)),      # LeNet-5's first layer, smaller
@@ -23,7 +25,9 @@ CASES = [((2, 3, 12, 12), (6, 3, 5, 5), (0, 0), (1, 1)),      # LeNet-5's first 
          ((2, 3, 11, 13), (5, 3, 2, 7), (1, 3), (2, 1)),      # 7 taps a row: a 5-tap pass, then two single
          ((1, 1, 6, 9), (2, 1, 1, 4), (0, 0), (1, 2)),        # 4 taps: 3 + 1
          ((2, 4, 7, 10), (3, 4, 4, 6), (1, 0), (1, 1)),       # 6 taps: 5 + 1
-         ((1, 2, 5, 5), (1, 2, 5, 5), (2, 2), (1, 1))]        # padding: output as large as the input
+         ((1, 2, 5, 5), (1, 2, 5, 5), (2, 2), (1, 1)),        # padding: output as large as the input
+         ((2, 3, 9, 11), (9, 3, 3, 5), (1, 2), (1, 1)),       # 9 filters: blocks of 4, 4 and 1 (+ 3 zero)
+         ((2, 6, 14, 14), (16, 6, 5, 5), (0, 0), (1, 1))]     # LeNet-5's second layer, smaller
 
 
 def _both(x, w, b, padding, dilation, need_dx=True):
@@ -59,6 +63,18 @@ def test_lenet_first_layer_in_float32_against_float64():
         assert got.dtype == np.float32 and rel_err(got, want) < 1e-5
 
 
+@pytest.mark.parametrize("threaded", [False, True])
+def test_lenet_second_layer_in_float32_against_float64_threaded_and_serial(threaded, monkeypatch):
+    # 16 filters: four full blocks in the forward and in dx; both copies of each kernel (tests/conftest.py)
+    monkeypatch.setattr(jit, "PARALLEL_FROM", 0 if threaded else 1 << 62)
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((64, 6, 14, 14)), rng.standard_normal((16, 6, 5, 5)), rng.standard_normal(16)
+    f32 = _both(*(a.astype(np.float32) for a in (x, w, b)), (0, 0), (1, 1))[0]
+    _, f64 = _both(x, w, b, (0, 0), (1, 1))
+    for got, want in zip(f32, f64):
+        assert got.dtype == np.float32 and rel_err(got, want) < 1e-5
+
+
 @pytest.mark.parametrize("case", CASES[:3])
 def test_direct_path_passes_gradcheck(case, monkeypatch):
     monkeypatch.setattr(conv, "DIRECT_MIN_COLUMNS", 0)   # these small column matrices would choose im2col
@@ -75,6 +91,7 @@ def test_the_plan_chooses_direct_for_few_filters_at_stride_1_on_the_cpu_only():
     lenet = ((64, 3, 32, 32), (6, 3, 5, 5))
     assert plan_conv(*lenet).algorithm == "direct"
     assert plan_conv(*lenet, device="cuda-emulator").algorithm == "im2col"   # the CUDA kernels offer im2col only
+    assert plan_conv((64, 6, 14, 14), (16, 6, 5, 5)).algorithm == "direct"       # LeNet-5's second layer
     assert plan_conv((64, 6, 14, 14), (DIRECT_MAX_FILTERS + 1, 6, 5, 5)).algorithm == "im2col"
     assert plan_conv(*lenet, stride=2).algorithm == "im2col"
     assert plan_conv((64, 4, 32, 32), (6, 2, 5, 5), groups=2).algorithm == "im2col"
