@@ -178,16 +178,15 @@ class PointwiseConv2d(Function):
     def forward(self, x, w, b=None):
         xp, (n, c, h, wd) = get_array_module(x), x.shape
         self.x3, self.w2 = x.reshape(n, c, h * wd), w.reshape(w.shape[0], c)
-        if self.per_image:
-            y = xp.empty((n, self.w2.shape[0], h, wd), x.dtype)   # (N, F, H*W) is NCHW already
-            kernels(x).batched_matmul(self.w2, self.x3, y.reshape(n, -1, h * wd))
-            return _add_bias(y, b)
-        x_mat = workspace.borrow("pointwise input", (c, n * h * wd), x.dtype, xp)
-        x_mat.reshape(c, n, -1)[...] = self.x3.transpose(1, 0, 2)
-        y_mat = workspace.borrow("conv output", (self.w2.shape[0], n * h * wd), x.dtype, xp)
-        xp.matmul(self.w2, x_mat, out=y_mat)
         y = xp.empty((n, self.w2.shape[0], h, wd), x.dtype)
-        return _channels_first_to_nchw(y_mat.reshape(-1, n, h * wd), b, out=y)
+        y3 = y.reshape(n, -1, h * wd)                             # (N, F, H*W) is NCHW already
+        if self.per_image:
+            kernels(x).batched_matmul(self.w2, self.x3, y3, bias=b)
+            return y
+        x_mat = workspace.borrow("pointwise input", (c, n * h * wd), x.dtype, xp)
+        y_mat = workspace.borrow("conv output", (self.w2.shape[0], n * h * wd), x.dtype, xp)
+        kernels(x).matmul_channels_first(self.w2, self.x3, y3, b, x_mat, y_mat)
+        return y
 
     def backward(self, gy):
         xp = get_array_module(gy)

@@ -14,11 +14,31 @@ x; the output has ``out_hw`` = (Ho, Wo) positions.
 from ..device import get_array_module
 
 
-def batched_matmul(a, b, out):
-    """a (F, K) or (N, F, K) @ b (N, K, P) -> out (N, F, P): one product per image (matmul's broadcasting).
+def batched_matmul(a, b, out, bias=None):
+    """a (F, K) or (N, F, K) @ b (N, K, P) -> out (N, F, P), plus bias (F,) per row when given: one product per
+    image (matmul's broadcasting).
     Not a kernel but a BLAS call, here so that every kernel module says how its device runs a batch of them
     (kernels/cpu/threads.py shares the images out to its cores; CuPy hands them to cuBLAS as they are)."""
-    return get_array_module(b).matmul(a, b, out=out)
+    get_array_module(b).matmul(a, b, out=out)
+    if bias is not None:
+        out += bias.reshape(-1, 1)
+    return out
+
+
+def matmul_channels_first(a, b, out, bias, b_mat, out_mat):
+    """a (F, K) @ b (N, K, P) -> out (N, F, P), plus bias (F,) when given (None: none), as one product over the
+    whole batch: b copied channel-first into b_mat (K, N*P), a @ b_mat into out_mat (F, N*P), and that copied
+    back into out (the bias added on the way). For few pixels per image, where a product per image is thin.
+    A BLAS call between two copies, as batched_matmul is one (kernels/cpu/threads.py shares it out to its cores)."""
+    xp, (n, k, p) = get_array_module(b), b.shape
+    b_mat.reshape(k, n, p)[...] = b.transpose(1, 0, 2)
+    xp.matmul(a, b_mat, out=out_mat)
+    src = out_mat.reshape(-1, n, p).transpose(1, 0, 2)
+    if bias is None:
+        out[...] = src
+    else:
+        xp.add(src, bias.reshape(1, -1, 1), out=out)
+    return out
 
 
 def pad2d(x, padding, value=0.0):
