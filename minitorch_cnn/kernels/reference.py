@@ -120,8 +120,9 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation, out_hw):
     return add_windows(values, x_shape, kernel, stride, padding, dilation)
 
 
-def depthwise_forward(x, w, stride, padding, dilation, out_hw):
-    """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo): channel c feeds outputs c*m .. c*m + m-1."""
+def depthwise_forward(x, w, stride, padding, dilation, out_hw, bias=None):
+    """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo): channel c feeds outputs c*m .. c*m + m-1;
+    plus bias (C*m,) per output channel when given."""
     xp = get_array_module(x)
     (n, c, _, _), (cm, _, kh, kw) = x.shape, w.shape
     w4 = w.reshape(c, cm // c, kh, kw)
@@ -130,6 +131,8 @@ def depthwise_forward(x, w, stride, padding, dilation, out_hw):
     for i in range(kh):
         for j in range(kw):
             y += win[:, :, None, i, j] * w4[None, :, :, i, j, None, None]
+    if bias is not None:
+        y += bias.reshape(c, cm // c, 1, 1)
     return y.reshape(n, cm, *out_hw)
 
 
