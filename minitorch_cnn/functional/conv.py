@@ -166,10 +166,11 @@ class PointwiseConv2d(Function):
 
     A 1x1 window is a single pixel, so im2col would only copy x: each image is
     already the matrix cols = x[n] of shape (C, H*W), and y[n] = W @ x[n] runs
-    straight on it. dx[n] = W^T @ gy[n]; dW = sum over images of gy[n] @ x[n]^T.
-    Without ``per_image`` (few pixels per image: MobileNet's 4x4 to 1x1 maps, where a product per
-    image is a thin matrix times a few columns) x, dY and dx move channel-first, (C, N*H*W), and each
-    product runs once over the whole batch.
+    straight on it. dx[n] = W^T @ gy[n]; dW = sum over images of gy[n] @ x[n]^T. With ``per_image``
+    these run image by image (kernels' batched_matmul, summed_matmul_nt). Without it (few pixels per
+    image: MobileNet's 4x4 to 1x1 maps, where a product per image is a thin matrix times a few columns)
+    x, dY and dx move channel-first, (C, N*H*W), and each product runs once over the whole batch
+    (matmul_channels_first: the copies and the product, the bias added on the way back).
     """
     algorithm = "pointwise"   # the ConvPlan algorithm this Function runs
     def __init__(self, per_image=True):
@@ -178,38 +179,37 @@ class PointwiseConv2d(Function):
     def forward(self, x, w, b=None):
         xp, (n, c, h, wd) = get_array_module(x), x.shape
         self.x3, self.w2 = x.reshape(n, c, h * wd), w.reshape(w.shape[0], c)
-        if self.per_image:
-            y = xp.empty((n, self.w2.shape[0], h, wd), x.dtype)   # (N, F, H*W) is NCHW already
-            kernels(x).batched_matmul(self.w2, self.x3, y.reshape(n, -1, h * wd))
-            return _add_bias(y, b)
-        x_mat = workspace.borrow("pointwise input", (c, n * h * wd), x.dtype, xp)
-        x_mat.reshape(c, n, -1)[...] = self.x3.transpose(1, 0, 2)
-        y_mat = workspace.borrow("conv output", (self.w2.shape[0], n * h * wd), x.dtype, xp)
-        xp.matmul(self.w2, x_mat, out=y_mat)
         y = xp.empty((n, self.w2.shape[0], h, wd), x.dtype)
-        return _channels_first_to_nchw(y_mat.reshape(-1, n, h * wd), b, out=y)
+        y3 = y.reshape(n, -1, h * wd)                             # (N, F, H*W) is NCHW already
+        if self.per_image:
+            kernels(x).batched_matmul(self.w2, self.x3, y3, bias=b)
+            return y
+        x_mat = workspace.borrow("pointwise input", (c, n * h * wd), x.dtype, xp)
+        y_mat = workspace.borrow("conv output", (self.w2.shape[0], n * h * wd), x.dtype, xp)
+        kernels(x).matmul_channels_first(self.w2, self.x3, y3, b, x_mat, y_mat)
+        return y
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        gy3 = gy.reshape(gy.shape[0], gy.shape[1], -1)
-        # (F, N*H*W): made by moving whole channel planes (a contiguous copy); dW needs it, and dx too
-        # without per_image
-        gy_mat = gy3.transpose(1, 0, 2).reshape(gy3.shape[1], -1) if (
-            self.needs_input_grad[1] or not self.per_image) else None
-        gx = gw = None
-        x_shape = self.x3.shape[:2] + gy.shape[2:]
-        if self.needs_input_grad[0] and self.per_image:   # W^T made contiguous (weight-sized): a batched
-            gx = xp.empty(x_shape, gy.dtype)             # product copies a strided one
-            kernels(gy).batched_matmul(xp.ascontiguousarray(self.w2.T), gy3, gx.reshape(x_shape[0], x_shape[1], -1))
-        elif self.needs_input_grad[0]:                    # one (C, F) @ (F, N*H*W) product, then into NCHW
-            gx_mat = (self.w2.T @ gy_mat).reshape(x_shape[1], x_shape[0], -1)
-            gx = _channels_first_to_nchw(gx_mat, None, out=xp.empty(x_shape, gy.dtype))
-        if self.needs_input_grad[1]:   # contract over images and pixels together: one matrix multiply
-            # (F, N*H*W) @ (C, N*H*W)^T; tensordot would transpose x to (N*H*W, C), a copy with a one-plane
-            # stride (4 KB at 32x32) that measured 2x slower than this whole product at 192->64, 32x32, batch 64.
-            x_mat = self.x3.transpose(1, 0, 2).reshape(self.x3.shape[1], -1)
-            gw = (gy_mat @ x_mat.T).reshape(*self.w2.shape, 1, 1)
-        return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
+        xp, k, (n, f) = get_array_module(gy), kernels(gy), gy.shape[:2]
+        gy3, c = gy.reshape(n, f, -1), self.x3.shape[1]
+        x_shape, need_dx, need_dw = (n, c) + gy.shape[2:], self.needs_input_grad[0], self.needs_input_grad[1]
+        gx = xp.empty(x_shape, gy.dtype) if need_dx else None
+        gw = xp.empty((f, c), gy.dtype) if need_dw else None
+        if self.per_image:   # image by image, dW summed over them: no copy of dY or x (kernels/cpu/threads.py)
+            if need_dx:      # W^T made contiguous (weight-sized): a batched product copies a strided one
+                k.batched_matmul(xp.ascontiguousarray(self.w2.T), gy3, gx.reshape(n, c, -1))
+            if need_dw:
+                k.summed_matmul_nt(gy3, self.x3, gw)
+        else:                # over the batch's columns: dY channel-first (F, N*H*W), kept by dx's product for dW
+            gy_mat = xp.empty((f, gy3.shape[0] * gy3.shape[2]), gy.dtype)
+            if need_dx:
+                k.matmul_channels_first(self.w2.T, gy3, gx.reshape(n, c, -1), None, gy_mat,
+                                        xp.empty((c, gy_mat.shape[1]), gy.dtype))
+            else:
+                gy_mat.reshape(f, n, -1)[...] = gy3.transpose(1, 0, 2)
+            if need_dw:      # (F, N*H*W) @ (C, N*H*W)^T, x moved channel-first a whole plane at a time
+                xp.matmul(gy_mat, self.x3.transpose(1, 0, 2).reshape(c, -1).T, out=gw)
+        return with_bias_grad(self, (gx, None if gw is None else gw.reshape(f, c, 1, 1)), gy, bias_axis=1)
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,7 @@ class DepthwiseConv2d(Function):
 
     def forward(self, x, w, b=None):
         self.x, self.w = x, w
-        y = kernels(x).depthwise_forward(x, w, self.stride, self.padding, self.dilation, self.out_hw)
-        return _add_bias(y, b)
+        return kernels(x).depthwise_forward(x, w, self.stride, self.padding, self.dilation, self.out_hw, b)
 
     def backward(self, gy):
         gx, gw = kernels(gy).depthwise_backward(gy, self.x, self.w, self.stride, self.padding, self.dilation,

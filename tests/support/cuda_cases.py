@@ -64,7 +64,8 @@ def col2im_inputs(cfg, rng):
 
 def depthwise_forward_inputs(cfg, rng):
     x, w, _ = _depthwise(cfg, rng)
-    return (x, w, *_window(cfg), cfg["out_hw"]), {}
+    bias = _randn(cfg, rng, (w.shape[0],)) if rng.random() < 0.5 else None   # folded batch norm's, or none
+    return (x, w, *_window(cfg), cfg["out_hw"], bias), {}
 
 
 def depthwise_backward_inputs(cfg, rng, need_dx=True):

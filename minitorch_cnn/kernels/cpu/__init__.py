@@ -9,7 +9,7 @@ from .elementwise import clamp, clamp_backward, clamp_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .optim import adam_step, sgd_step
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
-from .threads import batched_matmul
+from .threads import batched_matmul, matmul_channels_first, summed_matmul_nt
 from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 
 # The convolution algorithms these kernels offer (functional.conv.conv_path picks among them), and
@@ -37,7 +37,7 @@ pack_optimizer_groups = False
 gemm_per_image_from = {"im2col": 100, "pointwise": 64}
 # Those products over a batch: ``batched_matmul`` (not in __all__: BLAS runs them, no kernel of ours; every
 # kernel module has one) shares the images out to one thread per core.
-_PRODUCTS = (batched_matmul,)
+_PRODUCTS = (batched_matmul, matmul_channels_first, summed_matmul_nt)
 # im2col's weight gradient dW = dY @ cols^T (F/G, K) runs as (cols @ dY^T)^T for at most this many filters (per
 # group) and from this many columns N*Ho*Wo: OpenBLAS SkylakeX, 2 threads, F/G, K, N*Ho*Wo -> ms dY @ cols^T
 # against (cols @ dY^T)^T: 16, 150, 6400 (LeNet-5's second layer) 0.41 against 0.23; 64, 576, 16384 7.1 against

@@ -121,11 +121,11 @@ def _planes_from_phases(phases, planes, stack, h, wd, sh, sw, ph, pw, hq, wq):
 
 
 @njit(cache=True)
-def _grid_to_plane(grid, base, plane, ho, wo, wq):
-    """Outputs on the phase grid (rows of Wq from ``base``) -> plane (Ho*Wo,)."""
+def _grid_to_plane(grid, base, plane, ho, wo, wq, bias):
+    """Outputs on the phase grid (rows of Wq from ``base``) -> plane (Ho*Wo,), plus the filter's bias (a scalar)."""
     for yy in range(ho):
         for xx in range(wo):
-            plane[np.uintp(yy * wo + xx)] = grid[np.uintp(base + yy * wq + xx)]
+            plane[np.uintp(yy * wo + xx)] = grid[np.uintp(base + yy * wq + xx)] + bias
 
 
 @njit(cache=True)
@@ -195,7 +195,7 @@ def _filter_span(acc, src, wt, taps, span):
 
 
 @kernel
-def _depthwise_forward(x, w, y, taps, chunks, stack, h, wd, ho, wo, sh, sw, ph, pw, hq, wq, tail):
+def _depthwise_forward(x, w, bias, y, taps, chunks, stack, h, wd, ho, wo, sh, sw, ph, pw, hq, wq, tail):
     n, c = x.shape[:2]
     m, size = w.shape[0] // c, hq * wq
     units = c * ((n + stack - 1) // stack)
@@ -213,7 +213,7 @@ def _depthwise_forward(x, w, y, taps, chunks, stack, h, wd, ho, wo, sh, sw, ph, 
             for o in range(ci * m, ci * m + m):
                 _filter_span(acc, phases, w[o], taps, span)
                 for k in range(count):
-                    _grid_to_plane(acc, k * size, y[b0 + k, o], ho, wo, wq)
+                    _grid_to_plane(acc, k * size, y[b0 + k, o], ho, wo, wq, bias[o])
 
 
 def _chunks(units):
@@ -221,15 +221,18 @@ def _chunks(units):
     return max(1, min(units, 8 * numba.get_num_threads()))
 
 
-def depthwise_forward(x, w, stride, padding, dilation, out_hw):
-    """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo)."""
+def depthwise_forward(x, w, stride, padding, dilation, out_hw, bias=None):
+    """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo), plus bias (C*m,) when given: added as each output
+    leaves the grid, not in a pass of its own over y (MobileNet's folded batch norms give every one a bias)."""
     (n, c, h, wd), (ho, wo), (kh, kw) = x.shape, out_hw, w.shape[2:]
     y = np.empty((n, w.shape[0], ho, wo), dtype=x.dtype)
     hq, wq, tail = grid_layout((h, wd), out_hw, (kh, kw), stride, padding, dilation)
     stack = stack_size(n, stride, hq, wq)
     taps = _tap_offsets(kh, kw, *stride, *dilation, stack * hq * wq, wq).astype(np.uintp)
     _depthwise_forward(y.size * kh * kw, np.ascontiguousarray(x).reshape(n, c, h * wd),
-                       np.ascontiguousarray(w).reshape(-1, kh * kw), y.reshape(n, -1, ho * wo), taps,
+                       np.ascontiguousarray(w).reshape(-1, kh * kw),
+                       np.zeros(w.shape[0], x.dtype) if bias is None else bias.astype(x.dtype, copy=False),
+                       y.reshape(n, -1, ho * wo), taps,
                        _chunks(c * -(-n // stack)), stack, h, wd, ho, wo, *stride, *padding, hq, wq, tail)
     return y
 

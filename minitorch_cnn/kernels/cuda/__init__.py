@@ -12,7 +12,8 @@ for sm_80 and sm_90 through CuPy's NVRTC path and ``nvcc -Xptxas -v`` (tests/ker
 Runs on a real GPU happen only in the ``@pytest.mark.gpu`` tests (the table's CuPy column among them),
 which skip on machines without one.
 """
-from ..reference import batched_matmul  # cuBLAS runs a batch of products as one call: nothing to share out
+# cuBLAS runs a batch of products as one call: nothing to share out
+from ..reference import batched_matmul, matmul_channels_first, summed_matmul_nt
 from .conv import col2im, depthwise_backward, depthwise_forward, im2col
 from .elementwise import clamp, clamp_backward, clamp_forward
 from .loss import cross_entropy_forward
@@ -31,7 +32,7 @@ _GPU_ONLY = (adam_step, batch_norm_forward_tracking, cross_entropy_forward, sgd_
              tracks_in_place)
 # A parameter group's optimizer step runs over the group packed flat, one launch per group (optim/fused.py).
 pack_optimizer_groups = True
-_PRODUCTS = (batched_matmul,)   # not in __all__: a BLAS call (kernels/reference.py)
+_PRODUCTS = (batched_matmul, matmul_channels_first, summed_matmul_nt)   # not in __all__: BLAS calls (reference.py)
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "batch_norm_backward", "batch_norm_forward", "clamp",
            "clamp_backward", "clamp_forward", "col2im", "depthwise_backward", "depthwise_forward", "im2col",

@@ -57,8 +57,9 @@ extern "C" __global__ void col2im_##S(const T* __restrict__ cols, T* __restrict_
         dx[idx] = acc; \
     } \
 } \
-/* y[b, o, oy, ox] = sum_ij w[o, 0, i, j] * x[b, o / m, oy*sh + i*dh - ph, ox*sw + j*dw - pw]; x has c channels, y c*m */ \
-extern "C" __global__ void depthwise_forward_##S(const T* __restrict__ x, const T* __restrict__ wt, T* __restrict__ y, \
+/* y[b, o, oy, ox] = bias[o] + sum_ij w[o, 0, i, j] * x[b, o / m, oy*sh + i*dh - ph, ox*sw + j*dw - pw]; y c*m channels */ \
+extern "C" __global__ void depthwise_forward_##S(const T* __restrict__ x, const T* __restrict__ wt, \
+                                                 const T* __restrict__ bias, T* __restrict__ y, \
                                                  int n, int c, int h, int w, int m, int kh, int kw, int sh, int sw, \
                                                  int ph, int pw, int dh, int dw, int ho, int wo) { \
     GRID_STRIDE(idx, (long long)n * c * m * ho * wo) { \
@@ -75,7 +76,7 @@ extern "C" __global__ void depthwise_forward_##S(const T* __restrict__ x, const 
                 if (ix >= 0 && ix < w) acc += wt[(o * kh + i) * kw + j] * xp[(long long)iy * w + ix]; \
             } \
         } \
-        y[idx] = acc; \
+        y[idx] = acc + bias[o]; \
     } \
 } \
 /* dx[b, ci, iy, ix] = sum over the m filters of channel ci and the windows holding (iy, ix) of gy * w: a gather */ \

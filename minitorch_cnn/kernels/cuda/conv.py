@@ -37,13 +37,14 @@ def _depthwise_sizes(x_shape, w_shape, stride, padding, dilation, out_hw):
     return i32(n, c, h, w, w_shape[0] // c, w_shape[2], w_shape[3], *stride, *padding, *dilation, *out_hw)
 
 
-def depthwise_forward(x, w, stride, padding, dilation, out_hw):
-    """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo)."""
+def depthwise_forward(x, w, stride, padding, dilation, out_hw, bias=None):
+    """x (N, C, H, W), w (C*m, 1, kh, kw) -> (N, C*m, Ho, Wo), plus bias (C*m,) when given (zeros when not)."""
     xp = get_array_module(x)
     x, w = xp.ascontiguousarray(x), xp.ascontiguousarray(w, dtype=x.dtype)
+    bias = xp.zeros(w.shape[0], x.dtype) if bias is None else xp.ascontiguousarray(bias, dtype=x.dtype)
     y = xp.empty((x.shape[0], w.shape[0]) + tuple(out_hw), x.dtype)
     elementwise(load_kernel("conv", "depthwise_forward", x.dtype, x), y.size,
-                (x, w, y, *_depthwise_sizes(x.shape, w.shape, stride, padding, dilation, out_hw)))
+                (x, w, bias, y, *_depthwise_sizes(x.shape, w.shape, stride, padding, dilation, out_hw)))
     return y
 
 
