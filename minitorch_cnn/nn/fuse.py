@@ -34,6 +34,9 @@ class Fusion(Replaced):
 def fuse_batch_norm_activation(model, x):
     """Run each batch norm of ``model`` whose output only a ReLU or ReLU6 reads as one Function with it, in
     training (see the module docstring); ``x``: an input batch the model accepts, run once to find the pairs."""
+    kinds = {type(m) for m in model.modules()}
+    if not any(issubclass(k, _BatchNorm) for k in kinds) or not kinds & set(ACTIVATION_OF):
+        return Fusion([], [])   # nothing to pair: no traced forward (a model may count its calls)
     pairs, _, _ = find_pairs(model, x, _BatchNorm, tuple(ACTIVATION_OF))
     pairs = [(bn, act) for bn, act in pairs if type(act) in ACTIVATION_OF]
     names = {id(m): name for name, m in model.named_modules()}

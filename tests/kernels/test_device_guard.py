@@ -14,8 +14,9 @@ def batch_norm_args(n=2, c=3, m=8):
     ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
     out = [np.empty_like(x)] + [np.empty(c, np.float32) for _ in range(3)]
     running = [np.zeros(c, np.float32), np.ones(c, np.float32)]   # not tracked (track 0): left alone
+    no_clamp = (np.float64(-np.inf), np.float64(np.inf))   # low, high: the output unclamped (no fused activation)
     return (x, ones, zeros, np.float64(1e-5), *out, *running, np.float64(0.1), np.int32(0), np.zeros(1, np.int64),
-            np.int32(0), np.int32(n), np.int32(c), np.int32(m)), out
+            np.int32(0), *no_clamp, np.int32(n), np.int32(c), np.int32(m)), out
 
 
 @pytest.mark.parametrize("block", [(launch.REDUCE_THREADS * 2,), (32, 2)])

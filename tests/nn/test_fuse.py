@@ -169,3 +169,12 @@ def test_a_batch_norm_output_the_model_returns_stays_unfused():
         assert fusion.pairs == []
         z, y = model(x)
         assert float(y.data.min()) < 0
+
+
+def test_a_model_without_a_batch_norm_and_activation_pair_is_not_traced():
+    """No forward runs to look for pairs that cannot exist (the training loop fuses at every epoch's start)."""
+    calls = []
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+    model.register_forward_pre_hook(lambda m, inputs: calls.append(1))
+    with nn.fuse_batch_norm_activation(model, mt.Tensor(np.ones((1, 1, 5, 5), np.float32))) as fusion:
+        assert fusion.pairs == [] and calls == []
