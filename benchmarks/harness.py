@@ -208,7 +208,9 @@ def machine_info():
         pass
     try:
         import numba
-        info["numba"] = numba.__version__
+
+        from minitorch_cnn.kernels.cpu import jit  # picks the threading layer our kernels run on
+        info["numba"], info["numba_threading_layer"] = numba.__version__, jit.numba.config.THREADING_LAYER
     except ImportError:
         pass
     torch = optional_torch()
