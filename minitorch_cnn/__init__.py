@@ -10,6 +10,7 @@
 """
 from . import _openblas  # noqa: F401, I001  (first: sets OpenBLAS's thread timeout before NumPy loads it)
 from . import _malloc  # noqa: F401, I001  (freed activations kept by malloc for the next step)
+from . import _numba_threads  # noqa: F401, I001  (Numba's threading layer, before any thread starts)
 from . import functional, nn, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .config import Config, using_config

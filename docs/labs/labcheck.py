@@ -60,6 +60,13 @@ def _unfinished(err):
     return text if text.startswith("exercise ") else None
 
 
+def _unwrapped(err):
+    """The NotImplementedError an error carries: itself, or the cause of the SystemError that Numba's TBB layer
+    raises when an exercise stub raises inside a parallel loop (lab 8's kernels); else the error itself."""
+    inner = err.__cause__ or err.__context__ if isinstance(err, SystemError) else None
+    return inner if isinstance(inner, NotImplementedError) else err
+
+
 def _list_unreached():
     """Name the unfinished exercises of the running lab (its source's markers) that it never reached."""
     try:
@@ -74,8 +81,9 @@ def _list_unreached():
 
 def _stop_at_unfinished(kind, err, tb):
     """sys.excepthook: an unfinished exercise that later code needs ends the lab at its summary."""
-    if isinstance(err, NotImplementedError) and _unfinished(err):
-        _count_unfinished(err, ", and the rest of this lab uses it")
+    inner = _unwrapped(err)
+    if isinstance(inner, NotImplementedError) and _unfinished(inner):
+        _count_unfinished(inner, ", and the rest of this lab uses it")
         print("(finish that exercise to see the rest of the lab)")
         _list_unreached()
         summary()
@@ -102,8 +110,10 @@ def exercise_check(check):
     def run(*args, **kwargs):
         try:
             return check(*args, **kwargs)
-        except NotImplementedError as err:
-            _count_unfinished(err)
+        except (NotImplementedError, SystemError) as err:
+            if not isinstance(_unwrapped(err), NotImplementedError):
+                raise
+            _count_unfinished(_unwrapped(err))
             return False
     return run
 

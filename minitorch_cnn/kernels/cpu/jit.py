@@ -11,56 +11,32 @@ touches) that picks the copy and is not passed on. A kernel defined as
 ``_im2col(x, cols, kh, ...)`` is called as ``_im2col(cols.size, x, cols, kh, ...)``;
 from ``PARALLEL_FROM`` elements of work on it runs threaded.
 """
-import ctypes
 import os
-import site
-import sys
 import types
 
+import numba
+from numba import njit
 
-def _threading_layer():
-    """Numba's threading layer: TBB where its library is installed (the ``tbb`` wheel, a dependency on Linux
-    x86-64), else workqueue; an explicit NUMBA_THREADING_LAYER from the user wins.
-
-    Why not OpenMP: its threads spin after each parallel loop and steal the cores from OpenBLAS's threads in
-    the matrix multiply that follows (a ResNet-18 step measured 5.6 s with OpenMP, 3.5 s with workqueue on 2
-    cores). Why TBB before workqueue: workqueue's threads sleep at once, and the calling thread only waits, so
-    every parallel loop wakes both cores; a core that wakes late (a fraction of a millisecond on a VM) stretches
-    the loop. LeNet-5's step was bimodal with it (percentiles 5.7/7.8/8.2/8.6/9.8 ms); TBB's caller works in the
-    loop and its workers wait briefly before they sleep: 4.9-5.1/5.2-5.4/5.4-5.5/5.5-5.6/5.7-6.4 ms. ResNet-18's
-    step median 1302 -> 1182 ms, MobileNetV1's 305 -> 244 ms (2 cores, AVX-512, alternating processes).
-    """
-    chosen = os.environ.get("NUMBA_THREADING_LAYER")   # also what this module set in a parent process
-    if chosen in (None, "tbb", "default", "threadsafe"):
-        tbb = _load_tbb()
-        return chosen or ("tbb" if tbb else "workqueue")
-    return chosen
+# Numba's threading layer is chosen at the package's import (minitorch_cnn/_numba_threads.py says which and why),
+# before anything here or elsewhere (zoo's provenance asks Numba for its thread count) starts Numba's threads.
+from ..._numba_threads import LAYER
 
 
-def _load_tbb():
-    """Whether Numba's TBB layer can run. pip puts libtbb.so.12 in the environment's lib/, which the loader does
-    not search and Numba's tbbpool module has no run path to: loaded here first (RTLD_GLOBAL), tbbpool's
-    dependency resolves to it."""
-    for lib in [os.path.join(base, "lib", "libtbb.so.12") for base in (sys.prefix, site.getuserbase())]:
-        if os.path.exists(lib):
-            try:
-                ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
-                from numba.np.ufunc import tbbpool  # noqa: F401
-                from numba.np.ufunc.parallel import _check_tbb_version_compatible
-                _check_tbb_version_compatible()
-                return True
-            except (OSError, ImportError, ValueError):
-                return False
-    return False
+def _numba_accepts(layer):
+    """The chosen layer, or workqueue where Numba refuses the TBB it was given (a version it does not support)."""
+    if layer != "tbb":
+        return layer
+    try:
+        from numba.np.ufunc import tbbpool  # noqa: F401
+        from numba.np.ufunc.parallel import _check_tbb_version_compatible
+        _check_tbb_version_compatible()
+        return layer
+    except (ImportError, ValueError):
+        return "workqueue"
 
 
-# Set through the environment because Numba re-reads its configuration from there before compiling.
-os.environ["NUMBA_THREADING_LAYER"] = _threading_layer()
-
-import numba  # noqa: E402
-from numba import njit  # noqa: E402
-
-numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]  # in case Numba was imported before us
+# in case Numba was imported before the package chose, or refuses its choice
+numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"] = _numba_accepts(LAYER)
 
 # Elements of work from which the threaded copy runs. Handing a loop to Numba's threads and back costs
 # ~60-100 us here (2 cores, workqueue): ReLU over 0.26 M floats took 168 us threaded against 50 us serial,
