@@ -178,8 +178,9 @@ def _accumulate(total, g, holders):
 
 
 def _alone(g, holders=1):
-    """Whether array ``g`` is held by nobody but ``backward``'s loop variable (CPython counts 3 references
-    here: that variable, this call's argument and getrefcount's own) and, if a view, views an array nobody
+    """Whether array ``g`` is held by nobody but its ``holders`` (backward's loop variable, by default; CPython
+    counts 2 + holders references here, with this call's argument and getrefcount's own) and, if a view, views an
+    array nobody
     else holds (its ``.base``, the local ``base`` and getrefcount's: 3). Then no one can see an edit of it.
     A gradient the Function also kept, or handed to two inputs, or a view of another gradient, counts more."""
     base = g.base   # a view of another array of its kind (not of a bytes object, say: read-only) or none

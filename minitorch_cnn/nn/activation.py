@@ -21,6 +21,11 @@ class ReLU6(_Elementwise):
     function = staticmethod(F.relu6)
 
 
+# The clamping activations, by the name ``F.batch_norm(..., activation=)`` takes (its ACTIVATIONS give their
+# bounds): nn/fuse.py and nn/fold.py fuse exactly these classes (a subclass may change forward).
+CLAMPS = {ReLU: "relu", ReLU6: "relu6"}
+
+
 class Sigmoid(_Elementwise):
     function = staticmethod(F.sigmoid)
 

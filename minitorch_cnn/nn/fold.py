@@ -25,12 +25,11 @@ import numpy as np
 
 from ..config import Config
 from ..device import get_array_module, kernels
+from ..functional.norm import ACTIVATIONS
 from ..tensor import Tensor
-from .activation import ReLU, ReLU6
+from .activation import CLAMPS
 from .layers import BatchNorm2d, Conv2d
 from .trace import Replaced, find_pairs
-
-_BOUNDS = {ReLU: None, ReLU6: 6.0}   # the activations a fold clamps in place, and their upper bounds
 
 
 class Folding(Replaced):
@@ -47,11 +46,11 @@ def fold_batch_norm(model, x):
     """Fold every BatchNorm2d of ``model`` that only reads a Conv2d's output into that Conv2d (see the
     module docstring); ``x``: an input batch the model accepts, run once to find the pairs."""
     # one trace for both links: conv -> batch norm, and batch norm -> the activation alone reading its output
-    found, calls, output = find_pairs(model, x, (Conv2d, BatchNorm2d), (BatchNorm2d, *_BOUNDS))
+    found, calls, output = find_pairs(model, x, (Conv2d, BatchNorm2d), (BatchNorm2d, *CLAMPS))
     # the batch norm called once too (its running statistics are folded), and normalising with them in eval
     pairs = [(conv, bn) for conv, bn in found if isinstance(conv, Conv2d) and isinstance(bn, BatchNorm2d)
              and calls[id(bn)] == 1 and bn.track_running_stats]
-    clamps = {id(bn): act for bn, act in found if isinstance(bn, BatchNorm2d) and type(act) in _BOUNDS}
+    clamps = {id(bn): act for bn, act in found if isinstance(bn, BatchNorm2d) and type(act) in CLAMPS}
     names = {id(m): name for name, m in model.named_modules()}
     touched, activations = [], []
     for conv, bn in pairs:
@@ -82,11 +81,11 @@ class _FoldedPair:
 
     def conv(self, x):
         conv, bn, act = self.conv_module, self.bn_module, self.act_module
-        if conv.training or bn.training or Config.grad_enabled or _hooked(bn):
+        if conv.training or bn.training or Config.grad_enabled or bn._has_hooks():
             return None
         y = conv.folded_forward(x, self.weight, self.bias)
-        if act is not None and not act.training and not _hooked(act):
-            kernels(y.data).clamp(y.data, _BOUNDS[type(act)], out=y.data)   # y: read by nothing else
+        if act is not None and not act.training and not act._has_hooks():   # y: read by nothing else
+            kernels(y.data).clamp(y.data, ACTIVATIONS[CLAMPS[type(act)]][1], out=y.data)
         self.last = weakref.ref(y)
         return y
 
@@ -97,10 +96,6 @@ class _FoldedPair:
     def activation(self, x):
         """The folded output passes (clamped by ``conv``); anything else, or in training, the activation runs."""
         return self.batch_norm(x)
-
-
-def _hooked(module):
-    return bool(module._forward_hooks or module._forward_pre_hooks)
 
 
 def _folded_weights(conv, bn):

@@ -16,11 +16,9 @@ its ``with`` block) ends it.
 """
 import weakref
 
-from .activation import ReLU, ReLU6
+from .activation import CLAMPS
 from .layers import _BatchNorm
 from .trace import Replaced, find_pairs
-
-ACTIVATION_OF = {ReLU: "relu", ReLU6: "relu6"}   # exactly these classes: a subclass may change forward
 
 
 class Fusion(Replaced):
@@ -35,10 +33,10 @@ def fuse_batch_norm_activation(model, x):
     """Run each batch norm of ``model`` whose output only a ReLU or ReLU6 reads as one Function with it, in
     training (see the module docstring); ``x``: an input batch the model accepts, run once to find the pairs."""
     kinds = {type(m) for m in model.modules()}
-    if not any(issubclass(k, _BatchNorm) for k in kinds) or not kinds & set(ACTIVATION_OF):
+    if not any(issubclass(k, _BatchNorm) for k in kinds) or not kinds & set(CLAMPS):
         return Fusion([], [])   # nothing to pair: no traced forward (a model may count its calls)
-    pairs, _, _ = find_pairs(model, x, _BatchNorm, tuple(ACTIVATION_OF))
-    pairs = [(bn, act) for bn, act in pairs if type(act) in ACTIVATION_OF]
+    pairs, _, _ = find_pairs(model, x, _BatchNorm, tuple(CLAMPS))
+    pairs = [(bn, act) for bn, act in pairs if type(act) in CLAMPS]
     names = {id(m): name for name, m in model.named_modules()}
     touched = []
     for bn, act in pairs:
@@ -59,12 +57,12 @@ class _FusedPair:
     unfused while its activation has hooks (they would not see the activation's input)."""
 
     def __init__(self, bn, act):
-        self.bn_module, self.act_module, self.activation_name = bn, act, ACTIVATION_OF[type(act)]
+        self.bn_module, self.act_module, self.activation_name = bn, act, CLAMPS[type(act)]
         self.last = None
 
     def batch_norm(self, x):
         act = self.act_module
-        if not self.bn_module.training or act._forward_hooks or act._forward_pre_hooks:
+        if not self.bn_module.training or act._has_hooks():
             return None
         z = self.bn_module.forward(x, activation=self.activation_name)
         self.last = weakref.ref(z)

@@ -100,7 +100,7 @@ class Module:
     _replacements = ()
 
     def __call__(self, *inputs, **kwargs):
-        if self._replacements and not self._forward_hooks and not self._forward_pre_hooks:
+        if self._replacements and not self._has_hooks():
             for replacement in self._replacements:
                 output = replacement(*inputs, **kwargs)
                 if output is not None:
@@ -118,6 +118,10 @@ class Module:
 
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def _has_hooks(self):
+        """Whether a forward hook or pre-hook is attached: such a module runs its own forward, no replacement."""
+        return bool(self._forward_hooks or self._forward_pre_hooks)
 
     def add_replacement(self, replacement):
         """``replacement(*inputs)`` is asked before forward from now on (see ``_replacements``)."""

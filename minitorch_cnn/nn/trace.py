@@ -52,8 +52,8 @@ def find_pairs(model, x, first, second):
 
     # hooked modules run their own forward: Module.__call__ skips a replacement while a module has hooks
     handles = [m.register_forward_hook(on_first) for m in model.modules() if isinstance(m, first)]
-    handles += [m.register_forward_pre_hook(on_call) for m in model.modules() if isinstance(m, (*_types(first),
-                                                                                                *_types(second)))]
+    handles += [m.register_forward_pre_hook(on_call) for m in model.modules()
+                if isinstance(m, first) or isinstance(m, second)]
     was_training = model.training
     model.eval()
     autograd.call_hooks.append(on_function)
@@ -72,10 +72,6 @@ def find_pairs(model, x, first, second):
         if a is not None and calls[id(a)] == 1 and readers.get(id(t)) == 1 and id(t) not in returned:
             pairs.append((a, b))
     return pairs, calls, output
-
-
-def _types(kinds):
-    return kinds if isinstance(kinds, tuple) else (kinds,)
 
 
 def _tensors(output):

@@ -53,14 +53,19 @@ def test_direct_matches_reference_in_float64(case):
     assert dx is None and rel_err(dw, rdw) < 1e-12
 
 
-def test_lenet_first_layer_in_float32_against_float64():
-    # a whole batch of 32x32 planes: the weight gradient sums 64 * 892 products per tap, split over vector lanes
-    rng = np.random.default_rng(1)
-    x, w, b = rng.standard_normal((64, 3, 32, 32)), rng.standard_normal((6, 3, 5, 5)), rng.standard_normal(6)
+def _float32_near_float64(x, w, b):
+    """The direct kernels in float32 against the reference in float64: output, dx, dW within 1e-5."""
     f32 = _both(*(a.astype(np.float32) for a in (x, w, b)), (0, 0), (1, 1))[0]
     _, f64 = _both(x, w, b, (0, 0), (1, 1))
     for got, want in zip(f32, f64):
         assert got.dtype == np.float32 and rel_err(got, want) < 1e-5
+
+
+def test_lenet_first_layer_in_float32_against_float64():
+    # a whole batch of 32x32 planes: the weight gradient sums 64 * 892 products per tap, split over vector lanes
+    rng = np.random.default_rng(1)
+    _float32_near_float64(rng.standard_normal((64, 3, 32, 32)), rng.standard_normal((6, 3, 5, 5)),
+                          rng.standard_normal(6))
 
 
 @pytest.mark.parametrize("threaded", [False, True])
@@ -68,11 +73,8 @@ def test_lenet_second_layer_in_float32_against_float64_threaded_and_serial(threa
     # 16 filters: four full blocks in the forward and in dx; both copies of each kernel (tests/conftest.py)
     monkeypatch.setattr(jit, "PARALLEL_FROM", 0 if threaded else 1 << 62)
     rng = np.random.default_rng(4)
-    x, w, b = rng.standard_normal((64, 6, 14, 14)), rng.standard_normal((16, 6, 5, 5)), rng.standard_normal(16)
-    f32 = _both(*(a.astype(np.float32) for a in (x, w, b)), (0, 0), (1, 1))[0]
-    _, f64 = _both(x, w, b, (0, 0), (1, 1))
-    for got, want in zip(f32, f64):
-        assert got.dtype == np.float32 and rel_err(got, want) < 1e-5
+    _float32_near_float64(rng.standard_normal((64, 6, 14, 14)), rng.standard_normal((16, 6, 5, 5)),
+                          rng.standard_normal(16))
 
 
 @pytest.mark.parametrize("case", CASES[:3])

@@ -33,11 +33,17 @@ def test_shared_out_products_equal_numpys_matmul(dtype, batched_from, monkeypatc
         np.testing.assert_allclose(out, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
-def test_the_work_is_split_over_the_pool_only_from_the_threshold(monkeypatch):
+def _spy_on_the_pool(monkeypatch, workers):
+    """The pool with ``workers`` threads; the list its run() calls append their parts to."""
     ranges = []
-    monkeypatch.setattr(threads.threads, "workers", 2)
+    monkeypatch.setattr(threads.threads, "workers", workers)
     real_run = threads.threads.run
     monkeypatch.setattr(threads.threads, "run", lambda fn, parts: ranges.append(list(parts)) or real_run(fn, parts))
+    return ranges
+
+
+def test_the_work_is_split_over_the_pool_only_from_the_threshold(monkeypatch):
+    ranges = _spy_on_the_pool(monkeypatch, 2)
     a, b = np.ones((4, 3), np.float32), np.ones((5, 3, 6), np.float32)
     monkeypatch.setattr(threads, "BATCHED_FROM", a.shape[0] * b.shape[0] * b.shape[2] * a.shape[1] + 1)
     cpu.batched_matmul(a, b, np.empty((5, 4, 6), np.float32))
@@ -84,10 +90,7 @@ def test_products_with_a_bias_equal_numpys(dtype, batched_from, with_bias, monke
 
 
 def test_channels_first_products_split_the_images_over_the_pool(monkeypatch):
-    ranges = []
-    monkeypatch.setattr(threads.threads, "workers", 3)
-    real_run = threads.threads.run
-    monkeypatch.setattr(threads.threads, "run", lambda fn, parts: ranges.append(list(parts)) or real_run(fn, parts))
+    ranges = _spy_on_the_pool(monkeypatch, 3)
     monkeypatch.setattr(threads, "BATCHED_FROM", 0)
     a, b = np.ones((4, 3), np.float32), np.ones((5, 3, 2), np.float32)
     out = cpu.matmul_channels_first(a, b, np.empty((5, 4, 2), np.float32), np.arange(4, dtype=np.float32),

@@ -47,6 +47,16 @@ threads = _Threads()
 BATCHED_FROM = 1 << 22
 
 
+def _share_images(n, work, part):
+    """part(lo, hi) over images 0..n: one contiguous range per core from BATCHED_FROM multiply-adds of ``work``
+    (fewer cores when there are fewer images), else one call over all; the parts' results, in order."""
+    workers = min(threads.workers, n)
+    if workers < 2 or work < BATCHED_FROM:
+        return [part(0, n)]
+    bounds = [n * i // workers for i in range(workers + 1)]
+    return threads.run(lambda i: part(bounds[i], bounds[i + 1]), range(workers))
+
+
 def batched_matmul(a, b, out, bias=None):
     """a (F, K) or (N, F, K) @ b (N, K, P) -> out (N, F, P), plus bias (F,) per row when given: NumPy's matmul
     over a batch of images, the images split into one contiguous range per core, each range one matmul call
@@ -60,8 +70,6 @@ def batched_matmul(a, b, out, bias=None):
     2.67 -> 1.99 ms, 64 -> 128 at 16x16 1.74 -> 1.41, 128 -> 256 at 8x8 1.36 -> 1.17. (Adding it image by image
     while the image is in cache measured no better than a range at a time.)
     """
-    n = b.shape[0]
-    workers = min(threads.workers, n)
     bias = None if bias is None else bias.reshape(-1, 1)
 
     def product(lo, hi):
@@ -69,11 +77,7 @@ def batched_matmul(a, b, out, bias=None):
         if bias is not None:
             out[lo:hi] += bias
 
-    if workers < 2 or out.size * a.shape[-1] < BATCHED_FROM:
-        product(0, n)
-        return out
-    bounds = [n * i // workers for i in range(workers + 1)]
-    threads.run(lambda i: product(bounds[i], bounds[i + 1]), range(workers))
+    _share_images(b.shape[0], out.size * a.shape[-1], product)
     return out
 
 
@@ -90,8 +94,7 @@ def matmul_channels_first(a, b, out, bias, b_mat, out_mat):
     512 -> 1024 at 2x2 1.44 -> 1.04, 1024 -> 1024 at 2x2 2.40 -> 1.87 (NumPy's copies in the threads: 1.22 and
     2.10 at 2x2).
     """
-    n, p = b.shape[0], b.shape[2]
-    workers = min(threads.workers, n)
+    p = b.shape[2]
 
     def product(lo, hi):
         cols = slice(lo * p, hi * p)
@@ -99,11 +102,7 @@ def matmul_channels_first(a, b, out, bias, b_mat, out_mat):
         np.matmul(a, b_mat[:, cols], out=out_mat[:, cols])
         _from_columns(out_mat, bias, out, lo, hi)
 
-    if workers < 2 or out.size * a.shape[-1] < BATCHED_FROM:
-        product(0, n)
-        return out
-    bounds = [n * i // workers for i in range(workers + 1)]
-    threads.run(lambda i: product(bounds[i], bounds[i + 1]), range(workers))
+    _share_images(b.shape[0], out.size * a.shape[-1], product)
     return out
 
 
@@ -124,7 +123,6 @@ def summed_matmul_nt(a, b, out):
     -> 3.01 (few pixels an image: there the layer keeps the copies, functional/conv.py).
     """
     n, f, c = a.shape[0], a.shape[1], b.shape[1]
-    workers = min(threads.workers, n)
     per_chunk = max(1, SUMMED_CHUNK_BYTES // (f * c * a.itemsize))
 
     def total(lo, hi):
@@ -135,12 +133,7 @@ def summed_matmul_nt(a, b, out):
             acc += chunk.sum(axis=0)
         return acc
 
-    if workers < 2 or n * f * c * a.shape[2] < BATCHED_FROM:
-        out[...] = total(0, n)
-        return out
-    bounds = [n * i // workers for i in range(workers + 1)]
-    totals = threads.run(lambda i: total(bounds[i], bounds[i + 1]), range(workers))
-    np.sum(totals, axis=0, out=out)
+    np.sum(_share_images(n, n * f * c * a.shape[2], total), axis=0, out=out)
     return out
 
 
