@@ -9,8 +9,8 @@ is ``W @ cols`` over the whole batch at once. Its backward is two more matrix
 multiplies (dW = dY @ cols^T, dcols = W^T @ dY) and ``col2im``, the adjoint of
 ``im2col``, which adds each column back onto the pixels it came from.
 
-3x3 stride-1 convolutions can instead run as Winograd F(2x2, 3x3) (``WinogradConv2d``):
-16 small matrix multiplies over transformed 4x4 tiles, 2.25x fewer multiplies than im2col.
+3x3 stride-1 convolutions can instead run as Winograd F(4x4, 3x3) (``WinogradConv2d``):
+36 small matrix multiplies over transformed 6x6 tiles, 4x fewer multiplies than im2col.
 Depthwise convolutions and those with few filters (``DirectConv2d``, LeNet-5's first layer) build no
 matrix at all: each filter slides over the input planes (functional/conv_sliding.py); a 1x1
 convolution needs no im2col either (``PointwiseConv2d``, functional/conv_pointwise.py).
@@ -137,11 +137,12 @@ def _channels_first_to_nchw(y_mat, b, out):
 class WinogradConv2d(Function):
     """x: (N, C, H, W), w: (F, C, 3, 3), b: (F,) -> (N, F, Ho, Wo): 3x3, stride 1, dilation 1, groups 1.
 
-    Winograd F(2x2, 3x3) (the math is in kernels/reference.py): y = A^T [U * V] A per 2x2 output
-    tile, with U = G w G^T and V = B^T d B, summed over input channels as 16 matrix multiplies.
+    Winograd F(m x m, 3x3) (the math is in kernels/reference.py; the CPU's kernels run m = 4): y = A^T [U * V] A
+    per m x m output tile, with U = G w G^T and V = B^T d B, summed over input channels as (m+2)^2 matrix
+    multiplies (36 for m = 4).
     dx is itself such a convolution: of gy, padded by 2 - p, with every filter flipped and the
     input and output channels swapped. dW runs the transforms backwards: dM = A dY A^T per output
-    tile, dU[k] = dM[k] @ V[k]^T summed over the tiles, dW = G^T dU G (16 products, not im2col's 36).
+    tile, dU[k] = dM[k] @ V[k]^T summed over the tiles, dW = G^T dU G (36 products per 4x4 tile, not im2col's 144).
     """
     algorithm = "winograd"   # the ConvPlan algorithm this Function runs
     def __init__(self, padding, out_hw):
@@ -182,6 +183,7 @@ class ConvPlan:
     dtype: object = np.float32
     per_image: bool = False   # im2col's forward: one product per image (see Conv2d) rather than one per batch
     xp: object = field(default=np, repr=False)   # the array module of the device it runs on (its memory budget)
+    winograd_tile: int = 4    # winograd: the m x m output tiles of F(m x m, 3x3) the device's kernels run
 
     @property
     def out_shape(self):
@@ -206,12 +208,15 @@ class ConvPlan:
 
         im2col: (G, F/G, K) @ (G, K, N*Ho*Wo) (with ``per_image``: image by image); pointwise: (F, C) @ (N, C, H*W),
         one per image;
-        winograd: (16, F, C) @ (16, C, tiles), the 16 products U[k] @ V[k], one 4x4 input tile per 2x2
-        output tile, N * ceil(Ho/2) * ceil(Wo/2) tiles (the kernel runs them in chunks)."""
+        winograd: ((m+2)^2, F, C) @ ((m+2)^2, C, tiles), the (m+2)^2 products U[k] @ V[k], one (m+2)x(m+2) input
+        tile per m x m output tile (m = ``winograd_tile``), N * ceil(Ho/m) * ceil(Wo/m) tiles (the kernel runs
+        them in chunks)."""
         (n, c, h, w), (f, cg, kh, kw), g, (ho, wo) = self.x_shape, self.weight_shape, self.groups, self.out_hw
+        m = self.winograd_tile
         return {"im2col": ((g, f // g, cg * kh * kw), (g, cg * kh * kw, n * ho * wo)),
                 "pointwise": ((f, c), (n, c, h * w)),
-                "winograd": ((16, f, c), (16, c, n * -(-ho // 2) * -(-wo // 2)))}.get(self.algorithm)
+                "winograd": (((m + 2) ** 2, f, c), ((m + 2) ** 2, c, n * -(-ho // m) * -(-wo // m)))
+                }.get(self.algorithm)
 
     @property
     def may_keep_columns(self):
@@ -263,7 +268,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return Conv2d(plan.stride, plan.padding, plan.dilation, groups, plan.out_hw, plan.per_image)(*inputs)
 
 
-WINOGRAD_MIN_CHANNELS = 16   # below this the 16 matrix multiplies are too thin (an RGB stem) to pay
+WINOGRAD_MIN_CHANNELS = 16   # below this Winograd's matrix multiplies are too thin (an RGB stem) to pay
 # The direct kernel reuses an input pixel across a block of 4 filters, a matrix multiply each column across all
 # of them, so im2col's product gains on it as F grows. One thread, batch 64, forward + backward (dW, db): 3 -> 6
 # filters 5x5 at 32x32 3.0 ms direct against 4.7 ms im2col, 6 -> 8 5x5 at 14x14 1.3 against 1.9, 3 -> 8 3x3
@@ -335,11 +340,12 @@ def plan_conv(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, 
     # The device's kernels say from how many output pixels per image its BLAS runs a product per image
     # (kernels/cpu). Without that number (a GPU): im2col over the whole batch (its per-image operand is a
     # strided view that cuBLAS's batched GEMM would copy first), pointwise image by image (x is its operand).
-    from_pixels = getattr(_kernels_of(device), "gemm_per_image_from", {}).get(algorithm)
+    k = _kernels_of(device)
+    from_pixels = getattr(k, "gemm_per_image_from", {}).get(algorithm)
     pixels = out_hw[0] * out_hw[1]
     per_image = groups == 1 and (pixels >= from_pixels if from_pixels is not None else algorithm == "pointwise")
     return ConvPlan(algorithm, x_shape, weight_shape, stride, padding, dilation, groups, out_hw, dtype, per_image,
-                    _array_module_of(device))
+                    _array_module_of(device), getattr(k, "winograd_tile", 4))
 
 
 def _array_module_of(device):

@@ -44,11 +44,12 @@ def scratch_of(plan, phase):
         return ()
     if plan.algorithm == "direct":      # kernels/cpu/direct.py: besides a wide output plane per thread (a few kB)
         return _direct_scratch(plan, phase)
+    points = (plan.winograd_tile + 2) ** 2
     if phase == "forward":
-        return _per_kind((Scratch("U = G g G^T", (16, f, c), size, "workspace"),)
+        return _per_kind((Scratch("U = G g G^T", (points, f, c), size, "workspace"),)
                          + _winograd_tiles(n, c, f, plan.out_hw, size, ""))
     return _per_kind(_winograd_weight_grad_scratch(n, c, f, plan.out_hw, size)
-                     + (Scratch("dx: U of the flipped filters", (16, c, f), size, "workspace"),)
+                     + (Scratch("dx: U of the flipped filters", (points, c, f), size, "workspace"),)
                      + _winograd_tiles(n, f, c, (h, w), size, "dx: "))
 
 
@@ -76,23 +77,26 @@ def _worker_chunks(n, out_hw, c, f, size):
     """The sizes (in rows of tiles) of the chunks each worker thread gets, as kernels/cpu/winograd deals
     them out (``deal_chunks``), and the tiles per row."""
     from ..kernels.cpu import winograd
-    th, tw = -(-out_hw[0] // 2), -(-out_hw[1] // 2)
+    th, tw = winograd.tile_grid(out_hw)
     rows = n * th
-    per_chunk, dealt = winograd.deal_chunks(rows, tw, 16 * max(c, f), size)
+    per_chunk, dealt = winograd.deal_chunks(rows, tw, winograd.POINTS * max(c, f), size)
     return [[min(rows, s + per_chunk) - s for s in starts] for starts in dealt], tw
 
 
 def _winograd_tiles(n, c, f, out_hw, size, label, m_name="M = U V"):
-    """V (16, C, tiles) and M (16, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
+    """V (36, C, tiles) and M (36, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
+    from ..kernels.cpu import winograd
     chunks, tw = _worker_chunks(n, out_hw, c, f, size)
-    return tuple(Scratch(f"{label}{name}", (16, k, max(rows) * tw), size, "workspace")
+    return tuple(Scratch(f"{label}{name}", (winograd.POINTS, k, max(rows) * tw), size, "workspace")
                  for rows in chunks for name, k in (("V = B^T d B", c), (m_name, f)))
 
 
 def _winograd_weight_grad_scratch(n, c, f, out_hw, size):
-    """dW's V (16, C, tiles) and dM (16, F, tiles) per worker, in winograd_conv's chunks (its own workspace
+    """dW's V (36, C, tiles) and dM (36, F, tiles) per worker, in winograd_conv's chunks (its own workspace
     names), each thread's sum dU and, from its second chunk on, the product it adds in:
     kernels/cpu/winograd.winograd_weight_grad."""
-    sums = tuple(Scratch(what, (16, f, c), size, "workspace") for rows in _worker_chunks(n, out_hw, c, f, size)[0]
-                 for what in ("dW: this thread's dU = sum of dM V^T", "dW: one chunk's dM V^T")[:len(rows)])
+    from ..kernels.cpu import winograd
+    names = ("dW: this thread's dU = sum of dM V^T", "dW: one chunk's dM V^T")
+    sums = tuple(Scratch(what, (winograd.POINTS, f, c), size, "workspace")
+                 for rows in _worker_chunks(n, out_hw, c, f, size)[0] for what in names[:len(rows)])
     return _winograd_tiles(n, c, f, out_hw, size, "dW: ", "dM = A dY A^T") + sums

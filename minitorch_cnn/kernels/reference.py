@@ -11,6 +11,8 @@ Shapes: x (N, C, H, W); a window has ``kernel`` = (kh, kw) taps spaced ``dilatio
 apart and moves by ``stride``; ``padding`` = (ph, pw) zeros (or -inf) surround
 x; the output has ``out_hw`` = (Ho, Wo) positions.
 """
+import math
+
 from ..device import get_array_module
 
 
@@ -273,74 +275,97 @@ def clamp_backward(gy, y, high=None):
     return xp.where(inside, gy, gy.dtype.type(0))
 
 
-# ---- Winograd F(2x2, 3x3): 3x3 convolution, stride 1, through 4x4 tiles ------------------------------
-# A 3x3 filter g over a 4x4 input tile d gives a 2x2 output tile  Y = A^T [(G g G^T) * (B^T d B)] A
-# (Lavin & Gray, 2015): 16 multiplies per tile and (input, output) channel pair instead of im2col's 36.
-# Summed over input channels, the 16 element-wise products become 16 matrix multiplies:
-#   M[k] = U[k] @ V[k],  U = G g G^T: (16, F, C),  V = B^T d B: (16, C, tiles),  M: (16, F, tiles).
-WINOGRAD_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))        # (4, 3)
-WINOGRAD_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))                  # (4, 4)
-WINOGRAD_AT = ((1, 1, 1, 0), (0, 1, -1, -1))                                              # (2, 4)
+# ---- Winograd F(m x m, 3x3): 3x3 convolution, stride 1, through (m+2)x(m+2) tiles --------------------
+# A 3x3 filter g over an (m+2)x(m+2) input tile d gives an m x m output tile  Y = A^T [(G g G^T) * (B^T d B)] A
+# (Lavin & Gray, 2015): (m+2)^2 multiplies per tile and (input, output) channel pair instead of im2col's 9 m^2.
+# Summed over input channels, the element-wise products become (m+2)^2 matrix multiplies:
+#   M[k] = U[k] @ V[k],  U = G g G^T: ((m+2)^2, F, C),  V = B^T d B: ((m+2)^2, C, tiles),  M: ((m+2)^2, F, tiles).
+# m = 2 (F(2x2, 3x3), the matrices below on the points 0, 1, -1, infinity): 16 products per 4 outputs, 2.25x
+# fewer than im2col. m = 4 (on 0, 1, -1, 2, -2, infinity): 36 per 16, 4x fewer, for larger transforms and a
+# little more float32 rounding (their entries reach 8 and 1/24). The CPU kernels run m = 4.
+WINOGRAD = {   # m: (G (m+2, 3), B^T (m+2, m+2), A^T (m, m+2))
+    2: (((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0)),
+        ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+        ((1, 1, 1, 0), (0, 1, -1, -1))),
+    4: (((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24, 1 / 12, 1 / 6),
+         (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)),
+        ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0),
+         (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)),
+        ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))),
+}
 
 
-def winograd_weights(w):
-    """w (F, C, 3, 3) -> U (16, F, C): each filter as G g G^T, flattened over the 4x4 positions."""
+def _winograd_matrices(tile, xp, dtype):
+    if tile not in WINOGRAD:
+        raise ValueError(f"Winograd: output tiles of {tile}x{tile} are not offered; expected one of {sorted(WINOGRAD)}")
+    return tuple(xp.asarray(a, dtype=dtype) for a in WINOGRAD[tile])
+
+
+def winograd_weights(w, tile=2):
+    """w (F, C, 3, 3) -> U ((m+2)^2, F, C), m = ``tile``: each filter as G g G^T, flattened over its positions."""
     xp = get_array_module(w)
-    g = xp.asarray(WINOGRAD_G, dtype=w.dtype)
+    g = _winograd_matrices(tile, xp, w.dtype)[0]
     u = xp.einsum("ai,fcij,bj->abfc", g, w, g)
-    return xp.ascontiguousarray(u.reshape(16, *w.shape[:2]))
+    return xp.ascontiguousarray(u.reshape(-1, *w.shape[:2]))
 
 
-def winograd_input_tiles(x, padding, out_hw):
-    """x (N, C, H, W) -> V (16, C, tiles) = B^T d B for every 4x4 input tile d, tiles in (n, row, column) order.
+def winograd_input_tiles(x, padding, out_hw, tile=2):
+    """x (N, C, H, W) -> V ((m+2)^2, C, tiles) = B^T d B for every (m+2)x(m+2) input tile d, m = ``tile``,
+    tiles in (n, row, column) order.
 
-    x is padded so that the 4x4 tiles, 2 apart, cover every output (Ho, Wo odd: one extra row/column,
-    cropped at the end); the tiles overlap by 2, so they are a strided view, no copy.
+    x is padded so that the tiles, m apart, cover every output (Ho, Wo not multiples of m: a partial last
+    tile, cropped at the end); the tiles overlap by 2, so they are a strided view, no copy.
     """
     xp = get_array_module(x)
-    (n, c, h, w), (ho, wo) = x.shape, out_hw
-    th, tw = -(-ho // 2), -(-wo // 2)
+    (n, c, h, w), (ho, wo), a = x.shape, out_hw, tile + 2
+    th, tw = -(-ho // tile), -(-wo // tile)
     ph, pw = padding
-    xpad = xp.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
-    rows, cols = min(h, 2 * th + 2 - ph), min(w, 2 * tw + 2 - pw)
+    xpad = xp.zeros((n, c, tile * th + 2, tile * tw + 2), dtype=x.dtype)
+    rows, cols = min(h, tile * th + 2 - ph), min(w, tile * tw + 2 - pw)
     xpad[:, :, ph:ph + rows, pw:pw + cols] = x[:, :, :rows, :cols]
     s_n, s_c, s_h, s_w = xpad.strides
-    d = xp.lib.stride_tricks.as_strided(xpad, (n, c, th, tw, 4, 4), (s_n, s_c, 2 * s_h, 2 * s_w, s_h, s_w))
-    bt = xp.asarray(WINOGRAD_BT, dtype=x.dtype)
-    return xp.einsum("ai,nctuij,bj->abcntu", bt, d, bt).reshape(16, c, n * th * tw)
+    d = xp.lib.stride_tricks.as_strided(xpad, (n, c, th, tw, a, a), (s_n, s_c, tile * s_h, tile * s_w, s_h, s_w))
+    bt = _winograd_matrices(tile, xp, x.dtype)[1]
+    return xp.einsum("ai,nctuij,bj->abcntu", bt, d, bt).reshape(a * a, c, n * th * tw)
+
+
+def winograd_output_tiles(m, n, out_hw):
+    """M ((m+2)^2, F, tiles) -> y (N, F, Ho, Wo) = A^T M A per m x m output tile, cropped to the map."""
+    xp = get_array_module(m)
+    a = math.isqrt(m.shape[0])
+    tile, (ho, wo) = a - 2, out_hw
+    th, tw = -(-ho // tile), -(-wo // tile)
+    at = _winograd_matrices(tile, xp, m.dtype)[2]
+    y = xp.einsum("ia,abfntu,jb->nftiuj", at, m.reshape(a, a, -1, n, th, tw), at)
+    return xp.ascontiguousarray(y.reshape(n, -1, tile * th, tile * tw)[:, :, :ho, :wo])
 
 
 def winograd_conv(x, u, padding, out_hw, bias=None):
-    """x (N, C, H, W), U (16, F, C) from ``winograd_weights`` -> y (N, F, Ho, Wo), a 3x3 stride-1 convolution."""
-    xp = get_array_module(x)
-    n, (ho, wo) = x.shape[0], out_hw
-    th, tw = -(-ho // 2), -(-wo // 2)
-    v = winograd_input_tiles(x, padding, out_hw)                                       # (16, C, tiles)
-    m = xp.matmul(u, v).reshape(4, 4, -1, n, th, tw)                                   # 16 matrix multiplies
-    at = xp.asarray(WINOGRAD_AT, dtype=x.dtype)
-    y = xp.einsum("ia,abfntu,jb->nftiuj", at, m, at).reshape(n, -1, 2 * th, 2 * tw)   # A^T m A per tile
-    y = xp.ascontiguousarray(y[:, :, :ho, :wo])
+    """x (N, C, H, W), U ((m+2)^2, F, C) from ``winograd_weights`` -> y (N, F, Ho, Wo), a 3x3 stride-1
+    convolution; U's size says the tile m."""
+    tile = math.isqrt(u.shape[0]) - 2
+    v = winograd_input_tiles(x, padding, out_hw, tile)                                 # ((m+2)^2, C, tiles)
+    y = winograd_output_tiles(get_array_module(x).matmul(u, v), x.shape[0], out_hw)    # (m+2)^2 matrix multiplies
     if bias is not None:
         y += bias.reshape(1, -1, 1, 1)
     return y
 
 
-def winograd_weight_grad(x, gy, padding):
-    """dW (F, C, 3, 3) of a 3x3 stride-1 convolution, by Winograd's transforms run backwards.
+def winograd_weight_grad(x, gy, padding, tile=2):
+    """dW (F, C, 3, 3) of a 3x3 stride-1 convolution, by Winograd's transforms run backwards (m = ``tile``).
 
     The forward is y_tile = A^T M A with M[k] = U[k] @ V[k] and U = G w G^T, all linear, so (Lavin & Gray)
-    dM = A dY A^T per 2x2 output tile (dY zero past the edge), dU[k] = dM[k] @ V[k]^T summed over the
-    tiles, and dW = G^T dU G: 16 products of (F, tiles) @ (tiles, C) instead of im2col's (F, N*Ho*Wo) @
-    (N*Ho*Wo, 9C), 2.25x fewer multiplies.
+    dM = A dY A^T per m x m output tile (dY zero past the edge), dU[k] = dM[k] @ V[k]^T summed over the
+    tiles, and dW = G^T dU G: (m+2)^2 products of (F, tiles) @ (tiles, C) instead of im2col's (F, N*Ho*Wo) @
+    (N*Ho*Wo, 9C), 2.25x (m = 2) or 4x (m = 4) fewer multiplies.
     """
     xp = get_array_module(x)
-    (n, f, ho, wo), c = gy.shape, x.shape[1]
-    th, tw = -(-ho // 2), -(-wo // 2)
-    gpad = xp.zeros((n, f, 2 * th, 2 * tw), dtype=gy.dtype)
+    (n, f, ho, wo), c, a = gy.shape, x.shape[1], tile + 2
+    th, tw = -(-ho // tile), -(-wo // tile)
+    gpad = xp.zeros((n, f, tile * th, tile * tw), dtype=gy.dtype)
     gpad[:, :, :ho, :wo] = gy
-    tiles = gpad.reshape(n, f, th, 2, tw, 2)                                           # (n, f, row, a, column, b)
-    at = xp.asarray(WINOGRAD_AT, dtype=gy.dtype)
-    dm = xp.einsum("ai,nfuavb,bj->ijfnuv", at, tiles, at).reshape(16, f, n * th * tw)  # A dY A^T per tile
-    du = xp.matmul(dm, winograd_input_tiles(x, padding, (ho, wo)).transpose(0, 2, 1))  # (16, F, C)
-    g = xp.asarray(WINOGRAD_G, dtype=gy.dtype)
-    return xp.einsum("ia,ijfc,jb->fcab", g, du.reshape(4, 4, f, c), g)                  # G^T dU G
+    tiles = gpad.reshape(n, f, th, tile, tw, tile)                                     # (n, f, row, i, column, j)
+    g, _, at = _winograd_matrices(tile, xp, gy.dtype)
+    dm = xp.einsum("ai,nfuavb,bj->ijfnuv", at, tiles, at).reshape(a * a, f, n * th * tw)  # A dY A^T per tile
+    du = xp.matmul(dm, winograd_input_tiles(x, padding, (ho, wo), tile).transpose(0, 2, 1))  # ((m+2)^2, F, C)
+    return xp.einsum("ia,ijfc,jb->fcab", g, du.reshape(a, a, f, c), g)                  # G^T dU G

@@ -10,8 +10,8 @@
              the per-channel windows (C, kh*kw, N*Ho*Wo) that would give the same result;
 * direct     no matrix is built either: the kernel slides each of the few filters over every input plane.
              The view shows the columns (C*kh*kw, N*Ho*Wo) im2col would have built for the same result;
-* winograd   F(2x2, 3x3): U = G g G^T (16, F, C), V = B^T d B (16, C, tiles), the 16 matrix multiplies
-             M[k] = U[k] @ V[k] of shape (F, C) @ (C, tiles), then y = A^T M A per 2x2 output tile.
+* winograd   F(m x m, 3x3), m = 4 on the CPU: U = G g G^T (36, F, C), V = B^T d B (36, C, tiles), the 36 matrix
+             multiplies M[k] = U[k] @ V[k] of shape (F, C) @ (C, tiles), then y = A^T M A per 4x4 output tile.
 """
 from dataclasses import dataclass
 
@@ -77,10 +77,11 @@ class Im2colView:
 
 @dataclass(repr=False)
 class WinogradView:
-    """Winograd F(2x2, 3x3) of one convolution, stage by stage (kernels/reference.py has the math).
+    """Winograd F(m x m, 3x3) of one convolution, stage by stage (kernels/reference.py has the math), m the
+    plan's ``winograd_tile`` (4 on the CPU), P = (m+2)^2 points.
 
-    ``U`` (16, F, C): the filters, G g G^T; ``V`` (16, C, T): the T = N*ceil(Ho/2)*ceil(Wo/2) input tiles,
-    B^T d B; ``M`` (16, F, T) = U @ V, the 16 matrix multiplies; ``output`` (N, F, Ho, Wo) = A^T M A per tile,
+    ``U`` (P, F, C): the filters, G g G^T; ``V`` (P, C, T): the T = N*ceil(Ho/m)*ceil(Wo/m) input tiles,
+    B^T d B; ``M`` (P, F, T) = U @ V, the P matrix multiplies; ``output`` (N, F, Ho, Wo) = A^T M A per tile,
     before the bias."""
     plan: ConvPlan
     U: np.ndarray
@@ -94,13 +95,13 @@ class WinogradView:
         return self.U.shape, self.V.shape, self.M.shape
 
     def __str__(self):
-        (_, f, c), (_, _, t) = self.U.shape, self.V.shape
+        (p, f, c), (_, _, t), m = self.U.shape, self.V.shape, self.plan.winograd_tile
         return "\n".join([
-            f"path winograd: F(2x2, 3x3), {t} tiles of 4x4 input pixels, one per 2x2 output tile",
+            f"path winograd: F({m}x{m}, 3x3), {t} tiles of {m + 2}x{m + 2} input pixels, one per {m}x{m} output tile",
             f"  U = G g G^T       {str(self.U.shape):<16} {_bytes(self.U.nbytes)}  the filters, transformed",
             f"  V = B^T d B       {str(self.V.shape):<16} {_bytes(self.V.nbytes)}  the input tiles, transformed",
-            f"  M[k] = U[k] @ V[k]: 16 GEMMs of ({f}, {c}) @ ({c}, {t}) -> M {self.M.shape}",
-            f"  y = A^T M A per tile (2x2 outputs each) -> y {self.output.shape}",
+            f"  M[k] = U[k] @ V[k]: {p} GEMMs of ({f}, {c}) @ ({c}, {t}) -> M {self.M.shape}",
+            f"  y = A^T M A per tile ({m}x{m} outputs each) -> y {self.output.shape}",
             "  the kernel runs the tiles in chunks, so only a chunk of V and M exists at a time:",
         ] + scratch_lines(self.plan))
 
@@ -108,20 +109,13 @@ class WinogradView:
 
 
 def _winograd_view(plan, x, w):
-    """U, V, M and y of Winograd F(2x2, 3x3) for x (N, C, H, W), w (F, C, 3, 3), as in kernels/reference.py."""
-    (n, c, h, wd), (ho, wo), (ph, pw) = x.shape, plan.out_hw, plan.padding
-    th, tw = -(-ho // 2), -(-wo // 2)
-    xpad = np.zeros((n, c, 2 * th + 2, 2 * tw + 2), x.dtype)      # covers every tile; extra rows are cropped
-    rows, cols = min(h, 2 * th + 2 - ph), min(wd, 2 * tw + 2 - pw)
-    xpad[:, :, ph:ph + rows, pw:pw + cols] = x[:, :, :rows, :cols]
-    s = xpad.strides                                                   # 4x4 tiles, 2 apart: a strided view
-    d = np.lib.stride_tricks.as_strided(xpad, (n, c, th, tw, 4, 4), (s[0], s[1], 2 * s[2], 2 * s[3], s[2], s[3]))
-    bt, at = np.asarray(reference.WINOGRAD_BT, x.dtype), np.asarray(reference.WINOGRAD_AT, x.dtype)
-    u = reference.winograd_weights(w)                                  # (16, F, C)
-    v = np.einsum("ai,nctuij,bj->abcntu", bt, d, bt).reshape(16, c, n * th * tw)
-    m = u @ v                                                          # the 16 GEMMs
-    y = np.einsum("ia,abfntu,jb->nftiuj", at, m.reshape(4, 4, -1, n, th, tw), at).reshape(n, -1, 2 * th, 2 * tw)
-    return WinogradView(plan, u, v, m, np.ascontiguousarray(y[:, :, :ho, :wo]))
+    """U, V, M and y of Winograd F(m x m, 3x3) for x (N, C, H, W), w (F, C, 3, 3), m the plan's tile (the one
+    the device's kernels run), by kernels/reference.py's stages."""
+    tile = plan.winograd_tile
+    u = reference.winograd_weights(w, tile)                               # ((m+2)^2, F, C)
+    v = reference.winograd_input_tiles(x, plan.padding, plan.out_hw, tile)  # ((m+2)^2, C, tiles)
+    m = u @ v                                                             # the (m+2)^2 GEMMs
+    return WinogradView(plan, u, v, m, reference.winograd_output_tiles(m, x.shape[0], plan.out_hw))
 
 
 def conv_view(conv, x, device=None):

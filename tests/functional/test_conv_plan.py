@@ -133,19 +133,20 @@ def test_bytes_formulas(monkeypatch):
     plan = plan_conv((n, c, h, w), (c, 1, 3, 3), padding=1, groups=c)
     assert plan.algorithm == "depthwise" and plan.forward_bytes == plan.backward_bytes == 0 and plan.gemm is None
     plan = plan_conv((n, c, h, w), (f, c, 3, 3), padding=1)
-    tiles = n * 3 * 3
-    assert plan.algorithm == "winograd" and plan.gemm == ((16, f, c), (16, c, tiles))
+    tiles = n * 2 * 2                         # 4x4 output tiles over the 6x5 map: 2 by 2 of them
+    assert plan.algorithm == "winograd" and plan.gemm == ((36, f, c), (36, c, tiles))
     u, v, m = plan.forward_scratch            # small: one chunk, one thread
-    assert (u.shape, v.shape, m.shape) == ((16, f, c), (16, c, tiles), (16, f, tiles))
-    assert plan.forward_bytes == 16 * (f * c + (c + f) * tiles) * 4
+    assert (u.shape, v.shape, m.shape) == ((36, f, c), (36, c, tiles), (36, f, tiles))
+    assert plan.forward_bytes == 36 * (f * c + (c + f) * tiles) * 4
     plan = plan_conv((n, c, h, w), (f, c, 3, 3), stride=2, padding=1)
     assert plan.algorithm == "im2col" and plan.gemm == ((1, f, c * 9), (1, c * 9, n * 3 * 3))
 
 
 def test_winograd_plan_follows_the_kernels_chunking(monkeypatch):
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)     # every row of tiles its own chunk
+    monkeypatch.setattr(winograd, "MIN_TILES", 1)
     plan = plan_conv((2, 16, 8, 8), (16, 16, 3, 3), padding=1)
-    assert {s.shape for s in plan.forward_scratch[1:]} == {(16, 16, 4)}   # one row of 4 tiles
+    assert {s.shape for s in plan.forward_scratch[1:]} == {(36, 16, 2)}   # one row of 2 tiles
 
 
 def test_the_device_decides_whether_winograd_is_offered():

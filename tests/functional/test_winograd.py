@@ -1,9 +1,9 @@
-"""Winograd F(2x2, 3x3) convolution against im2col, finite differences and the reference kernels.
+"""Winograd F(m x m, 3x3) convolution against im2col, finite differences and the reference kernels.
 
 Winograd and im2col compute the same convolution by different sums, so in float64 they agree to
-rounding (1e-10 relative); in float32 Winograd's transforms add a little rounding of their own,
-held within 1e-5 of the exact (float64) result. Shapes come from hypothesis: odd sizes (a
-partial last tile), padding 0, 1 and 2, batch 1, a single channel.
+rounding (1e-10 relative); in float32 Winograd's transforms add a little rounding of their own
+(F(4x4, 3x3), which the CPU runs, measured 1-3e-6), held within 1e-5 of the exact (float64) result.
+Shapes come from hypothesis: odd sizes (a partial last tile), padding 0, 1 and 2, batch 1, a single channel.
 """
 import types
 
@@ -78,21 +78,26 @@ def test_winograd_path_passes_gradcheck(p, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_kernel_matches_reference_across_chunks_and_threads(dtype, monkeypatch):
+    """The kernels against the reference's F(4x4, 3x3) computed in float64: to rounding in float64, within 1e-5
+    in float32 (two float32 computations can differ by twice their own rounding: 4.8e-6 measured)."""
     rng = np.random.default_rng(3)
     cases = [(1, 3, 2, 5, 7, 1), (3, 20, 9, 9, 12, 0), (8, 64, 32, 17, 16, 2)]   # the last one runs threaded
-    tol = 1e-12 if dtype == np.float64 else 1e-6
-    for chunk in (1, winograd.CHUNK_BYTES):   # 1 byte: every row of tiles its own chunk
-        monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)
+    tol, tile = (1e-12 if dtype == np.float64 else 1e-5), cpu.winograd_tile
+    for chunk, least in ((1, 1), (winograd.CHUNK_BYTES, winograd.MIN_TILES)):   # 1 and 1: every row of tiles
+        monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)                      # its own chunk
+        monkeypatch.setattr(winograd, "MIN_TILES", least)
         for n, c, f, h, w, p in cases:
-            (x, wt, b), _, out_hw = _case(rng, n, c, f, h, w, p, dtype)
+            (x, wt, b), gy, out_hw = _case(rng, n, c, f, h, w, p, dtype)
+            exact = [a.astype(np.float64) for a in (x, wt, b, gy)]
             u = cpu.winograd_weights(wt)
-            assert u.dtype == dtype and rel_err(u, reference.winograd_weights(wt)) <= tol
-            gy = rng.standard_normal((n, f) + out_hw).astype(dtype)
-            got, want = cpu.winograd_weight_grad(x, gy, (p, p)), reference.winograd_weight_grad(x, gy, (p, p))
-            assert got.dtype == dtype and got.shape == wt.shape and rel_err(got, want) <= tol * 10
-            for bias in (None, b):
-                got, want = cpu.winograd_conv(x, u, (p, p), out_hw, bias), reference.winograd_conv(x, u, (p, p),
-                                                                                                   out_hw, bias)
+            assert u.dtype == dtype and rel_err(u, reference.winograd_weights(exact[1], tile)) <= tol
+            got, want = cpu.winograd_weight_grad(x, gy.astype(dtype), (p, p)), reference.winograd_weight_grad(
+                exact[0], exact[3], (p, p), tile)
+            assert got.dtype == dtype and got.shape == wt.shape and rel_err(got, want) <= tol
+            for bias, exact_bias in ((None, None), (b, exact[2])):
+                got = cpu.winograd_conv(x, u, (p, p), out_hw, bias)
+                want = reference.winograd_conv(exact[0], reference.winograd_weights(exact[1], tile), (p, p), out_hw,
+                                               exact_bias)
                 assert got.dtype == dtype and rel_err(got, want) <= tol
 
 
@@ -117,3 +122,22 @@ def test_conv_path_picks_winograd_only_where_it_applies(monkeypatch):
     # a device whose kernels do not offer Winograd (no ``conv_algorithms``) keeps im2col
     monkeypatch.setattr(conv, "kernels", lambda *a: types.SimpleNamespace())
     assert path((64, 64, 3, 3)) == "im2col"
+
+
+@pytest.mark.parametrize("tile", sorted(reference.WINOGRAD))
+def test_reference_winograd_is_the_convolution_for_every_tile(tile):
+    """Each F(m x m, 3x3) of the reference, forward and weight gradient, against im2col in float64: the
+    matrices' every entry matters (a wrong sign or fraction is an error of order 1, not rounding)."""
+    rng = np.random.default_rng(tile)
+    for n, c, f, h, w, p in [(2, 3, 4, 7, 5, 1), (1, 5, 2, 9, 9, 0), (3, 2, 3, 4, 6, 2)]:
+        (x, wt, b), gy, out_hw = _case(rng, n, c, f, h, w, p)
+        u = reference.winograd_weights(wt, tile)
+        assert u.shape == ((tile + 2) ** 2, f, c)
+        want_y, want_dx, want_dw, _ = _run(conv.Conv2d((1, 1), (p, p), (1, 1), 1, out_hw), [x, wt, b], gy)
+        assert rel_err(reference.winograd_conv(x, u, (p, p), out_hw, b), want_y) <= 1e-12
+        assert rel_err(reference.winograd_weight_grad(x, gy, (p, p), tile), want_dw) <= 1e-12
+
+
+def test_reference_refuses_a_tile_it_has_no_matrices_for():
+    with pytest.raises(ValueError, match="3x3 are not offered; expected one of \\[2, 4\\]"):
+        reference.winograd_weights(np.zeros((1, 1, 3, 3)), tile=3)

@@ -36,10 +36,10 @@ def test_summary_stepper_and_conv2d_agree_on_every_conv(name):
         view = step.im2col()
         assert view.path == plan.algorithm and view.plan == plan
     winograd = [s for s in steps if s.plan().algorithm == "winograd"]
-    if winograd:   # its view rebuilds the layer's output from U, V and the 16 GEMMs
+    if winograd:   # its view rebuilds the layer's output from U, V and the 36 GEMMs
         s = winograd[0]
         view = s.im2col()
-        assert isinstance(view, WinogradView) and "16 GEMMs" in str(view)
+        assert isinstance(view, WinogradView) and "36 GEMMs" in str(view)
         bias = 0 if s.module.bias is None else s.module.bias.numpy().reshape(1, -1, 1, 1)
         np.testing.assert_allclose(view.output + bias, s.output, rtol=1e-4, atol=1e-4)
 

@@ -36,6 +36,6 @@ def test_readme_stepper_example_prints_the_winograd_view(monkeypatch):
     monkeypatch.delenv("MINITORCH_DATA", raising=False)     # sample_image("photo") needs no data and no network
     namespace, out = run_interactively(stepper_block())
     assert "layer1.0.conv1" in out                           # the table
-    assert "path winograd" in out and "16 GEMMs of (64, 64) @ (64, 256)" in out, out[-3000:]
+    assert "path winograd" in out and "36 GEMMs of (64, 64) @ (64, 64)" in out, out[-3000:]
     assert "forward scratch" in out and "backward scratch" in out
     assert "winograd" in str(namespace["st"]).split("layer1.0.conv1", 1)[1].splitlines()[0]

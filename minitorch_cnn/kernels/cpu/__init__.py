@@ -10,6 +10,7 @@ from .norm import batch_norm_backward, batch_norm_forward
 from .optim import adam_step, sgd_step
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 from .threads import batched_matmul, matmul_channels_first, summed_matmul_nt
+from .winograd import TILE as winograd_tile  # noqa: F401 (the plan reads it: F(4x4, 3x3))
 from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 
 # The convolution algorithms these kernels offer (functional.conv.conv_path picks among them), and
@@ -17,11 +18,11 @@ from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 # (tests/kernels/test_tiers.py holds them to it).
 conv_algorithms = ("im2col", "winograd", "direct")
 CPU_ONLY = ("direct_conv", "direct_conv_backward", "winograd_conv", "winograd_weight_grad", "winograd_weights")
-# Winograd from this many output pixels per image (an 8x8 map); below it im2col: U = G g G^T (16 MB at 512
-# channels, made in the forward and again for dx) and the thin per-row transforms cost more than the 2.25x
-# fewer multiplies save. Forward + backward, batch 64, 2 threads, AVX-512: 512 -> 512 at 2x2 55 ms Winograd
-# against 22 ms im2col, 256 -> 512 at 4x4 46 against 32, 512 -> 512 at 4x4 76 against 76; 256 -> 256 at 8x8
-# 59 against 71.
+# Winograd (F(winograd_tile x winograd_tile, 3x3): 4x4 output tiles) from this many output pixels per image
+# (an 8x8 map); below it im2col: a batch of 4x4 maps is one tile per image and channel, too few tiles for the
+# 36 products to run well, and U = G g G^T (36 MB at 512 channels) is made in the forward and again for dx.
+# Forward + backward, batch 64, 2 threads, AVX-512 (2026-12-07): 512 -> 512 at 4x4 64 ms Winograd against
+# 60 ms im2col, 256 -> 512 at 4x4 37 against 29; 256 -> 256 at 8x8 42 against 71.
 winograd_from_pixels = 64
 # The optimizer step kernels (not in __all__: optimizers call them, no layer does; imported for optim/) and
 # whether a parameter group is packed into one flat array for them: on the CPU each parameter takes one call.
