@@ -44,13 +44,13 @@ def scratch_of(plan, phase):
         return ()
     if plan.algorithm == "direct":      # kernels/cpu/direct.py: besides a wide output plane per thread (a few kB)
         return _direct_scratch(plan, phase)
-    points = (plan.winograd_tile + 2) ** 2
+    m, points = plan.winograd_tile, (plan.winograd_tile + 2) ** 2     # a training step's F(m x m, 3x3)
     if phase == "forward":
         return _per_kind((Scratch("U = G g G^T", (points, f, c), size, "workspace"),)
-                         + _winograd_tiles(n, c, f, plan.out_hw, size, ""))
-    return _per_kind(_winograd_weight_grad_scratch(n, c, f, plan.out_hw, size)
+                         + _winograd_tiles(n, c, f, plan.out_hw, size, m, ""))
+    return _per_kind(_winograd_weight_grad_scratch(n, c, f, plan.out_hw, size, m)
                      + (Scratch("dx: U of the flipped filters", (points, c, f), size, "workspace"),)
-                     + _winograd_tiles(n, f, c, (h, w), size, "dx: "))
+                     + _winograd_tiles(n, f, c, (h, w), size, m, "dx: "))
 
 
 def _direct_scratch(plan, phase):
@@ -73,30 +73,28 @@ def _per_kind(scratch):
     return tuple(Scratch(s.what, s.shape, s.itemsize, s.where, n) for s, n in counts.items())
 
 
-def _worker_chunks(n, out_hw, c, f, size):
+def _worker_chunks(n, out_hw, c, f, size, tile):
     """The sizes (in rows of tiles) of the chunks each worker thread gets, as kernels/cpu/winograd deals
     them out (``deal_chunks``), and the tiles per row."""
     from ..kernels.cpu import winograd
-    th, tw = winograd.tile_grid(out_hw)
+    th, tw = winograd.tile_grid(out_hw, tile)
     rows = n * th
-    per_chunk, dealt = winograd.deal_chunks(rows, tw, winograd.POINTS * max(c, f), size)
+    per_chunk, dealt = winograd.deal_chunks(rows, tw, (tile + 2) ** 2 * max(c, f), size)
     return [[min(rows, s + per_chunk) - s for s in starts] for starts in dealt], tw
 
 
-def _winograd_tiles(n, c, f, out_hw, size, label, m_name="M = U V"):
-    """V (36, C, tiles) and M (36, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
-    from ..kernels.cpu import winograd
-    chunks, tw = _worker_chunks(n, out_hw, c, f, size)
-    return tuple(Scratch(f"{label}{name}", (winograd.POINTS, k, max(rows) * tw), size, "workspace")
+def _winograd_tiles(n, c, f, out_hw, size, tile, label, m_name="M = U V"):
+    """V ((m+2)^2, C, tiles) and M ((m+2)^2, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
+    chunks, tw = _worker_chunks(n, out_hw, c, f, size, tile)
+    return tuple(Scratch(f"{label}{name}", ((tile + 2) ** 2, k, max(rows) * tw), size, "workspace")
                  for rows in chunks for name, k in (("V = B^T d B", c), (m_name, f)))
 
 
-def _winograd_weight_grad_scratch(n, c, f, out_hw, size):
-    """dW's V (36, C, tiles) and dM (36, F, tiles) per worker, in winograd_conv's chunks (its own workspace
-    names), each thread's sum dU and, from its second chunk on, the product it adds in:
+def _winograd_weight_grad_scratch(n, c, f, out_hw, size, tile):
+    """dW's V ((m+2)^2, C, tiles) and dM ((m+2)^2, F, tiles) per worker, in winograd_conv's chunks (its own
+    workspace names), each thread's sum dU and, from its second chunk on, the product it adds in:
     kernels/cpu/winograd.winograd_weight_grad."""
-    from ..kernels.cpu import winograd
     names = ("dW: this thread's dU = sum of dM V^T", "dW: one chunk's dM V^T")
-    sums = tuple(Scratch(what, (winograd.POINTS, f, c), size, "workspace")
-                 for rows in _worker_chunks(n, out_hw, c, f, size)[0] for what in names[:len(rows)])
-    return _winograd_tiles(n, c, f, out_hw, size, "dW: ", "dM = A dY A^T") + sums
+    sums = tuple(Scratch(what, ((tile + 2) ** 2, f, c), size, "workspace")
+                 for rows in _worker_chunks(n, out_hw, c, f, size, tile)[0] for what in names[:len(rows)])
+    return _winograd_tiles(n, c, f, out_hw, size, tile, "dW: ", "dM = A dY A^T") + sums

@@ -282,7 +282,8 @@ def clamp_backward(gy, y, high=None):
 #   M[k] = U[k] @ V[k],  U = G g G^T: ((m+2)^2, F, C),  V = B^T d B: ((m+2)^2, C, tiles),  M: ((m+2)^2, F, tiles).
 # m = 2 (F(2x2, 3x3), the matrices below on the points 0, 1, -1, infinity): 16 products per 4 outputs, 2.25x
 # fewer than im2col. m = 4 (on 0, 1, -1, 2, -2, infinity): 36 per 16, 4x fewer, for larger transforms and a
-# little more float32 rounding (their entries reach 8 and 1/24). The CPU kernels run m = 4.
+# little more float32 rounding (their entries reach 8 and 1/24). The CPU kernels run both (functional/conv.py,
+# ``winograd_tile``, says which where).
 WINOGRAD = {   # m: (G (m+2, 3), B^T (m+2, m+2), A^T (m, m+2))
     2: (((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0)),
         ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
@@ -301,7 +302,7 @@ def _winograd_matrices(tile, xp, dtype):
     return tuple(xp.asarray(a, dtype=dtype) for a in WINOGRAD[tile])
 
 
-def winograd_weights(w, tile=2):
+def winograd_weights(w, tile):
     """w (F, C, 3, 3) -> U ((m+2)^2, F, C), m = ``tile``: each filter as G g G^T, flattened over its positions."""
     xp = get_array_module(w)
     g = _winograd_matrices(tile, xp, w.dtype)[0]
@@ -309,7 +310,7 @@ def winograd_weights(w, tile=2):
     return xp.ascontiguousarray(u.reshape(-1, *w.shape[:2]))
 
 
-def winograd_input_tiles(x, padding, out_hw, tile=2):
+def winograd_input_tiles(x, padding, out_hw, tile):
     """x (N, C, H, W) -> V ((m+2)^2, C, tiles) = B^T d B for every (m+2)x(m+2) input tile d, m = ``tile``,
     tiles in (n, row, column) order.
 
@@ -351,7 +352,7 @@ def winograd_conv(x, u, padding, out_hw, bias=None):
     return y
 
 
-def winograd_weight_grad(x, gy, padding, tile=2):
+def winograd_weight_grad(x, gy, padding, tile):
     """dW (F, C, 3, 3) of a 3x3 stride-1 convolution, by Winograd's transforms run backwards (m = ``tile``).
 
     The forward is y_tile = A^T M A with M[k] = U[k] @ V[k] and U = G w G^T, all linear, so (Lavin & Gray)

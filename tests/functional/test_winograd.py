@@ -76,22 +76,23 @@ def test_winograd_path_passes_gradcheck(p, monkeypatch):
     assert calls and set(calls) == {"WinogradConv2d"}
 
 
+@pytest.mark.parametrize("tile", cpu.winograd_tiles)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_numba_kernel_matches_reference_across_chunks_and_threads(dtype, monkeypatch):
-    """The kernels against the reference's F(4x4, 3x3) computed in float64: to rounding in float64, within 1e-5
-    in float32 (two float32 computations can differ by twice their own rounding: 4.8e-6 measured)."""
+def test_numba_kernel_matches_reference_across_chunks_and_threads(dtype, tile, monkeypatch):
+    """The kernels against the reference's F(m x m, 3x3) computed in float64: to rounding in float64, within 1e-5
+    in float32 (two float32 computations of F(4x4) can differ by twice their own rounding: 4.8e-6 measured)."""
     rng = np.random.default_rng(3)
     cases = [(1, 3, 2, 5, 7, 1), (3, 20, 9, 9, 12, 0), (8, 64, 32, 17, 16, 2)]   # the last one runs threaded
-    tol, tile = (1e-12 if dtype == np.float64 else 1e-5), cpu.winograd_tile
+    tol = 1e-12 if dtype == np.float64 else 1e-5
     for chunk, least in ((1, 1), (winograd.CHUNK_BYTES, winograd.MIN_TILES)):   # 1 and 1: every row of tiles
         monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)                      # its own chunk
         monkeypatch.setattr(winograd, "MIN_TILES", least)
         for n, c, f, h, w, p in cases:
             (x, wt, b), gy, out_hw = _case(rng, n, c, f, h, w, p, dtype)
             exact = [a.astype(np.float64) for a in (x, wt, b, gy)]
-            u = cpu.winograd_weights(wt)
+            u = cpu.winograd_weights(wt, tile)
             assert u.dtype == dtype and rel_err(u, reference.winograd_weights(exact[1], tile)) <= tol
-            got, want = cpu.winograd_weight_grad(x, gy.astype(dtype), (p, p)), reference.winograd_weight_grad(
+            got, want = cpu.winograd_weight_grad(x, gy.astype(dtype), (p, p), tile), reference.winograd_weight_grad(
                 exact[0], exact[3], (p, p), tile)
             assert got.dtype == dtype and got.shape == wt.shape and rel_err(got, want) <= tol
             for bias, exact_bias in ((None, None), (b, exact[2])):
@@ -99,6 +100,24 @@ def test_numba_kernel_matches_reference_across_chunks_and_threads(dtype, monkeyp
                 want = reference.winograd_conv(exact[0], reference.winograd_weights(exact[1], tile), (p, p), out_hw,
                                                exact_bias)
                 assert got.dtype == dtype and rel_err(got, want) <= tol
+
+
+def test_training_runs_f4x4_and_a_forward_alone_f2x2(monkeypatch):
+    """conv.winograd_tile: the largest tile where a backward follows, the smallest (less float32 rounding)
+    for a forward alone; the ConvPlan reports the training step's."""
+    tiles = []
+    monkeypatch.setattr(cpu, "winograd_weights", lambda w, tile, _f=cpu.winograd_weights: tiles.append(tile)
+                        or _f(w, tile))
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 16, 8, 8)).astype(np.float32), rng.standard_normal((4, 16, 3, 3))
+    with mt.no_grad():
+        F.conv2d(mt.Tensor(x), mt.Tensor(w.astype(np.float32)), padding=1)
+    assert tiles == [2]
+    y = F.conv2d(mt.Tensor(x, requires_grad=True), mt.Tensor(w.astype(np.float32), requires_grad=True), padding=1)
+    y.backward(np.ones(y.shape, np.float32))
+    assert tiles == [2, 4, 4]                                  # the forward's U, then dx's of the flipped filters
+    assert conv.plan_conv(x.shape, w.shape, padding=1).winograd_tile == 4
+    assert conv.winograd_tile(types.SimpleNamespace(), backward=True) == 2   # kernels naming no tiles: F(2x2)
 
 
 def test_conv_path_picks_winograd_only_where_it_applies(monkeypatch):

@@ -10,15 +10,15 @@ from .norm import batch_norm_backward, batch_norm_forward
 from .optim import adam_step, sgd_step
 from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 from .threads import batched_matmul, matmul_channels_first, summed_matmul_nt
-from .winograd import TILE as winograd_tile  # noqa: F401 (the plan reads it: F(4x4, 3x3))
 from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 
 # The convolution algorithms these kernels offer (functional.conv.conv_path picks among them), and
 # the kernels only the CPU has: every other name here has a GPU twin of the same signature in kernels/cuda
 # (tests/kernels/test_tiers.py holds them to it).
 conv_algorithms = ("im2col", "winograd", "direct")
+winograd_tiles = (2, 4)   # the output tiles m of the F(m x m, 3x3) the Winograd kernels run
 CPU_ONLY = ("direct_conv", "direct_conv_backward", "winograd_conv", "winograd_weight_grad", "winograd_weights")
-# Winograd (F(winograd_tile x winograd_tile, 3x3): 4x4 output tiles) from this many output pixels per image
+# Winograd (in training F(4x4, 3x3): 4x4 output tiles) from this many output pixels per image
 # (an 8x8 map); below it im2col: a batch of 4x4 maps is one tile per image and channel, too few tiles for the
 # 36 products to run well, and U = G g G^T (36 MB at 512 channels) is made in the forward and again for dx.
 # Forward + backward, batch 64, 2 threads, AVX-512 (2026-12-07): 512 -> 512 at 4x4 64 ms Winograd against
