@@ -47,10 +47,26 @@ def scratch_of(plan, phase):
     m, points = plan.winograd_tile, (plan.winograd_tile + 2) ** 2     # a training step's F(m x m, 3x3)
     if phase == "forward":
         return _per_kind((Scratch("U = G g G^T", (points, f, c), size, "workspace"),)
-                         + _winograd_tiles(n, c, f, plan.out_hw, size, m, ""))
-    return _per_kind(_winograd_weight_grad_scratch(n, c, f, plan.out_hw, size, m)
+                         + tuple(_winograd_tiles(n, c, f, plan.out_hw, size, m, "").values()))
+    dw_tiles = _winograd_tiles(n, c, f, plan.out_hw, size, m, "dW: ", "dM = A dY A^T")
+    dx_tiles = _winograd_tiles(n, f, c, (h, w), size, m, "dx: ")
+    return _per_kind(_winograd_weight_grad_sums(n, c, f, plan.out_hw, size, m)
                      + (Scratch("dx: U of the flipped filters", (points, c, f), size, "workspace"),)
-                     + _winograd_tiles(n, f, c, (h, w), size, m, "dx: "))
+                     + _shared_buffers(dw_tiles, dx_tiles))
+
+
+def _shared_buffers(*passes):
+    """The chunk buffers of several passes that borrow them by the same workspace names (dW's chunks, then
+    dx's): one Scratch per name, named for every pass that uses it, the larger of their shapes (a workspace
+    buffer grows to its largest borrow)."""
+    merged = {}
+    for scratch in passes:
+        for name, s in scratch.items():
+            if name in merged:
+                old = merged[name]
+                s = Scratch(f"{old.what} / {s.what}", max(old.shape, s.shape, key=math.prod), s.itemsize, s.where)
+            merged[name] = s
+    return tuple(merged.values())
 
 
 def _direct_scratch(plan, phase):
@@ -84,17 +100,17 @@ def _worker_chunks(n, out_hw, c, f, size, tile):
 
 
 def _winograd_tiles(n, c, f, out_hw, size, tile, label, m_name="M = U V"):
-    """V ((m+2)^2, C, tiles) and M ((m+2)^2, F, tiles) per worker: kernels/cpu/winograd.winograd_conv's chunking."""
+    """V ((m+2)^2, C, tiles) and M ((m+2)^2, F, tiles) per worker, by the workspace names
+    kernels/cpu/winograd.winograd_conv borrows them under ("winograd" and the worker's number, "_v" / "_m")."""
     chunks, tw = _worker_chunks(n, out_hw, c, f, size, tile)
-    return tuple(Scratch(f"{label}{name}", ((tile + 2) ** 2, k, max(rows) * tw), size, "workspace")
-                 for rows in chunks for name, k in (("V = B^T d B", c), (m_name, f)))
+    numbers = [""] if len(chunks) == 1 else [str(i) for i in range(len(chunks))]
+    return {f"winograd{i}{key}": Scratch(f"{label}{name}", ((tile + 2) ** 2, k, max(rows) * tw), size, "workspace")
+            for i, rows in zip(numbers, chunks) for key, name, k in (("_v", "V = B^T d B", c), ("_m", m_name, f))}
 
 
-def _winograd_weight_grad_scratch(n, c, f, out_hw, size, tile):
-    """dW's V ((m+2)^2, C, tiles) and dM ((m+2)^2, F, tiles) per worker, in winograd_conv's chunks (its own
-    workspace names), each thread's sum dU and, from its second chunk on, the product it adds in:
-    kernels/cpu/winograd.winograd_weight_grad."""
+def _winograd_weight_grad_sums(n, c, f, out_hw, size, tile):
+    """dW's own workspace: each thread's sum dU and, from its second chunk on, the product it adds in
+    (kernels/cpu/winograd.winograd_weight_grad; its V and dM are the chunk buffers dx reuses)."""
     names = ("dW: this thread's dU = sum of dM V^T", "dW: one chunk's dM V^T")
-    sums = tuple(Scratch(what, ((tile + 2) ** 2, f, c), size, "workspace")
+    return tuple(Scratch(what, ((tile + 2) ** 2, f, c), size, "workspace")
                  for rows in _worker_chunks(n, out_hw, c, f, size, tile)[0] for what in names[:len(rows)])
-    return _winograd_tiles(n, c, f, out_hw, size, tile, "dW: ", "dM = A dY A^T") + sums

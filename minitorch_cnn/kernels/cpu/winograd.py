@@ -113,18 +113,18 @@ def winograd_weight_grad(x, gy, padding, tile):
     (th, tw), (input_tiles, _, output_grad_tiles) = tile_grid(gy.shape[2:], tile), TRANSFORMS[tile]
 
     def job(starts, per_chunk, name):   # this thread's dU, summed over its chunks (workspace: 36 MB at 512 channels)
-        name = "winograd_dw" + name
-        du = workspace.borrow(name + "_du", (points, f, c), x.dtype, np)
+        du = workspace.borrow("winograd_dw" + name + "_du", (points, f, c), x.dtype, np)
         for i, row0 in enumerate(starts):
             tiles = (min(n * th, row0 + per_chunk) - row0) * tw
-            v, dm = _chunk_buffers(name, c, f, tiles, points, x.dtype)
+            # the forward's chunk buffers: dx's convolution, which reuses them, runs after this one
+            v, dm = _chunk_buffers("winograd" + name, c, f, tiles, points, x.dtype)
             input_tiles.serial(x, v, row0, th, tw, *padding)
             output_grad_tiles.serial(gy, dm, row0, th, tw)
             if i == 0:
                 np.matmul(dm, v.transpose(0, 2, 1), out=du)
             else:
-                du += np.matmul(dm, v.transpose(0, 2, 1), out=workspace.borrow(name + "_product", du.shape,
-                                                                               x.dtype, np))
+                du += np.matmul(dm, v.transpose(0, 2, 1), out=workspace.borrow("winograd_dw" + name + "_product",
+                                                                               du.shape, x.dtype, np))
         return du
 
     du, *others = _share_chunks(n * th, tw, points * max(c, f), x.itemsize, job)
