@@ -16,6 +16,7 @@ its ``with`` block) ends it.
 """
 import weakref
 
+from ..tensor import Tensor
 from .activation import CLAMPS
 from .layers import _BatchNorm
 from .trace import Replaced, find_pairs
@@ -31,11 +32,14 @@ class Fusion(Replaced):
 
 def fuse_batch_norm_activation(model, x):
     """Run each batch norm of ``model`` whose output only a ReLU or ReLU6 reads as one Function with it, in
-    training (see the module docstring); ``x``: an input batch the model accepts, run once to find the pairs."""
+    training (see the module docstring); ``x``: an input batch the model accepts, whose first image is run
+    once to find the pairs (which modules read which does not depend on the batch size, and one image costs
+    1/N of the batch: GoogLeNet's first training step at batch 64, 2 cores, 9.6 -> 8.2 s)."""
     kinds = {type(m) for m in model.modules()}
     if not any(issubclass(k, _BatchNorm) for k in kinds) or not kinds & set(CLAMPS):
         return Fusion([], [])   # nothing to pair: no traced forward (a model may count its calls)
-    pairs, _, _ = find_pairs(model, x, _BatchNorm, tuple(CLAMPS))
+    first_image = (x.data if isinstance(x, Tensor) else x)[:1]
+    pairs, _, _ = find_pairs(model, first_image, _BatchNorm, tuple(CLAMPS))
     pairs = [(bn, act) for bn, act in pairs if type(act) in CLAMPS]
     names = {id(m): name for name, m in model.named_modules()}
     touched = []

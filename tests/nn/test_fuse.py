@@ -10,6 +10,8 @@ import pytest
 import minitorch_cnn as mt
 import zoo
 from minitorch_cnn import autograd, nn
+from minitorch_cnn.nn.layers import _BatchNorm
+from minitorch_cnn.nn.trace import find_pairs
 
 
 class Block(nn.Module):
@@ -178,3 +180,18 @@ def test_a_model_without_a_batch_norm_and_activation_pair_is_not_traced():
     model.register_forward_pre_hook(lambda m, inputs: calls.append(1))
     with nn.fuse_batch_norm_activation(model, mt.Tensor(np.ones((1, 1, 5, 5), np.float32))) as fusion:
         assert fusion.pairs == [] and calls == []
+
+
+def test_the_pairs_are_found_on_one_image_of_the_batch():
+    """The traced forward runs the batch's first image only (which module reads which does not depend on the
+    batch size), and finds the same pairs as the whole batch would."""
+    model, x = _model()
+    seen = []
+    handle = model.register_forward_pre_hook(lambda m, inputs: seen.append(inputs[0].shape[0]))
+    with nn.fuse_batch_norm_activation(model, x) as fusion:
+        pairs = fusion.pairs
+    handle.remove()
+    assert seen == [1] and x.shape[0] == 5
+    names = {id(m): name for name, m in model.named_modules()}
+    whole, _, _ = find_pairs(model, x, _BatchNorm, (nn.ReLU, nn.ReLU6))     # traced on the whole batch
+    assert len(pairs) >= 2 and pairs == [(names[id(b)], names[id(a)]) for b, a in whole]
