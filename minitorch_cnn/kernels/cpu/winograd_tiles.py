@@ -6,7 +6,7 @@ rows of the input (or output) map, runs along contiguous rows; the second combin
 (2 or 4 apart). The filter transforms are one pair for both sizes, with G given as an array.
 """
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from .jit import kernel
 
@@ -15,27 +15,33 @@ from .jit import kernel
 TWO, FOUR, FIVE, EIGHT = (np.float32(k) for k in (2, 4, 5, 8))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _load_rows(x, b, c, y0, d, pw):
+    """d[a, pw:] = row y0 + a of plane x[b, c] for each row a of d, zeros for rows outside the plane (d's other
+    columns keep the zeros they were made with). Element loops, not slices: rows are short (4-34 pixels), and
+    a slice's set-up cost more than the copy on small maps."""
+    h, cols = x.shape[2], min(x.shape[3], d.shape[1] - pw)
+    for a in range(d.shape[0]):
+        if 0 <= y0 + a < h:
+            src = x[b, c, y0 + a]
+            for j in range(cols):
+                d[a, pw + j] = src[j]
+        else:
+            for j in range(d.shape[1]):
+                d[a, j] = 0
+
+
 @kernel
 def _f2_input(x, v, row0, th, tw, ph, pw):
     """F(2x2): V[:, :, tiles of tile-rows row0 ...] = B^T d B for every 4x4 tile d (2 apart) of every channel."""
-    n, c, h, w = x.shape
-    wp = 2 * tw + 2
+    c, wp = x.shape[1], 2 * tw + 2
     rows_here = v.shape[2] // tw
-    cols = min(w, wp - pw)
     for ci in prange(c):
         d = np.zeros((4, wp), x.dtype)      # the 4 (zero-padded) input rows under one row of tiles
         t = np.empty((4, wp), x.dtype)      # B^T d: combinations of those rows
         b, ty = row0 // th, row0 % th       # image and tile row, stepped below (no division per row)
         for r in range(rows_here):
-            for a in range(4):              # element loops, not slices: rows are short (4-34 pixels), and
-                iy = 2 * ty - ph + a        # a slice's set-up cost more than the copy on small maps
-                if 0 <= iy < h:
-                    src = x[b, ci, iy]
-                    for j in range(cols):
-                        d[a, pw + j] = src[j]
-                else:
-                    for j in range(wp):
-                        d[a, j] = 0
+            _load_rows(x, b, ci, 2 * ty - ph, d, pw)
             for k in range(wp):
                 t[0, k] = d[0, k] - d[2, k]
                 t[1, k] = d[1, k] + d[2, k]
@@ -89,21 +95,14 @@ def _f2_output(m, y, bias, row0, th, tw):
 @kernel
 def _f2_output_grad(gy, dm, row0, th, tw):
     """F(2x2): dM[:, :, tiles of tile-rows row0 ...] = A dY A^T for every 2x2 tile dY of gy (_f2_output's transpose)."""
-    n, f, ho, wo = gy.shape
+    f = gy.shape[1]
     rows_here = dm.shape[2] // tw
     for fi in prange(f):
         g = np.zeros((2, 2 * tw), gy.dtype)   # the 2 rows of dY over one row of tiles; zero past the edge
         s = np.empty((4, 2 * tw), gy.dtype)   # A dY: rows g0, g0 + g1, g0 - g1, -g1
         b, ty = row0 // th, row0 % th
         for r in range(rows_here):
-            for a in range(2):
-                if 2 * ty + a < ho:
-                    src = gy[b, fi, 2 * ty + a]
-                    for j in range(wo):
-                        g[a, j] = src[j]
-                else:
-                    for j in range(2 * tw):
-                        g[a, j] = 0
+            _load_rows(gy, b, fi, 2 * ty, g, 0)
             for k in range(2 * tw):
                 s[0, k], s[1, k] = g[0, k], g[0, k] + g[1, k]
                 s[2, k], s[3, k] = g[0, k] - g[1, k], -g[1, k]
@@ -124,24 +123,14 @@ def _f2_output_grad(gy, dm, row0, th, tw):
 @kernel
 def _f4_input(x, v, row0, th, tw, ph, pw):
     """F(4x4): V[:, :, tiles of tile-rows row0 ...] = B^T d B for every 6x6 tile d (4 apart) of every channel."""
-    n, c, h, w = x.shape
-    wp = 4 * tw + 2
+    c, wp = x.shape[1], 4 * tw + 2
     rows_here = v.shape[2] // tw
-    cols = min(w, wp - pw)
     for ci in prange(c):
         d = np.zeros((6, wp), x.dtype)      # the 6 (zero-padded) input rows under one row of tiles
         t = np.empty((6, wp), x.dtype)      # B^T d: combinations of those rows
         b, ty = row0 // th, row0 % th       # image and tile row, stepped below (no division per row)
         for r in range(rows_here):
-            for a in range(6):              # element loops, not slices: rows are short (6-34 pixels), and
-                iy = 4 * ty - ph + a        # a slice's set-up cost more than the copy on small maps
-                if 0 <= iy < h:
-                    src = x[b, ci, iy]
-                    for j in range(cols):
-                        d[a, pw + j] = src[j]
-                else:
-                    for j in range(wp):
-                        d[a, j] = 0
+            _load_rows(x, b, ci, 4 * ty - ph, d, pw)
             for k in range(wp):             # B^T's rows, sharing their common sums
                 d1, d2, d3, d4 = d[1, k], d[2, k], d[3, k], d[4, k]
                 p, q, s, e = d4 - FOUR * d2, d3 - FOUR * d1, d4 - d2, TWO * (d3 - d1)
@@ -206,21 +195,14 @@ def _f4_output(m, y, bias, row0, th, tw):
 @kernel
 def _f4_output_grad(gy, dm, row0, th, tw):
     """F(4x4): dM[:, :, tiles of tile-rows row0 ...] = A dY A^T for every 4x4 tile dY of gy (_f4_output's transpose)."""
-    n, f, ho, wo = gy.shape
+    f = gy.shape[1]
     rows_here = dm.shape[2] // tw
     for fi in prange(f):
         g = np.zeros((4, 4 * tw), gy.dtype)   # the 4 rows of dY over one row of tiles; zero past the edge
         s = np.empty((6, 4 * tw), gy.dtype)   # A dY: rows g0, g0 + g1 + g2 + g3, g0 - g1 + g2 - g3,
         b, ty = row0 // th, row0 % th         # g0 + 2 g1 + 4 g2 + 8 g3, g0 - 2 g1 + 4 g2 - 8 g3, g3
         for r in range(rows_here):
-            for a in range(4):
-                if 4 * ty + a < ho:
-                    src = gy[b, fi, 4 * ty + a]
-                    for j in range(wo):
-                        g[a, j] = src[j]
-                else:
-                    for j in range(4 * tw):
-                        g[a, j] = 0
+            _load_rows(gy, b, fi, 4 * ty, g, 0)
             for k in range(4 * tw):
                 e1, o1 = g[0, k] + g[2, k], g[1, k] + g[3, k]
                 e2, o2 = g[0, k] + FOUR * g[2, k], TWO * g[1, k] + EIGHT * g[3, k]
