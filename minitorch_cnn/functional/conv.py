@@ -152,7 +152,7 @@ class WinogradConv2d(Function):
     def forward(self, x, w, b=None):
         k = kernels(x)
         self.x, self.w = x, w
-        self.tile = winograd_tile(k, backward=True in self.needs_input_grad)
+        self.tile = winograd_tile(k, backward=True in self.needs_input_grad, out_hw=self.out_hw)
         return k.winograd_conv(x, k.winograd_weights(w, self.tile), self.padding, self.out_hw, b)
 
     def backward(self, gy):
@@ -166,9 +166,10 @@ class WinogradConv2d(Function):
         return with_bias_grad(self, (gx, gw), gy, bias_axis=1)
 
 
-def winograd_tile(kernels, backward):
-    """The m of F(m x m, 3x3) a Winograd convolution runs on a device with these ``kernels``: their largest
-    tile where a backward follows (training), their smallest for a forward alone (evaluation, inference).
+def winograd_tile(kernels, backward, out_hw=None):
+    """The m of F(m x m, 3x3) a Winograd convolution runs on a device with these ``kernels``: of the tiles they
+    offer for an output map of ``out_hw`` (``winograd_from_pixels``: each tile's least pixels per image), the
+    largest where a backward follows (training), the smallest for a forward alone (evaluation, inference).
 
     F(4x4) does 1.78x fewer multiplies than F(2x2) but rounds more in float32: the products' sums meet larger
     transform entries (8, 1/24) on the way out, 1-3e-6 relative a layer against F(2x2)'s few 1e-7. Through
@@ -176,8 +177,16 @@ def winograd_tile(kernels, backward):
     1.5e-6), outside the zoo's 1e-5 evaluation parity; a training step's bound is 1e-4, and its speed is where
     F(4x4) pays (VGG-16's step 1.22x -> 1.06x PyTorch's, 2 cores, AVX-512, 2026-12-07).
     """
-    tiles = getattr(kernels, "winograd_tiles", (2,))
-    return max(tiles) if backward else min(tiles)
+    tiles = _winograd_tiles_for(kernels, out_hw) or [min(getattr(kernels, "winograd_tiles", (2,)))]
+    return max(tiles) if backward else min(tiles)   # (run below every threshold, as a test may: the smallest)
+
+
+def _winograd_tiles_for(kernels, out_hw):
+    """The tiles ``kernels`` offer (``winograd_tiles``, else F(2x2)) for an output map of ``out_hw`` (None: all)."""
+    tiles, least = getattr(kernels, "winograd_tiles", (2,)), getattr(kernels, "winograd_from_pixels", {})
+    if out_hw is None:
+        return tiles
+    return [m for m in tiles if out_hw[0] * out_hw[1] >= least.get(m, 0)]
 
 
 @dataclass(frozen=True)
@@ -303,7 +312,7 @@ def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1
     """Which algorithm runs a convolution: 'depthwise' (one filter set per channel), 'pointwise'
     (1x1, stride 1, no padding: a plain matrix multiply), 'winograd' (3x3, stride 1, dilation 1,
     groups 1, padding <= 2, at least WINOGRAD_MIN_CHANNELS input channels, on a device whose kernels
-    offer it, with at least their ``winograd_from_pixels`` output pixels per image when ``out_hw`` is
+    offer it, with at least the least ``winograd_from_pixels`` of their tiles per image when ``out_hw`` is
     given), 'direct' (otherwise stride 1, groups 1, at most DIRECT_MAX_FILTERS filters, a column matrix of
     ``columns`` >= DIRECT_MIN_COLUMNS elements, on a device whose kernels offer it) or 'im2col' (everything else).
     ``like``: an array on that device, a device (``.kernels``) or its name; None: the default device.
@@ -316,7 +325,7 @@ def conv_path(in_channels, weight_shape, stride, padding, groups, dilation=(1, 1
         return "pointwise"
     k = _kernels_of(like)
     offered = getattr(k, "conv_algorithms", ("im2col",))
-    big_enough = out_hw is None or out_hw[0] * out_hw[1] >= getattr(k, "winograd_from_pixels", 0)
+    big_enough = bool(_winograd_tiles_for(k, out_hw))
     if ("winograd" in offered and groups == 1 and (kh, kw) == (3, 3)
             and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and max(padding) <= 2
             and in_channels >= WINOGRAD_MIN_CHANNELS and big_enough):
@@ -361,7 +370,8 @@ def plan_conv(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, 
     pixels = out_hw[0] * out_hw[1]
     per_image = groups == 1 and (pixels >= from_pixels if from_pixels is not None else algorithm == "pointwise")
     return ConvPlan(algorithm, x_shape, weight_shape, stride, padding, dilation, groups, out_hw, dtype, per_image,
-                    _array_module_of(device), winograd_tile(k, backward=True))
+                    _array_module_of(device), winograd_tile(k, backward=True, out_hw=out_hw)
+                    if algorithm == "winograd" else 4)
 
 
 def _array_module_of(device):

@@ -122,7 +122,7 @@ def test_im2col_plan_says_whether_its_columns_may_be_kept(monkeypatch):
 
 
 def test_bytes_formulas(monkeypatch):
-    monkeypatch.setattr(cpu, "winograd_from_pixels", 0)   # the 6x5 map below runs Winograd all the same
+    monkeypatch.setattr(cpu, "winograd_from_pixels", {})  # the 6x5 map below runs F(4x4) all the same
     n, c, f, h, w = 4, 16, 8, 6, 5
     plan = plan_conv((n, c, 8, 8), (f, c, 1, 1), dtype=np.float64)    # 64 pixels an image: image by image
     assert plan.forward_bytes == 0 and plan.backward_bytes == (f + c) * n * 64 * 8   # dW's two copies

@@ -5,6 +5,7 @@ rounding (1e-10 relative); in float32 Winograd's transforms add a little roundin
 (F(4x4, 3x3), which the CPU runs, measured 1-3e-6), held within 1e-5 of the exact (float64) result.
 Shapes come from hypothesis: odd sizes (a partial last tile), padding 0, 1 and 2, batch 1, a single channel.
 """
+import contextlib
 import types
 
 import numpy as np
@@ -41,15 +42,27 @@ def _both(arrays, gy, p, out_hw):
     return wino, im2col
 
 
+@contextlib.contextmanager
+def only_tile(tile):
+    """The CPU's Winograd runs F(tile x tile, 3x3) on every map, forward and backward, inside the block."""
+    saved = cpu.winograd_tiles, cpu.winograd_from_pixels
+    cpu.winograd_tiles, cpu.winograd_from_pixels = (tile,), {}
+    try:
+        yield
+    finally:
+        cpu.winograd_tiles, cpu.winograd_from_pixels = saved
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 3), c=st.integers(1, 5), f=st.integers(1, 4), h=st.integers(1, 11), w=st.integers(1, 11),
-       p=st.sampled_from([0, 1, 2]), seed=st.integers(0, 2 ** 16))
-def test_winograd_matches_im2col_in_float64(n, c, f, h, w, p, seed):
+       p=st.sampled_from([0, 1, 2]), tile=st.sampled_from(cpu.winograd_tiles), seed=st.integers(0, 2 ** 16))
+def test_winograd_matches_im2col_in_float64(n, c, f, h, w, p, tile, seed):
     if min(h, w) + 2 * p < 3:
         return   # no output position: conv2d rejects this shape before any algorithm runs
     arrays, gy, out_hw = _case(np.random.default_rng(seed), n, c, f, h, w, p)
-    for name, a, b in zip(("y", "dx", "dw", "db"), *_both(arrays, gy, p, out_hw)):
-        assert a.shape == b.shape and rel_err(a, b) <= 1e-10, (name, rel_err(a, b))
+    with only_tile(tile):
+        for name, a, b in zip(("y", "dx", "dw", "db"), *_both(arrays, gy, p, out_hw)):
+            assert a.shape == b.shape and rel_err(a, b) <= 1e-10, (name, rel_err(a, b))
 
 
 @pytest.mark.parametrize("shape", [(4, 64, 64, 16, 16, 1), (2, 32, 48, 15, 9, 0), (1, 128, 16, 8, 8, 1)])
@@ -63,7 +76,7 @@ def test_winograd_float32_is_within_1e_5_of_float64(shape):
 
 @pytest.mark.parametrize("p", [0, 1])
 def test_winograd_path_passes_gradcheck(p, monkeypatch):
-    monkeypatch.setattr(cpu, "winograd_from_pixels", 0)   # a small map, so the check stays quick
+    monkeypatch.setattr(cpu, "winograd_from_pixels", {})  # any map, so the check stays small and quick
     rng = np.random.default_rng(p)
     x, w, b = rng.standard_normal((1, 16, 5, 6)), rng.standard_normal((3, 16, 3, 3)), rng.standard_normal(3)
     assert conv.conv_path(16, w.shape, (1, 1), (p, p), 1, like=x) == "winograd"
@@ -118,6 +131,8 @@ def test_training_runs_f4x4_and_a_forward_alone_f2x2(monkeypatch):
     assert tiles == [2, 4, 4]                                  # the forward's U, then dx's of the flipped filters
     assert conv.plan_conv(x.shape, w.shape, padding=1).winograd_tile == 4
     assert conv.winograd_tile(types.SimpleNamespace(), backward=True) == 2   # kernels naming no tiles: F(2x2)
+    assert conv.winograd_tile(cpu, backward=True, out_hw=(7, 9)) == 2        # F(4x4) from 64 pixels
+    assert conv.winograd_tile(cpu, backward=True, out_hw=(8, 8)) == 4
 
 
 def test_conv_path_picks_winograd_only_where_it_applies(monkeypatch):
@@ -132,12 +147,15 @@ def test_conv_path_picks_winograd_only_where_it_applies(monkeypatch):
     assert path((64, 64, 5, 5)) == "im2col"
     assert path((64, 64, 3, 3), padding=(3, 3)) == "im2col"
     assert path((64, 3, 3, 3), c=3) == "im2col"          # an RGB stem: too thin for 16 multiplies
-    # from the device's winograd_from_pixels output pixels per image (64 on the CPU: an 8x8 map) when asked
-    assert conv.conv_path(64, (64, 64, 3, 3), (1, 1), (1, 1), 1, like=x, out_hw=(8, 8)) == "winograd"
-    assert conv.conv_path(64, (64, 64, 3, 3), (1, 1), (1, 1), 1, like=x, out_hw=(4, 16)) == "winograd"
-    assert conv.conv_path(64, (64, 64, 3, 3), (1, 1), (1, 1), 1, like=x, out_hw=(7, 9)) == "im2col"
-    assert conv.plan_conv((2, 512, 4, 4), (512, 512, 3, 3), padding=1).algorithm == "im2col"
-    assert conv.plan_conv((2, 512, 8, 8), (512, 512, 3, 3), padding=1).algorithm == "winograd"
+    # from the least of the device's winograd_from_pixels per image (on the CPU F(2x2) from a 4x4 map, F(4x4)
+    # from an 8x8 one) when asked; a training step runs the largest tile the map allows
+    assert conv.conv_path(64, (64, 64, 3, 3), (1, 1), (1, 1), 1, like=x, out_hw=(4, 4)) == "winograd"
+    assert conv.conv_path(64, (64, 64, 3, 3), (1, 1), (1, 1), 1, like=x, out_hw=(2, 8)) == "winograd"
+    assert conv.conv_path(64, (64, 64, 3, 3), (1, 1), (1, 1), 1, like=x, out_hw=(3, 5)) == "im2col"
+    assert conv.plan_conv((2, 512, 2, 2), (512, 512, 3, 3), padding=1).algorithm == "im2col"
+    small, large = (conv.plan_conv((2, 512, s, s), (512, 512, 3, 3), padding=1) for s in (4, 8))
+    assert (small.algorithm, small.winograd_tile) == ("winograd", 2)
+    assert (large.algorithm, large.winograd_tile) == ("winograd", 4)
     # a device whose kernels do not offer Winograd (no ``conv_algorithms``) keeps im2col
     monkeypatch.setattr(conv, "kernels", lambda *a: types.SimpleNamespace())
     assert path((64, 64, 3, 3)) == "im2col"

@@ -18,12 +18,14 @@ from .winograd import winograd_conv, winograd_weight_grad, winograd_weights
 conv_algorithms = ("im2col", "winograd", "direct")
 winograd_tiles = (2, 4)   # the output tiles m of the F(m x m, 3x3) the Winograd kernels run
 CPU_ONLY = ("direct_conv", "direct_conv_backward", "winograd_conv", "winograd_weight_grad", "winograd_weights")
-# Winograd (in training F(4x4, 3x3): 4x4 output tiles) from this many output pixels per image
-# (an 8x8 map); below it im2col: a batch of 4x4 maps is one tile per image and channel, too few tiles for the
-# 36 products to run well, and U = G g G^T (36 MB at 512 channels) is made in the forward and again for dx.
-# Forward + backward, batch 64, 2 threads, AVX-512 (2026-12-07): 512 -> 512 at 4x4 64 ms Winograd against
-# 60 ms im2col, 256 -> 512 at 4x4 37 against 29; 256 -> 256 at 8x8 42 against 71.
-winograd_from_pixels = 64
+# Each tile size from this many output pixels per image; Winograd from the smallest, im2col below it. F(4x4)
+# from an 8x8 map: on 4x4 maps it is one tile per image and channel, too few for its 36 products to run well,
+# and U = G g G^T (36 MB at 512 channels) is made in the forward and again for dx. F(2x2) from a 4x4 map: on
+# 2x2 maps its transforms cost more than its products save. Batch 64, 2 threads, AVX-512 (2026-12-07), forward
+# / forward + backward: 512 -> 512 at 4x4 im2col 18.7 / 58.5 ms, F(2x2) 15.5 / 55.9, F(4x4) training 62.3;
+# 256 -> 512 at 4x4 im2col 9.7 / 29.0, F(2x2) 8.6 / 30.1; 512 -> 512 at 2x2 im2col 6.1 / 17.9, F(2x2)
+# 7.8 / 29.6; 256 -> 256 at 8x8 F(4x4) training 42 against im2col's 71.
+winograd_from_pixels = {2: 16, 4: 64}
 # The optimizer step kernels (not in __all__: optimizers call them, no layer does; imported for optim/) and
 # whether a parameter group is packed into one flat array for them: on the CPU each parameter takes one call.
 _OPTIMIZER_STEPS = (adam_step, sgd_step)
