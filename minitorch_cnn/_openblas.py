@@ -25,10 +25,10 @@ def loaded_openblas():
     """Paths of the OpenBLAS libraries already mapped into this process (empty where /proc is not Linux's)."""
     try:
         with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if line.rstrip().endswith(".so") or ".so." in line}
+            paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()}
     except OSError:
         return []
-    return sorted(p for p in paths if p.startswith("/") and "openblas" in os.path.basename(p).lower())
+    return sorted(p for p in paths if p.startswith("/"))
 
 
 def restart_threads(path):

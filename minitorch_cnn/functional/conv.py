@@ -177,7 +177,7 @@ def winograd_tile(kernels, backward, out_hw=None):
     1.5e-6), outside the zoo's 1e-5 evaluation parity; a training step's bound is 1e-4, and its speed is where
     F(4x4) pays (VGG-16's step 1.22x -> 1.06x PyTorch's, 2 cores, AVX-512, 2026-12-07).
     """
-    tiles = _winograd_tiles_for(kernels, out_hw) or [min(getattr(kernels, "winograd_tiles", (2,)))]
+    tiles = _winograd_tiles_for(kernels, out_hw) or [min(_winograd_tiles_for(kernels, None))]
     return max(tiles) if backward else min(tiles)   # (run below every threshold, as a test may: the smallest)
 
 

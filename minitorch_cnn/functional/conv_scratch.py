@@ -92,8 +92,9 @@ def _per_kind(scratch):
 def _worker_chunks(n, out_hw, c, f, size, tile):
     """The sizes (in rows of tiles) of the chunks each worker thread gets, as kernels/cpu/winograd deals
     them out (``deal_chunks``), and the tiles per row."""
+    from ..kernels import reference
     from ..kernels.cpu import winograd
-    th, tw = winograd.tile_grid(out_hw, tile)
+    th, tw = reference.winograd_tile_grid(out_hw, tile)
     rows = n * th
     per_chunk, dealt = winograd.deal_chunks(rows, tw, (tile + 2) ** 2 * max(c, f), size)
     return [[min(rows, s + per_chunk) - s for s in starts] for starts in dealt], tw

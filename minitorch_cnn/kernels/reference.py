@@ -302,6 +302,16 @@ def _winograd_matrices(tile, xp, dtype):
     return tuple(xp.asarray(a, dtype=dtype) for a in WINOGRAD[tile])
 
 
+def winograd_tile_of(u):
+    """The m of U ((m+2)^2, F, C) (or of M, V: their first axis has the (m+2)^2 points)."""
+    return math.isqrt(u.shape[0]) - 2
+
+
+def winograd_tile_grid(out_hw, tile):
+    """(rows, columns) of m x m output tiles covering an output map (a partial last tile where m does not divide)."""
+    return -(-out_hw[0] // tile), -(-out_hw[1] // tile)
+
+
 def winograd_weights(w, tile):
     """w (F, C, 3, 3) -> U ((m+2)^2, F, C), m = ``tile``: each filter as G g G^T, flattened over its positions."""
     xp = get_array_module(w)
@@ -318,8 +328,8 @@ def winograd_input_tiles(x, padding, out_hw, tile):
     tile, cropped at the end); the tiles overlap by 2, so they are a strided view, no copy.
     """
     xp = get_array_module(x)
-    (n, c, h, w), (ho, wo), a = x.shape, out_hw, tile + 2
-    th, tw = -(-ho // tile), -(-wo // tile)
+    (n, c, h, w), a = x.shape, tile + 2
+    th, tw = winograd_tile_grid(out_hw, tile)
     ph, pw = padding
     xpad = xp.zeros((n, c, tile * th + 2, tile * tw + 2), dtype=x.dtype)
     rows, cols = min(h, tile * th + 2 - ph), min(w, tile * tw + 2 - pw)
@@ -333,9 +343,8 @@ def winograd_input_tiles(x, padding, out_hw, tile):
 def winograd_output_tiles(m, n, out_hw):
     """M ((m+2)^2, F, tiles) -> y (N, F, Ho, Wo) = A^T M A per m x m output tile, cropped to the map."""
     xp = get_array_module(m)
-    a = math.isqrt(m.shape[0])
-    tile, (ho, wo) = a - 2, out_hw
-    th, tw = -(-ho // tile), -(-wo // tile)
+    tile, (ho, wo) = winograd_tile_of(m), out_hw
+    (th, tw), a = winograd_tile_grid(out_hw, tile), tile + 2
     at = _winograd_matrices(tile, xp, m.dtype)[2]
     y = xp.einsum("ia,abfntu,jb->nftiuj", at, m.reshape(a, a, -1, n, th, tw), at)
     return xp.ascontiguousarray(y.reshape(n, -1, tile * th, tile * tw)[:, :, :ho, :wo])
@@ -344,7 +353,7 @@ def winograd_output_tiles(m, n, out_hw):
 def winograd_conv(x, u, padding, out_hw, bias=None):
     """x (N, C, H, W), U ((m+2)^2, F, C) from ``winograd_weights`` -> y (N, F, Ho, Wo), a 3x3 stride-1
     convolution; U's size says the tile m."""
-    tile = math.isqrt(u.shape[0]) - 2
+    tile = winograd_tile_of(u)
     v = winograd_input_tiles(x, padding, out_hw, tile)                                 # ((m+2)^2, C, tiles)
     y = winograd_output_tiles(get_array_module(x).matmul(u, v), x.shape[0], out_hw)    # (m+2)^2 matrix multiplies
     if bias is not None:
@@ -362,7 +371,7 @@ def winograd_weight_grad(x, gy, padding, tile):
     """
     xp = get_array_module(x)
     (n, f, ho, wo), c, a = gy.shape, x.shape[1], tile + 2
-    th, tw = -(-ho // tile), -(-wo // tile)
+    th, tw = winograd_tile_grid((ho, wo), tile)
     gpad = xp.zeros((n, f, tile * th, tile * tw), dtype=gy.dtype)
     gpad[:, :, :ho, :wo] = gy
     tiles = gpad.reshape(n, f, th, tile, tw, tile)                                     # (n, f, row, i, column, j)

@@ -79,18 +79,12 @@ def _chunk_buffers(name, c, f, tiles, points, dtype):
             workspace.borrow(name + "_m", (points, f, tiles), dtype, np))
 
 
-def tile_grid(out_hw, tile):
-    """(rows, columns) of m x m output tiles covering an output map (a partial last tile where m does not divide)."""
-    return -(-out_hw[0] // tile), -(-out_hw[1] // tile)
-
-
 def winograd_conv(x, u, padding, out_hw, bias=None):
     """As ``reference.winograd_conv``: x (N, C, H, W), U ((m+2)^2, F, C) -> y (N, F, Ho, Wo), 3x3 stride 1;
     U's size says m."""
     x = np.ascontiguousarray(x)
-    (n, c, _, _), (points, f, _) = x.shape, u.shape
-    tile = round(points ** 0.5) - 2
-    (th, tw), (input_tiles, output_tiles, _) = tile_grid(out_hw, tile), TRANSFORMS[tile]
+    (n, c, _, _), (points, f, _), tile = x.shape, u.shape, reference.winograd_tile_of(u)
+    (th, tw), (input_tiles, output_tiles, _) = reference.winograd_tile_grid(out_hw, tile), TRANSFORMS[tile]
     y = np.empty((n, f) + tuple(out_hw), x.dtype)
     b = np.zeros(f, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
 
@@ -110,7 +104,7 @@ def winograd_weight_grad(x, gy, padding, tile):
     """As ``reference.winograd_weight_grad``: dW (F, C, 3, 3) = G^T [sum over tiles of dM @ V^T] G, m = ``tile``."""
     x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy, dtype=x.dtype)
     (n, c, _, _), f, points = x.shape, gy.shape[1], (tile + 2) ** 2
-    (th, tw), (input_tiles, _, output_grad_tiles) = tile_grid(gy.shape[2:], tile), TRANSFORMS[tile]
+    (th, tw), (input_tiles, _, output_grad_tiles) = reference.winograd_tile_grid(gy.shape[2:], tile), TRANSFORMS[tile]
 
     def job(starts, per_chunk, name):   # this thread's dU, summed over its chunks (workspace: 36 MB at 512 channels)
         du = workspace.borrow("winograd_dw" + name + "_du", (points, f, c), x.dtype, np)

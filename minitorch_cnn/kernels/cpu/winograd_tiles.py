@@ -31,6 +31,17 @@ def _load_rows(x, b, c, y0, d, pw):
                 d[a, j] = 0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _store_rows(out, y, b, c, y0):
+    """Row y0 + a of plane y[b, c] = out[a, :W] for each row a of out that lies on the plane (``_load_rows``'s
+    inverse: a partial last tile's rows and columns past the map are dropped)."""
+    h, w = y.shape[2], y.shape[3]
+    for a in range(min(out.shape[0], h - y0)):
+        dst = y[b, c, y0 + a]
+        for j in range(w):
+            dst[j] = out[a, j]
+
+
 @kernel
 def _f2_input(x, v, row0, th, tw, ph, pw):
     """F(2x2): V[:, :, tiles of tile-rows row0 ...] = B^T d B for every 4x4 tile d (2 apart) of every channel."""
@@ -64,7 +75,7 @@ def _f2_input(x, v, row0, th, tw, ph, pw):
 @kernel
 def _f2_output(m, y, bias, row0, th, tw):
     """F(2x2): y[tiles of tile-rows row0 ...] = A^T M A for every 2x2 output tile, plus the bias (F,)."""
-    n, f, ho, wo = y.shape
+    f = y.shape[1]
     rows_here = m.shape[2] // tw
     for fi in prange(f):
         s = np.empty((2, 4, tw), m.dtype)   # A^T m for one row of tiles
@@ -83,10 +94,7 @@ def _f2_output(m, y, bias, row0, th, tw):
                 for tx in range(tw):
                     out[i, 2 * tx] = s[i, 0, tx] + s[i, 1, tx] + s[i, 2, tx] + bv
                     out[i, 2 * tx + 1] = s[i, 1, tx] - s[i, 2, tx] - s[i, 3, tx] + bv
-                if 2 * ty + i < ho:
-                    dst = y[b, fi, 2 * ty + i]
-                    for j in range(wo):
-                        dst[j] = out[i, j]
+            _store_rows(out, y, b, fi, 2 * ty)
             ty += 1
             if ty == th:
                 b, ty = b + 1, 0
@@ -157,7 +165,7 @@ def _f4_input(x, v, row0, th, tw, ph, pw):
 @kernel
 def _f4_output(m, y, bias, row0, th, tw):
     """F(4x4): y[tiles of tile-rows row0 ...] = A^T M A for every 4x4 output tile, plus the bias (F,)."""
-    n, f, ho, wo = y.shape
+    f = y.shape[1]
     rows_here = m.shape[2] // tw
     for fi in prange(f):
         s = np.empty((4, 6, tw), m.dtype)   # A^T m for one row of tiles
@@ -183,10 +191,7 @@ def _f4_output(m, y, bias, row0, th, tw):
                     out[i, 4 * tx + 1] = b1 + TWO * b2 + bv
                     out[i, 4 * tx + 2] = a1 + FOUR * a2 + bv
                     out[i, 4 * tx + 3] = b1 + EIGHT * b2 + row[5, tx] + bv
-                if 4 * ty + i < ho:
-                    dst = y[b, fi, 4 * ty + i]
-                    for j in range(wo):
-                        dst[j] = out[i, j]
+            _store_rows(out, y, b, fi, 4 * ty)
             ty += 1
             if ty == th:
                 b, ty = b + 1, 0
